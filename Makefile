@@ -1,0 +1,39 @@
+# Set-up and the two jobs of the README. Everything installs into .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FMNIST_DIR := /usr/share/datasets/fashion-mnist
+
+.PHONY: venv data demo test bench cards clean
+
+venv: $(VENV)/.installed
+
+# torch 2.14.1 + torchvision 0.29.1 is the pair that imports together with timm on these machines.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install -q -e '.[test]'
+	touch $@
+
+# Fashion-MNIST from Debian (real data for the demo and the end-to-end tests).
+data:
+	@if [ ! -f $(FMNIST_DIR)/t10k-images-idx3-ubyte.gz ]; then \
+		(apt-get update -qq && apt-get install -y -qq dataset-fashion-mnist) || \
+		echo "warning: could not install Debian's dataset-fashion-mnist; tests that need it will skip"; \
+	fi
+
+demo: venv data
+	$(BIN)/seedzoo demo
+
+test: venv data
+	$(BIN)/python -m pytest -q
+
+bench: venv
+	$(BIN)/python benchmarks/distill_throughput.py
+
+cards: venv
+	$(BIN)/seedzoo cards
+
+clean:
+	rm -rf $(VENV) .pytest_cache build *.egg-info

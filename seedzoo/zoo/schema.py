@@ -1,0 +1,160 @@
+"""Typed records of the zoo: one `ZooEntry` per pretrained tag, the single source of truth.
+
+Cards, hub entrypoints, the README table and `seedzoo list` are generated from these records.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Role = Literal["student", "teacher"]
+MetricKind = Literal["reported", "measured"]
+Layout = Literal["seed_student", "moco_v2", "swav", "simclr_seed"]
+
+
+@dataclass(frozen=True)
+class Normalization:
+    """Input normalisation a network was trained with (pixels in [0, 1] before it)."""
+
+    mean: tuple[float, ...] = IMAGENET_MEAN
+    std: tuple[float, ...] = IMAGENET_STD
+    note: str = "ImageNet mean/std"
+
+
+IMAGENET_NORM = Normalization()
+# Google's TF SimCLR conversions take raw [0, 1] pixels; SEED's own SimCLR file is assumed to follow
+# them (inferred from the official loader, which applies no normalisation of its own).
+UNNORMALIZED = Normalization(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), note="none: [0, 1] pixels (inferred)")
+
+
+@dataclass(frozen=True)
+class HeadSpec:
+    """Projection head: Linear(in, hidden) [BN1d] ReLU Linear(hidden, out).
+
+    Keys are `0`, `2` without batch norm and `0`, `1`, `3` with it, as in every official release.
+    """
+
+    in_dim: int
+    hidden_dim: int
+    out_dim: int = 128
+    batch_norm: bool = False
+
+
+@dataclass(frozen=True)
+class Lineage:
+    """Who taught a network, or how a teacher itself was trained."""
+
+    method: str  # "MoCo-v2", "SwAV", "SimCLR", "MoCo-v1", "SEED"
+    arch: str  # "ResNet-50", "ResNet-50x2", ...
+    epochs: int
+    normalization: Normalization = IMAGENET_NORM
+    license: str = ""
+    entry: str = ""  # the zoo entry of the teacher, when it is one
+
+
+@dataclass(frozen=True)
+class OfficialSource:
+    """A file the SEED authors released (see shared/official_releases.tsv)."""
+
+    url: str
+    layout: Layout
+    sha256: str = ""  # fixed by the first conversion: no checksum was published
+
+    @property
+    def filename(self) -> str:
+        return self.url.split("?", 1)[0].rsplit("/", 1)[-1]
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where seedzoo's own safetensors live. Empty fields mean: not published yet."""
+
+    hf_repo: str = ""
+    revision: str = ""  # a commit hash, never a branch
+    filename: str = "model.safetensors"
+    sha256: str = ""
+    mirrors: tuple[str, ...] = ()  # HTTP URLs serving the same bytes
+    embedded: str = ""  # file shipped inside the package (seedzoo/weights/embedded/)
+
+    @property
+    def published(self) -> bool:
+        return bool(self.sha256 and (self.hf_repo or self.mirrors or self.embedded))
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number, with the protocol that produced it and where it comes from."""
+
+    value: float
+    metric: str  # "top1", "top5", "knn20_top1", ...
+    dataset: str  # "ImageNet-1k", "ImageNet-1k 1%", "Fashion-MNIST"
+    protocol: str  # "linear_seed", "knn", "semi_finetune", ...
+    kind: MetricKind
+    source: str  # the paper for reported numbers, the command for measured ones
+    note: str = ""
+    tolerance: float = 0.5  # points; used by `seedzoo verify` for measured numbers
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How the entry was (or is to be) trained; `config` names a YAML shipped in seedzoo/recipes."""
+
+    config: str
+    epochs: int
+    global_batch: int = 256
+    student_temperature: float = 0.2
+    teacher_temperature: float = 1e-4
+    queue_size: int = 65536
+    small_patches: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Evaluation preprocessing, in timm's pretrained_cfg terms."""
+
+    input_size: tuple[int, int, int] = (3, 224, 224)
+    crop_pct: float = 0.875  # Resize 256, CenterCrop 224
+    interpolation: str = "bilinear"
+    normalization: Normalization = IMAGENET_NORM
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str  # "arch.tag", timm's convention
+    role: Role
+    architecture: str  # a timm-registered architecture name
+    head: HeadSpec
+    trained_by: Lineage  # the SSL method for teachers; SEED (with its epochs) for students
+    teacher: Lineage | None = None  # students only
+    source: OfficialSource | None = None
+    weights: Weights = field(default_factory=Weights)
+    metrics: tuple[Metric, ...] = ()
+    recipe: Recipe | None = None
+    data: DataConfig = field(default_factory=DataConfig)
+    license: str = ""
+    citation: str = ""
+    description: str = ""
+    notes: tuple[str, ...] = ()
+
+    @property
+    def arch_name(self) -> str:
+        return self.name.split(".", 1)[0]
+
+    @property
+    def tag(self) -> str:
+        return self.name.split(".", 1)[1] if "." in self.name else ""
+
+    @property
+    def has_file(self) -> bool:
+        """Weights exist somewhere: an official release or seedzoo's own files."""
+        return self.source is not None or self.weights.published
+
+    def metric(self, metric: str = "top1", kind: MetricKind | None = None) -> Metric | None:
+        for m in self.metrics:
+            if m.metric == metric and (kind is None or m.kind == kind):
+                return m
+        return None
