@@ -1,0 +1,85 @@
+"""The registry: one record per entry, every usable official file covered, only published numbers."""
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+
+from seedzoo.zoo import ENTRIES, EXCLUDED_RELEASES, UnknownModelError, aliases, get_entry, list_entries
+
+from conftest import SHARED
+
+
+@pytest.fixture(scope="module")
+def release_rows() -> list[dict[str, str]]:
+    with open(SHARED / "official_releases.tsv", newline="") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def test_every_usable_release_is_an_entry_and_faulty_rows_are_explained(release_rows):
+    faulty = [r for r in release_rows if r["note"] and ("broken" in r["note"] or "likely" in r["note"])]
+    assert len(release_rows) == 19 and len(faulty) == 2
+    assert len(EXCLUDED_RELEASES) == 2
+    for row in faulty:
+        assert any(row["arch"] in why or row["arch"] in key for key, why in EXCLUDED_RELEASES.items())
+    by_url = {e.source.url: e for e in ENTRIES if e.source}
+    usable = [r for r in release_rows if r not in faulty]
+    assert len(usable) == 17
+    for row in usable:
+        assert row["url"] in by_url, f"release {row['url'].split('?')[0]} has no entry"
+        entry = by_url[row["url"]]
+        assert entry.role == row["role"]
+        epochs = entry.trained_by.epochs
+        assert epochs == int(row["epochs"]), entry.name
+    assert len(by_url) == 17
+
+
+def test_names_follow_arch_tag_and_aliases_point_at_entries():
+    for e in ENTRIES:
+        assert re.fullmatch(r"[a-z0-9_]+\.[a-z0-9_]+", e.name), e.name
+    al = aliases()
+    for short in ("seed_mbv3_large", "seed_effb0", "seed_effb1", "seed_r18", "seed_r34", "seed_r50",
+                  "mocov2_r50", "swav_r50w2"):
+        assert get_entry(short).name == al[short]
+    assert get_entry("seed_mbv3_large").name == "seed_mbv3_large.mocov2_r50_200ep"
+
+
+def test_reported_numbers_appear_in_the_design_brief():
+    """A card may only state numbers from the paper (DESIGN.md section 3) or numbers seedzoo measured."""
+    design = (SHARED / "DESIGN.md").read_text()
+    published = set(re.findall(r"\d+\.\d", design))
+    for e in ENTRIES:
+        for m in e.metrics:
+            if m.kind == "reported":
+                assert f"{m.value:.1f}" in published, f"{e.name}: {m.value} is not a published number"
+            else:
+                assert m.source.startswith("seedzoo ") or "python" in m.source, f"{e.name}: no command for {m}"
+
+
+def test_students_have_teacher_lineage_and_recipe():
+    for e in list_entries(role="student"):
+        assert e.teacher is not None and e.teacher.entry, e.name
+        assert get_entry(e.teacher.entry).role == "teacher"
+        assert e.recipe is not None and e.recipe.config.endswith(".yaml")
+        assert e.head.in_dim == e.head.hidden_dim and e.head.out_dim == 128
+
+
+def test_recipe_only_entries_cover_the_papers_rows_without_a_file():
+    recipe_only = {e.name for e in list_entries(pretrained=False)}
+    assert {"seed_mbv3_large.swav_r50w2_800ep", "seed_r18.mocov2_r152_200ep", "seed_r34.mocov2_r50_200ep",
+            "seed_r34.mocov2_r152_200ep", "seed_r34.swav_r50w2_800ep"} <= recipe_only
+    assert get_entry("seed_mbv3_large.swav_r50w2_800ep").metric("top1").value == 68.2
+
+
+def test_unknown_name_suggests_close_ones():
+    with pytest.raises(UnknownModelError) as err:
+        get_entry("seed_mbv3_lage")
+    assert "seed_mbv3_large" in str(err.value)
+    assert "seed_mbv3_large" in err.value.suggestions
+
+
+def test_list_filters():
+    assert {e.name for e in list_entries("swav_*")} == {e.name for e in ENTRIES if e.name.startswith("swav_")}
+    assert all(e.teacher and e.teacher.entry.startswith("mocov2_r152") for e in list_entries(teacher="mocov2_r152"))
+    assert all(e.has_file for e in list_entries(pretrained=True))
