@@ -15,7 +15,8 @@ import torch
 
 from ..zoo import DataConfig, ZooEntry
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CARD_NAME", "FORMAT_VERSION", "write_model_folder",
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CARD_NAME", "FORMAT_VERSION", "CONVERTER_VERSION", "write_model_folder",
+           "convert_release", "lineage_record", "summarize_dropped",
            "timm_pretrained_cfg", "read_config"]
 
 CONFIG_NAME = "config.json"
@@ -129,3 +130,64 @@ def read_config(folder: str | Path) -> dict[str, Any]:
     if "architecture" not in config:
         raise ValueError(f"{path} has no 'architecture': not a timm/seedzoo model config")
     return config
+
+
+CONVERTER_VERSION = "seedzoo-convert/1"
+
+
+def lineage_record(entry: ZooEntry) -> dict[str, Any]:
+    """The teacher lineage of an entry, for the `seedzoo` block (how a teacher was itself trained)."""
+    def one(lineage) -> dict[str, Any]:
+        return {"method": lineage.method, "arch": lineage.arch, "epochs": lineage.epochs,
+                "entry": lineage.entry, "license": lineage.license,
+                "normalization": {"mean": list(lineage.normalization.mean), "std": list(lineage.normalization.std),
+                                  "note": lineage.normalization.note}}
+
+    record = {"role": entry.role, "trained_by": one(entry.trained_by)}
+    if entry.teacher is not None:
+        record["teacher"] = one(entry.teacher)
+    return record
+
+
+def summarize_dropped(dropped: Mapping[str, str]) -> dict[str, Any]:
+    """Dropped keys grouped by reason (rule -> count), plus the full sorted list."""
+    rules: dict[str, int] = {}
+    for reason in dropped.values():
+        rules[reason] = rules.get(reason, 0) + 1
+    return {"count": len(dropped), "rules": dict(sorted(rules.items())),
+            "keys": {k: dropped[k] for k in sorted(dropped)}}
+
+
+def convert_release(entry: ZooEntry, src: str | Path, out_dir: str | Path, *, source_url: str | None = None,
+                    fingerprint: bool = True) -> Path:
+    """Convert one official release file of `entry` into a seedzoo model folder.
+
+    The file is read with `weights_only=True`; its layout must be the entry's (an unknown layout is
+    refused, naming the keys that did not match). When the entry pins the source's sha256, the file
+    must match it.
+    """
+    from .cache import file_sha256
+    from .io import ChecksumError
+    from .fingerprint import compute_fingerprint
+    from .official import read_checkpoint, split_official
+
+    if entry.source is None:
+        raise ValueError(f"entry '{entry.name}' has no official release to convert (recipe only)")
+    src = Path(src)
+    source_sha256 = file_sha256(src)
+    if entry.source.sha256 and source_sha256 != entry.source.sha256:
+        raise ChecksumError(f"official release {src.name} of '{entry.name}'", entry.source.sha256, source_sha256)
+    split = split_official(read_checkpoint(src), entry.architecture, entry.head, layout=entry.source.layout)
+    block: dict[str, Any] = {
+        "entry": entry.name,
+        "lineage": lineage_record(entry),
+        "source": {"url": (source_url or entry.source.url).split("?", 1)[0], "filename": entry.source.filename,
+                   "layout": split.layout, "sha256": source_sha256},
+        "converter_version": CONVERTER_VERSION,
+        "dropped": summarize_dropped(split.dropped),
+    }
+    if fingerprint:
+        block["fingerprint"] = compute_fingerprint(entry.architecture, split.backbone, split.head,
+                                                   tuple(entry.data.input_size))
+    return write_model_folder(out_dir, architecture=entry.architecture, backbone=split.backbone,
+                              head=split.head, entry=entry, seedzoo=block)

@@ -1,0 +1,237 @@
+"""Model cards generated from the zoo records: one `model_cards/<entry>.md` per entry.
+
+The YAML metadata is built with huggingface_hub's `ModelCardData`/`EvalResult`, so the Hub reads the
+licence, datasets and `model-index`; the body states the teacher, recipe, numbers (each marked
+reported or measured, with its protocol and source), usage and limits. Output is deterministic (no
+dates, stable order) so that `seedzoo cards --check` can compare it with the checked-in files.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from .zoo import Lineage, Metric, ZooEntry, list_entries
+
+__all__ = ["GITHUB_REPO", "HF_ORG", "card_data", "render_card", "write_cards", "check_cards", "default_cards_dir"]
+
+# Where the project is published; set once when the repositories exist.
+GITHUB_REPO = "seedzoo/seedzoo"
+HF_ORG = "seedzoo"
+# Licences the Hub knows by id; anything else is `other` with a `license_name`.
+_HUB_LICENSES = {"cc-by-nc-4.0", "apache-2.0", "mit", "cc-by-4.0", "bsd-3-clause"}
+_PROTOCOLS = {
+    "linear_seed": "linear probe, SEED protocol (frozen backbone, SGD lr 30, 100 epochs, center crop 224)",
+    "semi_finetune": "semi-supervised fine-tuning on the SimCLR label subsets",
+    "knn": "weighted kNN on L2-normalised features (k=20/200, T=0.07)",
+}
+
+
+def default_cards_dir() -> Path:
+    return Path(__file__).resolve().parents[1] / "model_cards"
+
+
+def _license_fields(license: str) -> dict[str, str]:
+    if license in _HUB_LICENSES:
+        return {"license": license}
+    slug = "seed-release-unstated" if license.startswith("unknown") else license.lower().replace(" ", "-")
+    return {"license": "other", "license_name": slug}
+
+
+def _lineage_yaml(lineage: Lineage) -> dict:
+    out = {"method": lineage.method, "arch": lineage.arch, "epochs": lineage.epochs,
+           "input_normalization": lineage.normalization.note}
+    if not lineage.arch:
+        del out["arch"]
+    if lineage.entry:
+        out["entry"] = lineage.entry
+    if lineage.license:
+        out["license"] = lineage.license
+    return out
+
+
+_PAPERS = {"SEED": "https://arxiv.org/abs/2101.04731", "MoCo-v2": "https://arxiv.org/abs/2003.04297",
+           "SwAV": "https://arxiv.org/abs/2006.09882", "SimCLR": "https://arxiv.org/abs/2002.05709"}
+
+
+def _source_url(m: Metric) -> str | None:
+    if m.kind == "measured":
+        return f"https://github.com/{GITHUB_REPO}"
+    return next((url for name, url in _PAPERS.items() if m.source.startswith(name)), None)
+
+
+def _dataset_config(m: Metric) -> str | None:
+    # "ImageNet-1k 1% labels" -> "1%-labels": the Hub groups results by dataset type and config.
+    rest = m.dataset.split(maxsplit=1)[1:]
+    return rest[0].replace(" ", "-") if rest else None
+
+
+def _metric_name(m: Metric) -> str:
+    return f"{m.metric} ({m.protocol}, {m.kind})"
+
+
+def card_data(entry: ZooEntry):
+    """`ModelCardData` of an entry: licence, tags, datasets, model-index and seedzoo's own lineage key."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    results = [
+        EvalResult(task_type="image-classification", dataset_type=m.dataset.split()[0].lower(),
+                   dataset_name=m.dataset, dataset_config=_dataset_config(m), metric_type="accuracy", metric_name=_metric_name(m),
+                   metric_value=m.value, source_name=m.source if _source_url(m) else None,
+                   source_url=_source_url(m), verified=False)
+        for m in entry.metrics
+    ]
+    lineage = {"role": entry.role, "architecture": entry.architecture,
+               "trained_by": _lineage_yaml(entry.trained_by)}
+    if entry.teacher is not None:
+        lineage["teacher"] = _lineage_yaml(entry.teacher)
+    tags = ["image-feature-extraction", "self-supervised", "seed", entry.role, entry.arch_name]
+    if entry.role == "student":
+        tags.append("knowledge-distillation")
+    return ModelCardData(
+        library_name="timm" if entry.has_file else "seedzoo",
+        pipeline_tag="image-feature-extraction",
+        tags=tags,
+        datasets=["imagenet-1k"],
+        model_name=entry.name,
+        eval_results=results or None,
+        seedzoo_lineage=lineage,
+        **_license_fields(entry.license),
+    )
+
+
+def _usage(entry: ZooEntry) -> str:
+    w = entry.weights
+    hub_id = f"{w.hf_repo}@{w.revision}" if w.hf_repo and w.revision else ""
+    pretrained = "True" if entry.has_file else '"path/to/your/checkpoint"'
+    lines = ["## Usage", "", "```python", "import seedzoo", "",
+             f'model = seedzoo.create_model("{entry.name}", pretrained={pretrained}, num_classes=0)',
+             f'head = seedzoo.load_projection_head("{entry.name}", pretrained={pretrained})  # projection head, {entry.head.out_dim}-d output',
+             f'transform = seedzoo.get_transform("{entry.name}")',
+             "```", "", "torch.hub (entry names use `__` for the dot):", "", "```python", "import torch", "",
+             f'model = torch.hub.load("{GITHUB_REPO}", "{entry.name.replace(".", "__")}", pretrained={pretrained})',
+             "```", ""]
+    if hub_id:
+        lines += ["timm (after `import seedzoo`, which registers the architecture; timm does not verify the "
+                  "sha256, seedzoo does):", "", "```python", "import seedzoo, timm", "",
+                  f'model = timm.create_model("hf-hub:{hub_id}", pretrained=True, num_classes=0)', "```", ""]
+    else:
+        lines += [f"timm: `timm.create_model(\"{entry.architecture}\")` builds the architecture after "
+                  "`import seedzoo`; `hf-hub:` loading works once the weights are published on the Hub.", ""]
+    if not entry.has_file:
+        lines += ["No weights file exists for this entry yet: it is a reproduction recipe "
+                  f"(`seedzoo train {entry.name}`).", ""]
+    return "\n".join(lines)
+
+
+def _lineage_line(lineage: Lineage) -> str:
+    where = f" (entry `{lineage.entry}`)" if lineage.entry else ""
+    return (f"{lineage.method} {lineage.arch}, {lineage.epochs} epochs{where}; input normalisation: "
+            f"{lineage.normalization.note}; licence: {lineage.license or 'not stated'}")
+
+
+def _details(entry: ZooEntry) -> str:
+    d, h = entry.data, entry.head
+    head = f"Linear({h.in_dim}, {h.out_dim})" if not h.hidden_dim else (
+        f"Linear({h.in_dim}, {h.hidden_dim})" + (" - BN1d" if h.batch_norm else "")
+        + f" - ReLU - Linear({h.hidden_dim}, {h.out_dim})")
+    lines = ["## Model", "",
+             f"- Architecture: `{entry.architecture}` (registered with timm by seedzoo); "
+             f"representation: {h.in_dim}-d",
+             f"- Projection head: {head}",
+             f"- Input: {d.input_size[1]}x{d.input_size[2]}, resize {round(d.input_size[1] / d.crop_pct)} + center "
+             f"crop, {d.interpolation}; mean {list(d.normalization.mean)}, std {list(d.normalization.std)} "
+             f"({d.normalization.note})", ""]
+    lines += ["## Teacher and recipe", ""]
+    if entry.teacher is not None:
+        lines.append(f"- Teacher: {_lineage_line(entry.teacher)}")
+    lines.append(f"- Trained by: {entry.trained_by.method}"
+                 + (f" {entry.trained_by.arch}" if entry.trained_by.arch else "")
+                 + f", {entry.trained_by.epochs} epochs")
+    r = entry.recipe
+    if r is not None:
+        lines.append(f"- Recipe: `{r.config}`: {r.epochs} epochs, global batch {r.global_batch}, queue {r.queue_size}, "
+                     f"tau_S {r.student_temperature}, tau_T {r.teacher_temperature:g}"
+                     + (", small patches (6 x 96 px)" if r.small_patches else ""))
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _results(entry: ZooEntry) -> str:
+    lines = ["## Results", ""]
+    if not entry.metrics:
+        return "\n".join(lines + ["No number has been reported or measured for this entry.", ""])
+    lines += ["| metric | dataset | protocol | value | kind | source |", "|---|---|---|---|---|---|"]
+    for m in entry.metrics:
+        source = f"`{m.source}`" if m.kind == "measured" else m.source
+        note = f" ({m.note})" if m.note else ""
+        lines.append(f"| {m.metric} | {m.dataset} | {m.protocol} | {m.value:g} | {m.kind} | {source}{note} |")
+    lines.append("")
+    for p in sorted({m.protocol for m in entry.metrics}):
+        lines.append(f"- `{p}`: {_PROTOCOLS.get(p, p)}")
+    lines += ["", "Reported numbers come from the papers named; measured numbers were produced by seedzoo "
+              "with the command shown, and `seedzoo verify NAME --data ROOT` re-measures them.", ""]
+    return "\n".join(lines)
+
+
+def _weights(entry: ZooEntry) -> str:
+    w, lines = entry.weights, ["## Weights", ""]
+    if w.hf_repo:
+        lines.append(f"- Hugging Face Hub: `{w.hf_repo}` at commit `{w.revision or 'unpinned'}`")
+    for url in w.mirrors:
+        lines.append(f"- Mirror: {url}")
+    if w.sha256:
+        lines.append(f"- `{w.filename}` sha256: `{w.sha256}`")
+    if entry.source is not None:
+        lines.append(f"- Official release ({entry.source.layout} layout): `{entry.source.filename}`"
+                     + (f", sha256 `{entry.source.sha256}`" if entry.source.sha256 else
+                        " (no checksum published; fixed by the first conversion)"))
+    if len(lines) == 2:
+        lines.append("- None yet (recipe only).")
+    lines += ["", "Every load verifies the sha256 of the safetensors file; official pickles are read only by the "
+              "converter, with `weights_only=True`.", ""]
+    return "\n".join(lines)
+
+
+def _limits(entry: ZooEntry) -> str:
+    lines = ["## Intended use and limitations", "",
+             "- A label-free backbone for linear probing, kNN, fine-tuning or detection on downstream tasks.",
+             "- Trained on ImageNet-1k without labels; it inherits that dataset's biases and is not meant for "
+             "decisions about people.",
+             f"- Licence: {entry.license or 'not stated'}."
+             + (" Non-commercial use only." if entry.license == "cc-by-nc-4.0" else "")]
+    lines += [f"- {n}" for n in entry.notes]
+    return "\n".join(lines + [""])
+
+
+def render_card(entry: ZooEntry) -> str:
+    """The full model card (YAML front matter + markdown) of an entry."""
+    data = card_data(entry)
+    body = "\n".join([f"# {entry.name}", "", entry.description + ".", "", _usage(entry), _details(entry),
+                      _results(entry), _weights(entry), _limits(entry),
+                      "## Citation", "", "```bibtex", entry.citation.strip(), "```", ""])
+    return f"---\n{data.to_yaml()}\n---\n\n{body}"
+
+
+def write_cards(out_dir: str | Path | None = None, entries: list[ZooEntry] | None = None) -> list[Path]:
+    """Write one card per entry; returns the paths written."""
+    out = Path(out_dir) if out_dir is not None else default_cards_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for entry in entries if entries is not None else list_entries():
+        path = out / f"{entry.name}.md"
+        path.write_text(render_card(entry), encoding="utf-8")
+        paths.append(path)
+    return paths
+
+
+def check_cards(cards_dir: str | Path | None = None, entries: list[ZooEntry] | None = None) -> list[str]:
+    """Names of the cards that are missing, out of date, or of no entry (empty when all are in sync)."""
+    folder = Path(cards_dir) if cards_dir is not None else default_cards_dir()
+    entries = entries if entries is not None else list_entries()
+    stale = []
+    for entry in entries:
+        path = folder / f"{entry.name}.md"
+        if not path.is_file() or path.read_text(encoding="utf-8") != render_card(entry):
+            stale.append(entry.name)
+    known = {e.name for e in entries}
+    stale += sorted(p.stem for p in folder.glob("*.md") if p.stem not in known)
+    return stale

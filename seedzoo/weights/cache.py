@@ -1,0 +1,159 @@
+"""seedzoo's weight cache: where mirror downloads and on-the-fly conversions live, and verified downloads.
+
+Layout under the cache root (Hugging Face downloads stay in huggingface_hub's own cache):
+
+    weights/<entry>/<sha256>/model.safetensors     a file fetched from an HTTP mirror (immutable: keyed by hash)
+    converted/<entry>/model.safetensors            an official release converted on this machine
+    converted/<entry>/source.json                  the release's URL and sha256, and the result's sha256
+"""
+from __future__ import annotations
+
+import hashlib
+import http.client
+import json
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .io import ChecksumError, sha256_file
+
+__all__ = ["DownloadError", "cache_root", "download_url", "file_sha256", "mirror_path", "converted_dir",
+           "clear_converted", "SourceRecord", "read_source_record", "write_source_record", "remove_cached"]
+
+_CHUNK = 1 << 20
+
+
+class DownloadError(OSError):
+    """A URL could not be fetched completely (network error, HTTP error, truncated body)."""
+
+
+def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
+    """`cache_dir` > `$SEEDZOO_CACHE` > `$TORCH_HOME/seedzoo` > `$XDG_CACHE_HOME/seedzoo` > `~/.cache/seedzoo`."""
+    if cache_dir is not None:
+        return Path(cache_dir)
+    if os.environ.get("SEEDZOO_CACHE"):
+        return Path(os.environ["SEEDZOO_CACHE"])
+    if os.environ.get("TORCH_HOME"):
+        return Path(os.environ["TORCH_HOME"]) / "seedzoo"
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "seedzoo"
+    return Path.home() / ".cache" / "seedzoo"
+
+
+def mirror_path(entry_name: str, sha256: str, filename: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    return cache_root(cache_dir) / "weights" / entry_name / sha256 / filename
+
+
+def converted_dir(entry_name: str, cache_dir: str | os.PathLike | None = None) -> Path:
+    return cache_root(cache_dir) / "converted" / entry_name
+
+
+file_sha256 = sha256_file
+
+
+def remove_cached(path: str | os.PathLike) -> None:
+    """Delete a cached file; for a symlink (huggingface_hub's snapshots) the blob it points to as well."""
+    p = Path(path)
+    if p.is_symlink():
+        target = p.resolve()
+        p.unlink()
+        target.unlink(missing_ok=True)
+    else:
+        p.unlink(missing_ok=True)
+
+
+def download_url(url: str, dest: str | os.PathLike, *, expected_sha256: str | None = None,
+                 progress: bool = True, timeout: float = 60.0) -> str:
+    """Stream `url` into `dest` atomically; returns the sha256 of the bytes written.
+
+    The body is hashed while it streams; a short body (fewer bytes than Content-Length) raises
+    `DownloadError` and a wrong hash `ChecksumError`, and in both cases nothing is left at `dest`.
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shown = url.split("?", 1)[0]  # never print a signed URL's token
+    digest, received = hashlib.sha256(), 0
+    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    tmp = Path(tmp_name)
+    try:
+        request = urllib.request.Request(url, headers={"User-Agent": "seedzoo"})
+        try:
+            response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http(s) URLs from the registry)
+        except (urllib.error.URLError, OSError) as err:
+            raise DownloadError(f"could not fetch {shown}: {err}") from err
+        with response, os.fdopen(fd, "wb") as out:
+            total = response.headers.get("Content-Length")
+            total = int(total) if total is not None else None
+            bar = _progress_bar(total, dest.name, progress)
+            try:
+                while True:
+                    try:
+                        chunk = response.read(_CHUNK)
+                    except (OSError, http.client.HTTPException) as err:  # IncompleteRead: the peer closed early
+                        raise DownloadError(f"connection to {shown} broke after {received} bytes: {err}") from err
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    bar.update(len(chunk))
+            finally:
+                bar.close()
+        if total is not None and received != total:
+            raise DownloadError(f"{shown} was truncated: received {received} of {total} bytes")
+        actual = digest.hexdigest()
+        if expected_sha256 and actual != expected_sha256:
+            raise ChecksumError(shown, expected_sha256, actual)
+        os.replace(tmp, dest)
+        return actual
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _progress_bar(total: int | None, name: str, enabled: bool) -> Any:
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024, desc=name, disable=not enabled,
+                leave=False)
+
+
+@dataclass(frozen=True)
+class SourceRecord:
+    """What an on-the-fly conversion started from and produced; checked on every later load."""
+
+    url: str
+    source_sha256: str
+    sha256: str
+    converter_version: str
+
+    @property
+    def public_url(self) -> str:
+        return self.url.split("?", 1)[0]
+
+
+def read_source_record(folder: str | os.PathLike) -> SourceRecord | None:
+    path = Path(folder) / "source.json"
+    if not path.is_file():
+        return None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    return SourceRecord(data["url"], data["source_sha256"], data["sha256"], data.get("converter_version", ""))
+
+
+def write_source_record(folder: str | os.PathLike, record: SourceRecord) -> None:
+    # The URL is stored without its signature: the token is a credential, and it expires.
+    data = {"url": record.public_url, "source_sha256": record.source_sha256, "sha256": record.sha256,
+            "converter_version": record.converter_version}
+    path = Path(folder) / "source.json"
+    tmp = path.with_suffix(".json.part")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def clear_converted(folder: str | os.PathLike) -> None:
+    """Remove a converted folder whose result no longer matches its record."""
+    shutil.rmtree(folder, ignore_errors=True)

@@ -1,0 +1,272 @@
+"""Resolution of pretrained weights to a verified local file: HF Hub, HTTP mirrors, the official URL.
+
+For `pretrained=True` the factory calls `resolve_weights(entry)`; sources are tried in order:
+
+1. the Hugging Face Hub (`entry.weights.hf_repo` at a pinned commit), through huggingface_hub's cache;
+2. HTTP mirrors (`entry.weights.mirrors`), into seedzoo's cache;
+3. the authors' release (`entry.source.url`), downloaded and converted on this machine, its source
+   sha256 recorded in the cache and checked from then on.
+
+Every returned file has been verified against its sha256. A cached file that fails verification is
+deleted and fetched once more; a second failure raises. `HF_HUB_OFFLINE=1` or `SEEDZOO_OFFLINE=1` means
+no network: only cached files are used, and a missing one raises `WeightsNotFoundError` that says where
+the file would come from and where to put it by hand.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..zoo import ZooEntry
+from .cache import (
+    DownloadError,
+    SourceRecord,
+    clear_converted,
+    converted_dir,
+    download_url,
+    file_sha256,
+    mirror_path,
+    read_source_record,
+    remove_cached,
+    write_source_record,
+)
+from .io import ChecksumError
+from .export import CONFIG_NAME, CONVERTER_VERSION, WEIGHTS_NAME, convert_release
+
+__all__ = ["WeightsNotFoundError", "HubSpec", "is_offline", "parse_hf_hub", "resolve_weights", "resolve_hf_hub",
+           "hf_cache_dir"]
+
+_logger = logging.getLogger(__name__)
+_TRUE = {"1", "true", "yes", "on"}
+
+
+class WeightsNotFoundError(FileNotFoundError):
+    """No source could provide the weights (offline with nothing cached, or every source failed)."""
+
+
+def is_offline() -> bool:
+    return any(os.environ.get(var, "").strip().lower() in _TRUE for var in ("HF_HUB_OFFLINE", "SEEDZOO_OFFLINE"))
+
+
+def hf_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
+    """huggingface_hub's cache (`HF_HUB_CACHE`/`HF_HOME`) unless seedzoo's cache dir is given explicitly."""
+    return None if cache_dir is None else Path(cache_dir) / "huggingface"
+
+
+@dataclass(frozen=True)
+class HubSpec:
+    repo_id: str
+    revision: str | None = None
+
+    def __str__(self) -> str:
+        return f"hf-hub:{self.repo_id}" + (f"@{self.revision}" if self.revision else "")
+
+
+_SPEC = re.compile(r"^hf[-_]hub:(?P<repo>[\w.\-]+/[\w.\-]+)(?:@(?P<rev>[\w.\-/]+))?$")
+
+
+def parse_hf_hub(spec: str) -> HubSpec:
+    """`hf-hub:ORG/REPO[@REV]` -> HubSpec."""
+    m = _SPEC.match(spec.strip())
+    if m is None:
+        raise ValueError(f"'{spec}' is not a hub name: expected hf-hub:ORG/REPO or hf-hub:ORG/REPO@REVISION")
+    return HubSpec(m["repo"], m["rev"])
+
+
+# --- verification with one re-fetch -------------------------------------------------------------------------
+
+def _verified(fetch: Callable[[bool], Path], sha256: str, what: str) -> Path:
+    """`fetch(force)` returns a local path; verify it, and on a mismatch delete it and fetch once more."""
+    path = fetch(False)
+    actual = file_sha256(path)
+    if actual == sha256:
+        return path
+    _logger.warning("%s failed its sha256 check (cached copy damaged?); deleting it and fetching it again", what)
+    remove_cached(path)
+    path = fetch(True)
+    actual = file_sha256(path)
+    if actual != sha256:
+        remove_cached(path)
+        raise ChecksumError(f"{what} (fetched twice)", sha256, actual)
+    return path
+
+
+# --- the Hugging Face Hub -----------------------------------------------------------------------------------
+
+def _hub_errors() -> tuple[type[BaseException], ...]:
+    from huggingface_hub import errors
+
+    return (errors.RepositoryNotFoundError, errors.RevisionNotFoundError, errors.EntryNotFoundError,
+            errors.LocalEntryNotFoundError, errors.GatedRepoError, errors.HfHubHTTPError,
+            errors.OfflineModeIsEnabled, OSError)
+
+
+def _hub_message(repo_id: str, revision: str | None, filename: str, err: BaseException) -> str:
+    from huggingface_hub import constants, errors
+
+    where = f"{repo_id}@{revision or 'main'}/{filename} on {constants.ENDPOINT}"
+    if isinstance(err, errors.LocalEntryNotFoundError):
+        return f"{where}: not in the local Hugging Face cache and network access is off"
+    if isinstance(err, (errors.RepositoryNotFoundError, errors.RevisionNotFoundError, errors.EntryNotFoundError)):
+        # A mirror such as olah answers a missing file with 'repository not found' (401): one message for both.
+        return f"{where}: repository, revision or file not found (or not accessible with your token)"
+    return f"{where}: {type(err).__name__}: {err}"
+
+
+def _hub_file(repo_id: str, filename: str, revision: str | None, cache_dir: str | os.PathLike | None,
+              offline: bool, force: bool = False) -> Path:
+    from huggingface_hub import hf_hub_download
+
+    # With a commit hash as revision, huggingface_hub returns a cached snapshot without any request.
+    return Path(hf_hub_download(repo_id, filename, revision=revision or None, cache_dir=hf_cache_dir(cache_dir),
+                                local_files_only=offline, force_download=force and not offline))
+
+
+def _from_hf_hub(entry: ZooEntry, cache_dir, offline: bool) -> Path:
+    w = entry.weights
+    return _verified(lambda force: _hub_file(w.hf_repo, w.filename, w.revision, cache_dir, offline, force),
+                     w.sha256, f"{w.hf_repo}@{w.revision}/{w.filename}")
+
+
+def resolve_hf_hub(spec: str, *, cache_dir: str | os.PathLike | None = None, offline: bool | None = None) -> Path:
+    """Fetch `config.json` and `model.safetensors` of `hf-hub:ORG/REPO[@REV]`; returns the local folder.
+
+    The weights are verified against the sha256 recorded in `config.json`'s `seedzoo` block.
+    """
+    hub = parse_hf_hub(spec) if spec.startswith(("hf-hub:", "hf_hub:")) else HubSpec(spec)
+    offline = is_offline() if offline is None else offline
+    try:
+        config_path = _hub_file(hub.repo_id, CONFIG_NAME, hub.revision, cache_dir, offline)
+    except _hub_errors() as err:
+        raise WeightsNotFoundError(f"cannot load {hub}: " + _hub_message(hub.repo_id, hub.revision, CONFIG_NAME, err)
+                                   + _offline_hint(offline)) from err
+    config = json.loads(config_path.read_text(encoding="utf-8"))
+    block = config.get("seedzoo") or {}
+    sha256, filename = block.get("sha256"), block.get("filename", WEIGHTS_NAME)
+    if not sha256:
+        raise ValueError(f"{hub}: config.json has no seedzoo.sha256, so its weights cannot be verified; "
+                         f"load it with timm.create_model('{hub}') if you trust it unverified")
+    # Pin the weights to the commit the config came from: a branch that moves in between cannot mix files.
+    revision = config_path.parent.name if re.fullmatch(r"[0-9a-f]{40}", config_path.parent.name) else hub.revision
+    try:
+        weights = _verified(lambda force: _hub_file(hub.repo_id, filename, revision, cache_dir, offline, force),
+                            sha256, f"{hub.repo_id}@{revision}/{filename}")
+    except _hub_errors() as err:
+        raise WeightsNotFoundError(f"cannot load {hub}: " + _hub_message(hub.repo_id, revision, filename, err)
+                                   + _offline_hint(offline)) from err
+    if weights.parent != config_path.parent:  # explicit local layout: keep config and weights side by side
+        raise RuntimeError(f"{hub}: config.json and {filename} resolved to different folders")
+    return config_path.parent
+
+
+def _offline_hint(offline: bool) -> str:
+    return " (offline: HF_HUB_OFFLINE/SEEDZOO_OFFLINE is set; unset it to download)" if offline else ""
+
+
+# --- HTTP mirrors and the official release -----------------------------------------------------------------
+
+def _from_mirror(entry: ZooEntry, url: str, cache_dir, offline: bool, progress: bool) -> Path:
+    w = entry.weights
+    dest = mirror_path(entry.name, w.sha256, w.filename, cache_dir)
+
+    def fetch(force: bool) -> Path:
+        if dest.is_file() and not force:
+            return dest
+        if offline:
+            raise WeightsNotFoundError(f"{dest} is not cached")
+        download_url(url, dest, expected_sha256=w.sha256, progress=progress)
+        return dest
+
+    return _verified(fetch, w.sha256, f"{w.filename} of '{entry.name}' from {url.split('?', 1)[0]}")
+
+
+def _from_official(entry: ZooEntry, cache_dir, offline: bool, progress: bool) -> Path:
+    assert entry.source is not None
+    folder = converted_dir(entry.name, cache_dir)
+    weights = folder / WEIGHTS_NAME
+    record = read_source_record(folder)
+    if record is not None and weights.is_file():
+        if file_sha256(weights) == record.sha256:
+            return weights
+        _logger.warning("converted weights of '%s' in %s are damaged; converting again", entry.name, folder)
+    if offline:
+        raise WeightsNotFoundError(f"{weights} is not cached")
+    # The source must match what was converted before (a changed upstream file is refused), or the
+    # registry's pinned hash when there is one.
+    expected_source = entry.source.sha256 or (record.source_sha256 if record else "")
+    folder.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{entry.name}.") as tmp:
+        src = Path(tmp) / entry.source.filename
+        source_sha256 = download_url(entry.source.url, src, expected_sha256=expected_source or None,
+                                     progress=progress)
+        out = Path(tmp) / "converted"
+        convert_release(entry, src, out, source_url=entry.source.url)
+        src.unlink()  # release files are large (up to GBs); the record keeps its hash
+        clear_converted(folder)
+        os.replace(out, folder)
+    result = file_sha256(weights)
+    write_source_record(folder, SourceRecord(entry.source.url, source_sha256, result, CONVERTER_VERSION))
+    return weights
+
+
+def _sources(entry: ZooEntry, cache_dir) -> list[tuple[str, str]]:
+    """(description, where to put the file by hand) for every source of an entry, in resolution order."""
+    w, out = entry.weights, []
+    if w.hf_repo and w.sha256:
+        out.append((f"Hugging Face Hub {w.hf_repo}@{w.revision or 'main'}/{w.filename}",
+                    "the huggingface_hub cache (HF_HOME / HF_HUB_CACHE), e.g. with `hf download` on a connected machine"))
+    for url in w.mirrors if w.sha256 else ():
+        out.append((f"mirror {url.split('?', 1)[0]}", str(mirror_path(entry.name, w.sha256, w.filename, cache_dir))))
+    if entry.source is not None:
+        out.append((f"official release {entry.source.url.split('?', 1)[0]} (converted on the fly)",
+                    str(converted_dir(entry.name, cache_dir) / WEIGHTS_NAME) + " (with its source.json), "
+                    f"or convert it with `seedzoo convert --entry {entry.name} --src FILE --out DIR`"))
+    return out
+
+
+def resolve_weights(entry: ZooEntry, *, cache_dir: str | os.PathLike | None = None, offline: bool | None = None,
+                    progress: bool = True) -> Path:
+    """A verified local `model.safetensors` for `entry`, from the first source that provides it."""
+    offline = is_offline() if offline is None else offline
+    w = entry.weights
+    if w.embedded:
+        path = Path(__file__).with_name("embedded") / w.embedded
+        actual = file_sha256(path)
+        if w.sha256 and actual != w.sha256:
+            raise ChecksumError(f"embedded weights {path}", w.sha256, actual)
+        return path
+    if not entry.has_file:
+        raise WeightsNotFoundError(f"'{entry.name}' has no weights: it is a reproduction recipe "
+                                   f"(train it with `seedzoo train {entry.name}`)")
+    attempts: list[Callable[[], Path]] = []
+    if w.hf_repo and w.sha256:
+        attempts.append(lambda: _from_hf_hub(entry, cache_dir, offline))
+    for url in w.mirrors if w.sha256 else ():
+        attempts.append(lambda url=url: _from_mirror(entry, url, cache_dir, offline, progress))
+    if entry.source is not None:
+        attempts.append(lambda: _from_official(entry, cache_dir, offline, progress))
+
+    failures: list[str] = []
+    for (where, _), attempt in zip(_sources(entry, cache_dir), attempts):
+        try:
+            return attempt()
+        except ChecksumError as err:
+            failures.append(f"{where}: {err}")
+        except (WeightsNotFoundError, DownloadError) as err:
+            failures.append(f"{where}: {err}")
+        except _hub_errors() as err:
+            failures.append(f"{where}: " + _hub_message(w.hf_repo, w.revision, w.filename, err))
+    lines = [f"could not get the weights of '{entry.name}' ({w.filename})"
+             + (" with network access off (HF_HUB_OFFLINE/SEEDZOO_OFFLINE)" if offline else "") + ":"]
+    lines += [f"  - {f}" for f in failures]
+    lines.append("Put the file by hand in one of:")
+    lines += [f"  - {place}" for _, place in _sources(entry, cache_dir)]
+    lines.append("or pass pretrained=PATH (a model.safetensors, a model folder or an official release file).")
+    raise WeightsNotFoundError("\n".join(lines))
+
