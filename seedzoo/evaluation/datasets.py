@@ -1,0 +1,159 @@
+"""Labelled image datasets for evaluation, read from local files only (`download=False` always).
+
+`build_dataset(name, split, root)` covers Fashion-MNIST (Debian's files; grayscale repeated to three
+channels, resized by the transform to the model's input size), torchvision's CIFAR-10/100, STL-10,
+Flowers-102, Food-101, SUN-397, and any ImageFolder tree. A missing dataset raises an error that
+says where the files must be put.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from PIL import Image
+from torch.utils.data import Dataset, Subset
+from torchvision import datasets as tvd
+
+from ..data.fashion_mnist import default_root as fashion_mnist_root
+from ..data.fashion_mnist import load_fashion_mnist
+
+Transform = Callable[[Image.Image], torch.Tensor] | None
+
+
+class FashionMNIST(Dataset):
+    """Fashion-MNIST as RGB PIL images (the gray channel repeated) through `transform`."""
+
+    num_classes = 10
+
+    def __init__(self, split: str = "train", root: str | Path | None = None, transform: Transform = None):
+        self.images, self.targets = load_fashion_mnist(split, root)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        image = Image.fromarray(self.images[index].numpy(), mode="L").convert("RGB")
+        return (self.transform(image) if self.transform else image), int(self.targets[index])
+
+
+# name -> (torchvision class, where its files go under ROOT, how the split argument is given)
+_TORCHVISION = {
+    "cifar10": (tvd.CIFAR10, "ROOT/cifar-10-batches-py/", "train"),
+    "cifar100": (tvd.CIFAR100, "ROOT/cifar-100-python/", "train"),
+    "stl10": (tvd.STL10, "ROOT/stl10_binary/", "split"),
+    "flowers102": (tvd.Flowers102, "ROOT/flowers-102/ (jpg/, imagelabels.mat, setid.mat)", "split"),
+    "food101": (tvd.Food101, "ROOT/food-101/ (images/, meta/)", "split"),
+    "sun397": (tvd.SUN397, "ROOT/SUN397/ (ClassName.txt and the class folders)", None),
+}
+DATASET_NAMES = ("fashion_mnist", *_TORCHVISION, "imagefolder")
+DISPLAY_NAMES = {"fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+                 "stl10": "STL-10", "flowers102": "Flowers-102", "food101": "Food-101", "sun397": "SUN-397",
+                 "imagefolder": "ImageFolder"}
+SUN397_TEST_FRACTION = 0.2  # torchvision's SUN397 has no split: a seeded 80/20 split, fixed below
+SUN397_SPLIT_SEED = 0
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    pass
+
+
+def build_dataset(name: str, split: str = "train", root: str | Path | None = None,
+                  transform: Transform = None, limit: int | None = None) -> Dataset:
+    """A dataset by name. `split` is "train" or "test"; `limit` keeps the first N samples."""
+    name = name.lower().replace("-", "_")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', not {split!r}")
+    if name == "fashion_mnist":
+        dataset: Dataset = FashionMNIST(split, root, transform)
+    elif name == "imagefolder":
+        dataset = _image_folder(split, root, transform)
+    elif name in _TORCHVISION:
+        dataset = _torchvision(name, split, root, transform)
+    else:
+        raise ValueError(f"unknown dataset '{name}': choose one of {', '.join(DATASET_NAMES)}")
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be positive, got {limit}")
+        dataset = Subset(dataset, range(min(limit, len(dataset))))
+    return dataset
+
+
+def _require_root(name: str, root: str | Path | None) -> Path:
+    if root is None:
+        raise DatasetNotFoundError(f"{DISPLAY_NAMES.get(name, name)} needs a data root: pass --data ROOT "
+                                   f"(data_root=...), the folder that holds {_where(name)}")
+    return Path(root)
+
+
+def _where(name: str) -> str:
+    if name == "imagefolder":
+        return "train/<class>/*.jpg and test/<class>/*.jpg (val/ is accepted for test)"
+    return _TORCHVISION[name][1]
+
+
+def _torchvision(name: str, split: str, root: str | Path | None, transform: Transform) -> Dataset:
+    cls, _, split_arg = _TORCHVISION[name]
+    root = _require_root(name, root)
+    kwargs = {"train": split == "train"} if split_arg == "train" else {}
+    if split_arg == "split":
+        kwargs = {"split": split}
+    try:
+        dataset = cls(str(root), transform=transform, download=False, **kwargs)
+    except (RuntimeError, FileNotFoundError) as err:  # torchvision: "Dataset not found or corrupted"
+        raise DatasetNotFoundError(
+            f"{DISPLAY_NAMES[name]} not found under {root}: seedzoo never downloads. Put the files of "
+            f"torchvision's {cls.__name__} at {_where(name).replace('ROOT', str(root))} "
+            f"(for example by running torchvision's {cls.__name__}(root, download=True) on a machine "
+            f"with internet access). ({err})") from None
+    if name == "sun397":
+        dataset = Subset(dataset, _sun397_split(len(dataset), split))
+    return dataset
+
+
+def _sun397_split(n: int, split: str) -> list[int]:
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(SUN397_SPLIT_SEED)).tolist()
+    n_test = int(round(n * SUN397_TEST_FRACTION))
+    return sorted(order[:n_test] if split == "test" else order[n_test:])
+
+
+def _image_folder(split: str, root: str | Path | None, transform: Transform) -> Dataset:
+    root = _require_root("imagefolder", root)
+    candidates = [root / split] + ([root / "val"] if split == "test" else [])
+    for folder in candidates:
+        if folder.is_dir():
+            return tvd.ImageFolder(str(folder), transform=transform)
+    raise DatasetNotFoundError(f"no {split} folder under {root}: expected {_where('imagefolder')}")
+
+
+def dataset_labels(dataset: Dataset) -> torch.Tensor:
+    """All labels of a dataset without decoding its images (falls back to iterating)."""
+    if isinstance(dataset, Subset):
+        return dataset_labels(dataset.dataset)[torch.as_tensor(list(dataset.indices), dtype=torch.long)]
+    for attr in ("targets", "labels", "_labels"):
+        labels = getattr(dataset, attr, None)
+        if labels is not None:
+            return torch.as_tensor(labels, dtype=torch.long)
+    return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))], dtype=torch.long)
+
+
+def num_classes_of(dataset: Dataset) -> int:
+    base = dataset
+    while isinstance(base, Subset):
+        base = base.dataset
+    classes = getattr(base, "classes", None) or getattr(base, "num_classes", None)
+    if isinstance(classes, int):
+        return classes
+    if classes:
+        return len(classes)
+    return int(dataset_labels(dataset).max()) + 1
+
+
+def dataset_identity(name: str, split: str, root: str | Path | None, limit: int | None,
+                     preprocessing: object) -> str:
+    """A string naming exactly which samples went through which transform (feature-cache key)."""
+    if name == "fashion_mnist" and root is None:
+        root = fashion_mnist_root()
+    where = str(Path(root).resolve()) if root is not None else ""
+    return f"{name}|{split}|{where}|limit={limit}|{preprocessing!r}"

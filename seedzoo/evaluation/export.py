@@ -1,0 +1,125 @@
+"""Exporting backbones for other runtimes: detectron2 checkpoints (ResNets) and ONNX (any backbone).
+
+detectron2
+----------
+`to_detectron2` renames a torchvision/timm-named ResNet the way MoCo's
+`convert-pretrain-to-detectron2.py` does: stem layers under `stem.` (`stem.conv1.weight`,
+`stem.conv1.norm.*`), `layerN` -> `res{N+1}`, `bnK` -> `convK.norm`, `downsample.0/1` ->
+`shortcut` / `shortcut.norm`; the classifier and any projection head are dropped. The file is a pickle
+of `{"model": {name: numpy array}, "__author__": "seedzoo", "matching_heuristics": True}`, which
+detectron2's `DetectionCheckpointer` reads from a `.pkl` path. Use it with MoCo's detectron2 configs
+(`INPUT.FORMAT "RGB"`, ImageNet `PIXEL_MEAN` [123.675, 116.280, 103.530] and `PIXEL_STD`
+[58.395, 57.120, 57.375], `MODEL.RESNETS.STRIDE_IN_1X1 False`).
+
+ResNet-18/34 use BasicBlocks, whose names (`conv1`, `conv2`, `shortcut`) detectron2's `BasicBlock`
+shares; they need `MODEL.RESNETS.DEPTH 18` (or 34) and `MODEL.RESNETS.RES2_OUT_CHANNELS 64` (detectron2
+defaults to 256, the bottleneck width). detectron2 builds the R-C4 box head (`Res5ROIHeads`) from
+bottleneck blocks, so for these depths use an FPN config (inferred from detectron2's code).
+
+ONNX
+----
+`export_onnx` writes a backbone's pre-logits representation with a dynamic batch axis, and
+`check_onnx` runs it under onnxruntime and compares with PyTorch.
+"""
+from __future__ import annotations
+
+import io
+import pickle
+import re
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .features import representation
+
+_SKIP_PREFIXES = ("fc.", "head.", "classifier.")
+_BN_IN_BLOCK = re.compile(r"\.bn(\d)\.")
+
+
+def to_detectron2(state_dict: Mapping[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """detectron2 names for a torchvision/timm-named ResNet state dict (classifier/head dropped)."""
+    if not any(k.startswith("layer1.") for k in state_dict):
+        raise ValueError("not a ResNet state dict (no `layer1.*` keys): detectron2 export supports "
+                         "the ResNet students (seed_resnet18/34/50) only; use export_onnx for others")
+    out: dict[str, np.ndarray] = {}
+    for key, tensor in state_dict.items():
+        if key.startswith(_SKIP_PREFIXES) or key.endswith("num_batches_tracked"):
+            continue
+        new = key
+        if not new.startswith("layer"):
+            new = "stem." + new  # conv1.weight -> stem.conv1.weight, bn1.* -> stem.bn1.* (renamed below)
+        for stage in (1, 2, 3, 4):
+            new = new.replace(f"layer{stage}.", f"res{stage + 1}.")
+        new = _BN_IN_BLOCK.sub(r".conv\1.norm.", new)
+        new = new.replace("downsample.0.", "shortcut.").replace("downsample.1.", "shortcut.norm.")
+        out[new] = tensor.detach().cpu().numpy()
+    return out
+
+
+def save_detectron2(model_or_state_dict: nn.Module | Mapping[str, torch.Tensor], path: str | Path) -> Path:
+    """Write a detectron2 checkpoint (`.pkl`) of a ResNet backbone."""
+    state = model_or_state_dict.state_dict() if isinstance(model_or_state_dict, nn.Module) else model_or_state_dict
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as f:
+        pickle.dump({"model": to_detectron2(state), "__author__": "seedzoo", "matching_heuristics": True}, f)
+    return path
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Reconstructs numpy arrays and plain containers only: a detectron2 file can be inspected without
+    trusting it."""
+
+    _ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+                ("numpy._core.multiarray", "scalar")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self._ALLOWED:
+            raise pickle.UnpicklingError(f"refusing to load {module}.{name}: only numpy arrays are allowed")
+        return super().find_class(module, name)
+
+
+def read_detectron2(path: str | Path) -> dict:
+    """Read a detectron2 weights pickle, allowing nothing but numpy arrays and builtin containers."""
+    return _NumpyOnlyUnpickler(io.BytesIO(Path(path).read_bytes())).load()
+
+
+class _Representation(nn.Module):
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return representation(self.model, x)
+
+
+def export_onnx(model: nn.Module, path: str | Path, input_size: int = 224, opset: int = 17,
+                dynamic_batch: bool = True) -> Path:
+    """Write the model's representation (input "images" N x 3 x S x S, output "features") as ONNX."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapped = _Representation(model).eval()
+    example = torch.randn(1, 3, input_size, input_size)
+    axes = {"images": {0: "batch"}, "features": {0: "batch"}} if dynamic_batch else None
+    with torch.no_grad():
+        torch.onnx.export(wrapped, (example,), str(path), input_names=["images"], output_names=["features"],
+                          dynamic_axes=axes, opset_version=opset, dynamo=False)
+    return path
+
+
+def check_onnx(model: nn.Module, path: str | Path, images: torch.Tensor) -> float:
+    """Max absolute difference between onnxruntime's and PyTorch's outputs on `images`."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (onnx_out,) = session.run(["features"], {"images": images.numpy()})
+    model.eval()
+    with torch.no_grad():
+        torch_out = representation(model, images).numpy()
+    if onnx_out.shape != torch_out.shape:
+        raise AssertionError(f"ONNX output {onnx_out.shape} differs in shape from PyTorch's {torch_out.shape}")
+    return float(np.abs(onnx_out - torch_out).max())

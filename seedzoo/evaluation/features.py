@@ -1,0 +1,102 @@
+"""Feature extraction: a backbone's representation of every image of a dataset.
+
+The representation is timm's pre-logits output (`forward_head(forward_features(x), pre_logits=True)`),
+which for seedzoo's architectures is the one SEED evaluates (e.g. MobileNetV3's 1280-d output after
+`classifier`). Features can be cached on disk, keyed by the model's sha256 (of its state dict or of its
+weights file) and the dataset's identity, so several protocols share one pass.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+
+def state_dict_sha256(model: nn.Module) -> str:
+    """sha256 over every tensor of the state dict (names, dtypes, shapes and bytes, in key order)."""
+    digest = hashlib.sha256()
+    for key, tensor in sorted(model.state_dict().items()):
+        t = tensor.detach().cpu().contiguous()
+        digest.update(f"{key}|{t.dtype}|{tuple(t.shape)}|".encode())
+        digest.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def representation(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """The pooled pre-logits features of a timm-style model; plain modules are simply called."""
+    if hasattr(model, "forward_features") and hasattr(model, "forward_head"):
+        return model.forward_head(model.forward_features(images), pre_logits=True)
+    return model(images)
+
+
+def default_device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def cache_path(cache_dir: str | Path, model_id: str, dataset_id: str) -> Path:
+    key = hashlib.sha256(f"{model_id}\n{dataset_id}".encode()).hexdigest()[:32]
+    return Path(cache_dir) / f"features-{key}.safetensors"
+
+
+@torch.inference_mode()
+def _extract(model: nn.Module, dataset: Dataset, batch_size: int, num_workers: int, device: torch.device,
+             progress: bool, desc: str) -> tuple[torch.Tensor, torch.Tensor]:
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                        pin_memory=device.type == "cuda")
+    features, labels = [], []
+    for images, targets in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        out = representation(model, images.to(device, non_blocking=True))
+        features.append(out.float().flatten(1).cpu())
+        labels.append(torch.as_tensor(targets, dtype=torch.long))
+    if not features:
+        raise ValueError("the dataset is empty: no features to extract")
+    return torch.cat(features), torch.cat(labels)
+
+
+def extract_features(model: nn.Module, dataset: Dataset, batch_size: int = 256, num_workers: int = 0,
+                     device: torch.device | str | None = None, cache_dir: str | Path | None = None,
+                     dataset_id: str | None = None, model_id: str | None = None,
+                     progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """(features N x D float32 on CPU, labels N) of `dataset` through `model` in eval mode.
+
+    With `cache_dir`, results are stored and reused under a key of `model_id` (default: the state
+    dict's sha256; pass the weights file's sha256 to skip hashing) and `dataset_id` (required: only
+    the caller knows which samples and which transform the dataset stands for).
+    """
+    device = torch.device(device) if device is not None else default_device()
+    path = None
+    if cache_dir is not None:
+        if not dataset_id:
+            raise ValueError("caching features needs dataset_id: a string naming the samples and the transform "
+                             "(see seedzoo.evaluation.datasets.dataset_identity)")
+        path = cache_path(cache_dir, model_id or state_dict_sha256(model), dataset_id)
+        if path.is_file():
+            cached = load_file(str(path))
+            return cached["features"], cached["labels"]
+    was_training = model.training
+    model.eval().to(device)
+    try:
+        features, labels = _extract(model, dataset, batch_size, num_workers, device, progress,
+                                    desc=f"features ({dataset_id or type(dataset).__name__})")
+    finally:
+        model.train(was_training)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        save_file({"features": features.contiguous(), "labels": labels.contiguous()}, str(tmp),
+                  metadata={"model": model_id or "", "dataset": dataset_id or ""})
+        tmp.replace(path)  # atomic: a killed run never leaves a half-written cache entry
+    return features, labels

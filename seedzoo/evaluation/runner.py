@@ -1,0 +1,132 @@
+"""One entry point that runs any protocol on a model and a dataset by name (used by `seedzoo eval` and
+`seedzoo verify`), and the pinned protocol strings stored with measured numbers.
+
+A protocol string is a name plus the settings that differ from its defaults, e.g.
+`knn:input_size=64,limit=2000`: stored with a number, it is enough to measure that number again.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import datasets as D
+from .backbones import Pretrained, load_backbone, weights_id
+from .features import default_device, extract_features
+from .finetune import FinetuneConfig, finetune
+from .knn import DEFAULT_KS, DEFAULT_TEMPERATURE, knn_evaluate
+from .linear import LinearProbeConfig, linear_probe, linear_probe_features
+from .results import EvalResult
+from .semi import semi_supervised
+from .transforms import preprocessing_for
+
+PROTOCOLS = ("knn", "linear", "linear_fast", "finetune", "semi")
+_SPEC_KEYS = {"input_size": int, "limit": int, "batch_size": int, "epochs": int, "temperature": float,
+              "seed": int, "fraction": float}
+DATASET_BY_DISPLAY = {v: k for k, v in D.DISPLAY_NAMES.items()}
+
+
+@dataclass(frozen=True)
+class ProtocolSpec:
+    name: str
+    options: dict[str, Any]
+
+    def __str__(self) -> str:
+        opts = ",".join(f"{k}={v}" for k, v in sorted(self.options.items()))
+        return f"{self.name}:{opts}" if opts else self.name
+
+
+def parse_protocol(spec: str) -> ProtocolSpec:
+    """`knn` or `knn:input_size=64,limit=2000` -> ProtocolSpec; unknown names or keys are errors."""
+    name, _, rest = spec.partition(":")
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown protocol '{name}' in '{spec}': choose one of {', '.join(PROTOCOLS)}")
+    options: dict[str, Any] = {}
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or key not in _SPEC_KEYS:
+            raise ValueError(f"bad protocol option '{item}' in '{spec}': use key=value with key one of "
+                             f"{', '.join(sorted(_SPEC_KEYS))}")
+        options[key] = _SPEC_KEYS[key](value)
+    return ProtocolSpec(name, options)
+
+
+def _weights_label(pretrained: Pretrained) -> str:
+    if pretrained is True:
+        return "pretrained (zoo entry)"
+    if not pretrained:
+        return "random init"
+    return str(pretrained)
+
+
+def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mnist",
+                   data_root: str | Path | None = None, pretrained: Pretrained = True,
+                   input_size: int | None = None, limit: int | None = None, batch_size: int | None = None,
+                   epochs: int | None = None, ks: tuple[int, ...] = DEFAULT_KS,
+                   temperature: float = DEFAULT_TEMPERATURE, fraction: float = 0.01, seed: int = 0,
+                   device: torch.device | str | None = None, cache_dir: str | Path | None = None,
+                   num_workers: int = 0, model: nn.Module | None = None, progress: bool = True) -> EvalResult:
+    """Run `protocol` for model `name` on `dataset`. `limit` keeps the first N images of each split.
+    `model` overrides building the backbone from `name`/`pretrained` (it must have no classifier)."""
+    spec = parse_protocol(protocol)
+    if spec.options:  # a pinned string: its options override the arguments
+        opts = spec.options
+        input_size, limit = opts.get("input_size", input_size), opts.get("limit", limit)
+        batch_size, epochs = opts.get("batch_size", batch_size), opts.get("epochs", epochs)
+        temperature, seed = opts.get("temperature", temperature), opts.get("seed", seed)
+        fraction = opts.get("fraction", fraction)
+    device = torch.device(device) if device is not None else default_device()
+    prep = preprocessing_for(name, input_size)
+    torch.manual_seed(seed)
+    backbone = model if model is not None else load_backbone(name, pretrained)
+    dataset = DATASET_BY_DISPLAY.get(dataset, dataset)
+    display = D.DISPLAY_NAMES.get(dataset, dataset)
+
+    def split(which: str, train_aug: bool = False):
+        transform = prep.train_transform() if train_aug else prep.eval_transform()
+        return D.build_dataset(dataset, which, data_root, transform, limit)
+
+    common = {"model": name, "dataset": display}
+    if spec.name in ("knn", "linear_fast"):
+        feats = {}
+        for which in ("train", "test"):
+            ds = split(which)
+            ident = D.dataset_identity(dataset, which, data_root, limit, prep)
+            model_id = None if model is not None else weights_id(pretrained)
+            feats[which] = extract_features(backbone, ds, batch_size or 256, num_workers, device, cache_dir,
+                                            ident, f"{name}|{model_id}" if model_id else None, progress)
+        (train_f, train_l), (test_f, test_l) = feats["train"], feats["test"]
+        num_classes = D.num_classes_of(split("test"))
+        if spec.name == "knn":
+            result = knn_evaluate(train_f, train_l, test_f, test_l, ks, temperature, num_classes, **common)
+        else:
+            config = _with(LinearProbeConfig(seed=seed), epochs=epochs, batch_size=batch_size)
+            result = linear_probe_features(train_f, train_l, test_f, test_l, config, num_classes, device, **common)
+    elif spec.name == "linear":
+        train, test = split("train", train_aug=True), split("test")
+        config = _with(LinearProbeConfig(seed=seed), epochs=epochs, batch_size=batch_size)
+        result = linear_probe(backbone, train, test, D.num_classes_of(test), config, device, num_workers,
+                              progress=progress, **common)
+    elif spec.name == "finetune":
+        train, test = split("train", train_aug=True), split("test")
+        config = _with(FinetuneConfig(seed=seed), epochs=epochs, batch_size=batch_size)
+        result, _ = finetune(backbone, train, test, D.num_classes_of(test), config, device, num_workers,
+                             progress=progress, **common)
+    else:  # semi
+        train, test = split("train", train_aug=True), split("test")
+        config = _with(FinetuneConfig(seed=seed), epochs=epochs, batch_size=batch_size)
+        result = semi_supervised(backbone, train, test, D.num_classes_of(test), fraction, seed, config=config,
+                                 device=device, num_workers=num_workers, progress=progress, **common)
+    result.protocol = str(ProtocolSpec(result.protocol, spec.options)) if spec.options else result.protocol
+    result.settings.update({"weights": _weights_label(pretrained) if model is None else "given module",
+                            "limit_per_split": limit, "preprocessing": asdict(prep),
+                            "train_transform": spec.name in ("linear", "finetune", "semi"),
+                            "seed": seed, "device": device.type})
+    return result
+
+
+def _with(config, **overrides):
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
