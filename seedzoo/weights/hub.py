@@ -39,7 +39,7 @@ from .cache import (
 from .io import ChecksumError
 from .export import CONFIG_NAME, CONVERTER_VERSION, WEIGHTS_NAME, convert_release
 
-__all__ = ["WeightsNotFoundError", "HubSpec", "is_offline", "parse_hf_hub", "resolve_weights", "resolve_hf_hub",
+__all__ = ["WeightsNotFoundError", "HubSpec", "is_offline", "parse_hf_hub", "resolve_weights", "resolve_hf_hub", "hub_file",
            "hf_cache_dir"]
 
 _logger = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def _hub_message(repo_id: str, revision: str | None, filename: str, err: BaseExc
     return f"{where}: {type(err).__name__}: {err}"
 
 
-def _hub_file(repo_id: str, filename: str, revision: str | None, cache_dir: str | os.PathLike | None,
+def hub_file(repo_id: str, filename: str, revision: str | None, cache_dir: str | os.PathLike | None,
               offline: bool, force: bool = False) -> Path:
     from huggingface_hub import hf_hub_download
 
@@ -130,7 +130,7 @@ def _hub_file(repo_id: str, filename: str, revision: str | None, cache_dir: str 
 
 def _from_hf_hub(entry: ZooEntry, cache_dir, offline: bool) -> Path:
     w = entry.weights
-    return _verified(lambda force: _hub_file(w.hf_repo, w.filename, w.revision, cache_dir, offline, force),
+    return _verified(lambda force: hub_file(w.hf_repo, w.filename, w.revision, cache_dir, offline, force),
                      w.sha256, f"{w.hf_repo}@{w.revision}/{w.filename}")
 
 
@@ -142,7 +142,7 @@ def resolve_hf_hub(spec: str, *, cache_dir: str | os.PathLike | None = None, off
     hub = parse_hf_hub(spec) if spec.startswith(("hf-hub:", "hf_hub:")) else HubSpec(spec)
     offline = is_offline() if offline is None else offline
     try:
-        config_path = _hub_file(hub.repo_id, CONFIG_NAME, hub.revision, cache_dir, offline)
+        config_path = hub_file(hub.repo_id, CONFIG_NAME, hub.revision, cache_dir, offline)
     except _hub_errors() as err:
         raise WeightsNotFoundError(f"cannot load {hub}: " + _hub_message(hub.repo_id, hub.revision, CONFIG_NAME, err)
                                    + _offline_hint(offline)) from err
@@ -155,7 +155,7 @@ def resolve_hf_hub(spec: str, *, cache_dir: str | os.PathLike | None = None, off
     # Pin the weights to the commit the config came from: a branch that moves in between cannot mix files.
     revision = config_path.parent.name if re.fullmatch(r"[0-9a-f]{40}", config_path.parent.name) else hub.revision
     try:
-        weights = _verified(lambda force: _hub_file(hub.repo_id, filename, revision, cache_dir, offline, force),
+        weights = _verified(lambda force: hub_file(hub.repo_id, filename, revision, cache_dir, offline, force),
                             sha256, f"{hub.repo_id}@{revision}/{filename}")
     except _hub_errors() as err:
         raise WeightsNotFoundError(f"cannot load {hub}: " + _hub_message(hub.repo_id, revision, filename, err)
