@@ -1,0 +1,34 @@
+"""Pieces shared by the architecture families: seedzoo's weight format and the key-map error."""
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+from torch import Tensor
+
+BACKBONE_PREFIX = "backbone."
+HEAD_PREFIX = "head."
+
+
+def filter_seedzoo_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """Backbone weights under the model's own names, from seedzoo's format or a plain timm state dict.
+
+    seedzoo's `model.safetensors` holds `backbone.<timm name>` and `head.*` (the projection head, which is
+    not part of the timm model); a plain timm state dict passes through unchanged.
+    """
+    if any(k.startswith(BACKBONE_PREFIX) for k in state_dict):
+        return {k[len(BACKBONE_PREFIX):]: v for k, v in state_dict.items() if k.startswith(BACKBONE_PREFIX)}
+    return {k: v for k, v in state_dict.items() if not k.startswith(HEAD_PREFIX)}
+
+
+class UnmappedKeysError(KeyError):
+    """Keys of an official checkpoint that have no counterpart in a seedzoo architecture."""
+
+    def __init__(self, architecture: str, keys: Iterable[str], hint: str = "") -> None:
+        self.architecture = architecture
+        self.keys = sorted(keys)
+        shown = ", ".join(self.keys[:8]) + (f", ... ({len(self.keys)} in all)" if len(self.keys) > 8 else "")
+        message = f"{len(self.keys)} key(s) cannot be mapped onto '{architecture}': {shown}."
+        super().__init__(f"{message} {hint}".strip())
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return self.args[0]
