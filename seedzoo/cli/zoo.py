@@ -1,0 +1,155 @@
+"""`seedzoo list` and `seedzoo info`: the zoo's records, as a table or one by one."""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+from functools import lru_cache
+from typing import Iterable
+
+from ..zoo import UnknownModelError, ZooEntry, get_entry, list_entries
+
+__all__ = ["register", "zoo_table", "weights_available", "param_count", "entry_dict"]
+
+_COLUMNS = ("name", "architecture", "teacher", "params (M)", "top-1", "weights")
+
+
+@lru_cache(maxsize=None)
+def param_count(architecture: str) -> int | None:
+    """Parameters of the backbone (`num_classes=0`), counted on the meta device; None if not built."""
+    import timm
+    import torch
+
+    from .. import models  # noqa: F401  (registers the architectures)
+
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+            model = timm.create_model(architecture, pretrained=False, num_classes=0)
+    except RuntimeError:  # not a registered architecture (yet)
+        return None
+    return sum(p.numel() for p in model.parameters())
+
+
+def weights_available(entry: ZooEntry) -> str:
+    """Where the entry's weights come from: hub, embedded, official, or `recipe only`."""
+    kinds = []
+    if entry.weights.published and entry.weights.hf_repo:
+        kinds.append("hub")
+    if entry.weights.published and entry.weights.mirrors and not entry.weights.hf_repo:
+        kinds.append("mirror")
+    if entry.weights.embedded:
+        kinds.append("embedded")
+    if entry.source is not None:
+        kinds.append("official")
+    return "+".join(kinds) or "recipe only"
+
+
+def _row(entry: ZooEntry) -> tuple[str, ...]:
+    teacher = ""
+    if entry.teacher is not None:
+        teacher = entry.teacher.entry or f"{entry.teacher.method} {entry.teacher.arch}"
+    elif entry.role == "teacher":
+        teacher = f"({entry.trained_by.method} teacher)"
+    params = param_count(entry.architecture)
+    top1 = entry.metric("top1")
+    acc = "" if top1 is None else f"{top1.value:.1f}" + ("" if top1.kind == "reported" else " (measured)")
+    return (entry.name, entry.architecture, teacher, "?" if params is None else f"{params / 1e6:.1f}", acc,
+            weights_available(entry))
+
+
+def zoo_table(entries: Iterable[ZooEntry], markdown: bool = False) -> str:
+    """A table of entries: name, architecture, teacher, backbone parameters, reported ImageNet linear
+    top-1, and where the weights come from. `markdown=True` renders it for the README."""
+    rows = [_row(e) for e in entries]
+    if markdown:
+        lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+        lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(r)) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(_COLUMNS)]
+    right = {3, 4}  # numbers line up on the right
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        cols = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(cols).rstrip()
+    return "\n".join([fmt(_COLUMNS), fmt(tuple("-" * w for w in widths)), *(fmt(r) for r in rows)])
+
+
+def entry_dict(entry: ZooEntry) -> dict:
+    """The record as plain JSON-ready data."""
+    return dataclasses.asdict(entry)
+
+
+def _describe(entry: ZooEntry) -> str:
+    lines = [entry.name, "=" * len(entry.name), entry.description, ""]
+
+    def add(label: str, value: object) -> None:
+        if value not in ("", None, ()):
+            lines.append(f"{label + ':':<14}{value}")
+
+    add("role", entry.role)
+    add("architecture", entry.architecture)
+    h = entry.head
+    if h.hidden_dim:
+        bn = " BN" if h.batch_norm else ""
+        add("head", f"Linear({h.in_dim}, {h.hidden_dim}){bn} ReLU Linear({h.hidden_dim}, {h.out_dim})")
+    else:
+        add("head", f"Linear({h.in_dim}, {h.out_dim})")
+    if entry.teacher is not None:
+        t = entry.teacher
+        add("teacher", f"{t.method} {t.arch}, {t.epochs} epochs" + (f" ({t.entry})" if t.entry else ""))
+    tb = entry.trained_by
+    add("trained by", " ".join(filter(None, (tb.method, tb.arch, f"{tb.epochs} epochs"))))
+    d = entry.data
+    add("input", f"{d.input_size[-1]} px, crop_pct {d.crop_pct}, {d.interpolation}; "
+        f"normalisation: {d.normalization.note} mean={d.normalization.mean} std={d.normalization.std}")
+    add("weights", weights_available(entry))
+    if entry.source is not None:
+        add("official", f"{entry.source.filename} ({entry.source.layout} layout)"
+            + (f" sha256 {entry.source.sha256}" if entry.source.sha256 else ""))
+    if entry.weights.hf_repo:
+        add("hub", f"{entry.weights.hf_repo}@{entry.weights.revision} sha256 {entry.weights.sha256}")
+    if entry.recipe is not None:
+        r = entry.recipe
+        add("recipe", f"{r.config}: {r.epochs} epochs, batch {r.global_batch}, tau_S {r.student_temperature}, "
+            f"tau_T {r.teacher_temperature}, queue {r.queue_size}" + (", small patches" if r.small_patches else ""))
+    add("license", entry.license)
+    for m in entry.metrics:
+        lines.append(f"{'metric:':<14}{m.value:.1f} {m.metric} on {m.dataset} ({m.protocol}, {m.kind}; {m.source})"
+                     + (f" - {m.note}" if m.note else ""))
+    for note in entry.notes:
+        add("note", note)
+    return "\n".join(lines)
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    entries = list_entries(args.pattern, pretrained=True if args.pretrained else None, teacher=args.teacher)
+    if not entries:
+        print(f"no entries match '{args.pattern}'", file=sys.stderr)
+        return 1
+    print(zoo_table(entries, markdown=args.markdown))
+    return 0
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    try:
+        entry = get_entry(args.name)
+    except UnknownModelError as err:
+        print(err, file=sys.stderr)
+        return 2
+    print(json.dumps(entry_dict(entry), indent=2) if args.json else _describe(entry))
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("list", help="list zoo entries", description="List the zoo's entries as a table.")
+    p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on entry or architecture names")
+    p.add_argument("--pretrained", action="store_true", help="only entries with weights available")
+    p.add_argument("--teacher", metavar="T", help="only students of this teacher (entry name or alias, fnmatch)")
+    p.add_argument("--markdown", action="store_true", help="render as a Markdown table")
+    p.set_defaults(func=_cmd_list)
+
+    p = subparsers.add_parser("info", help="show one entry's record", description="Show an entry's full record.")
+    p.add_argument("name", help="entry name or alias")
+    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    p.set_defaults(func=_cmd_info)
