@@ -1,0 +1,201 @@
+"""Image sources (ImageFolder, a folder of unlabeled images, a file list, Fashion-MNIST) and the
+training dataset that turns a (epoch, index) key into augmented views.
+
+A source returns raw images as uint8 C x H x W tensors with an integer label (-1: unlabeled).
+"""
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Callable, Protocol
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from .augment import sample_generator
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+
+
+class UnreadableImageError(RuntimeError):
+    """An image file could not be decoded."""
+
+
+class ImageSource(Protocol):
+    def __len__(self) -> int: ...
+    def load(self, index: int) -> tuple[Tensor, int]: ...
+    def describe(self, index: int) -> str: ...
+
+
+def read_image(path: Path) -> Tensor:
+    """uint8 3 x H x W; any decoding problem becomes an `UnreadableImageError` naming the file."""
+    from PIL import Image
+    import torchvision.transforms.v2.functional as TF
+
+    try:
+        with Image.open(path) as img:
+            return TF.pil_to_tensor(img.convert("RGB"))
+    except Exception as err:  # PIL raises many types for broken files
+        raise UnreadableImageError(
+            f"cannot read image {path}: {err}. Remove or replace the file, or set data.on_error=skip "
+            "to skip unreadable images (they are counted in metrics.jsonl)") from err
+
+
+def _images_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+
+
+class _FileSource:
+    def __init__(self, files: list[Path], labels: list[int], what: str) -> None:
+        if not files:
+            raise FileNotFoundError(f"no images found in {what} (extensions: {', '.join(IMAGE_EXTENSIONS)})")
+        self.files, self.labels = files, labels
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def load(self, index: int) -> tuple[Tensor, int]:
+        return read_image(self.files[index]), self.labels[index]
+
+    def describe(self, index: int) -> str:
+        return str(self.files[index])
+
+
+class ImageFolderSource(_FileSource):
+    """`root/<class>/<image>`: classes are the sorted sub-folder names (torchvision's ImageFolder)."""
+
+    def __init__(self, root: str | Path) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"image folder not found: {root}")
+        self.classes = sorted(d.name for d in root.iterdir() if d.is_dir())
+        files, labels = [], []
+        for label, name in enumerate(self.classes):
+            found = _images_under(root / name)
+            files += found
+            labels += [label] * len(found)
+        super().__init__(files, labels, f"the class folders of {root}")
+
+
+class UnlabeledFolderSource(_FileSource):
+    """Every image under `root`, recursively, label -1."""
+
+    def __init__(self, root: str | Path) -> None:
+        root = Path(root)
+        if not root.is_dir():
+            raise FileNotFoundError(f"image folder not found: {root}")
+        files = _images_under(root)
+        super().__init__(files, [-1] * len(files), str(root))
+
+
+class FileListSource(_FileSource):
+    """A text file with one `path [label]` per line; relative paths are relative to the list's folder."""
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"file list not found: {path}")
+        files, labels = [], []
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            name, _, label = line.partition(" ")
+            try:
+                labels.append(int(label) if label.strip() else -1)
+            except ValueError:
+                raise ValueError(f"{path}:{n}: expected 'path [integer label]', got {line!r}") from None
+            files.append(path.parent / name)
+        super().__init__(files, labels, str(path))
+
+
+class FashionMNISTSource:
+    """Fashion-MNIST from Debian's files: 28 x 28 grayscale, repeated to 3 channels."""
+
+    def __init__(self, split: str = "train", root: str | Path | None = None) -> None:
+        from .fashion_mnist import CLASSES, load_fashion_mnist
+
+        self.images, self.labels = load_fashion_mnist(split, root)
+        self.classes = CLASSES
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def load(self, index: int) -> tuple[Tensor, int]:
+        return self.images[index][None].expand(3, -1, -1), int(self.labels[index])
+
+    def describe(self, index: int) -> str:
+        return f"fashion-mnist[{index}]"
+
+
+class Subset:
+    """The first `n` images of a source."""
+
+    def __init__(self, source: ImageSource, n: int) -> None:
+        self.source, self.n = source, min(n, len(source))
+        self.classes = getattr(source, "classes", None)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def load(self, index: int) -> tuple[Tensor, int]:
+        return self.source.load(index)
+
+    def describe(self, index: int) -> str:
+        return self.source.describe(index)
+
+
+def build_source(kind: str, path: str = "", subset: int = 0, split: str = "train") -> ImageSource:
+    if kind == "fashion_mnist":
+        source: ImageSource = FashionMNISTSource(split, path or None)
+    elif not path:
+        raise ValueError(f"data.source={kind} needs data.path (a folder or a file list)")
+    elif kind == "image_folder":
+        source = ImageFolderSource(path)
+    elif kind == "unlabeled_folder":
+        source = UnlabeledFolderSource(path)
+    elif kind == "file_list":
+        source = FileListSource(path)
+    else:
+        raise ValueError(f"unknown data source '{kind}': use fashion_mnist, image_folder, unlabeled_folder "
+                         "or file_list")
+    return Subset(source, subset) if subset else source
+
+
+Views = Callable[[Tensor, torch.Generator], dict[str, Tensor]]
+
+
+class KeyedViewDataset(Dataset):
+    """Maps a key (epoch, index) to `{"label", "index", "skipped", **views(image, generator)}`.
+
+    The generator is keyed on (seed, epoch, index) (`sample_generator`), so the views of a sample do not
+    depend on which worker loads it, nor on what was loaded before.
+    """
+
+    def __init__(self, source: ImageSource, views: Views, seed: int = 0, on_error: str = "raise") -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', not {on_error!r}")
+        self.source, self.views, self.seed, self.on_error = source, views, seed, on_error
+
+    def __len__(self) -> int:
+        return len(self.source)
+
+    def __getitem__(self, key: tuple[int, int]) -> dict[str, Tensor | int]:
+        epoch, index = key
+        skipped = 0
+        for _ in range(len(self.source)):
+            try:
+                image, label = self.source.load(index)
+                break
+            except UnreadableImageError as err:
+                if self.on_error == "raise":
+                    raise
+                # Skip to the next image, deterministically, so that batches keep their size.
+                warnings.warn(f"skipping unreadable image {self.source.describe(index)}: {err.__cause__}")
+                skipped += 1
+                index = (index + 1) % len(self.source)
+        else:
+            raise UnreadableImageError("no readable image in the data set")
+        out = self.views(image, sample_generator(self.seed, epoch, index))
+        return {**out, "label": label, "index": index, "skipped": skipped}

@@ -1,0 +1,298 @@
+"""The trainer's typed configuration: dataclasses, YAML recipes, `key=value` overrides, a stable hash.
+
+A recipe is a YAML file of nested sections matching `TrainConfig`; seedzoo ships one per zoo entry with a
+recipe (`seedzoo/recipes/<entry with '.' -> '__'>.yaml`) and presets such as `smoke`. Every key is checked
+against the dataclasses: a misspelt key is an error that suggests the nearest valid one.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+RECIPES_PACKAGE = "seedzoo"  # YAMLs live in seedzoo/recipes/ (package data)
+
+
+class ConfigError(ValueError):
+    """A recipe or an override names an unknown key or holds a value of the wrong type."""
+
+
+@dataclass
+class StudentConfig:
+    arch: str = "seed_resnet18"  # any timm-registered architecture (seedzoo's register themselves)
+    pretrained: str = ""  # "" = random init; a path or zoo entry to start from
+    head_hidden: int = 0  # 0: the backbone's width, as SEED's Linear(d, d) - ReLU - Linear(d, 128)
+    embed_dim: int = 128
+
+
+@dataclass
+class TeacherConfig:
+    arch: str = "seed_resnet50"
+    entry: str = ""  # the zoo entry of the teacher: lineage for the export
+    # "" = random init (smoke tests only); "zoo" = the entry's published weights; else a path (seedzoo
+    # model folder, .safetensors, or an official checkpoint) passed to seedzoo.create_model.
+    pretrained: str = ""
+    head_hidden: int = 2048
+    head_batch_norm: bool = False
+    embed_dim: int = 128
+    channels_last: bool = False
+    compile: bool = False
+
+
+@dataclass
+class DataConfig:
+    source: Literal["fashion_mnist", "image_folder", "unlabeled_folder", "file_list"] = "image_folder"
+    path: str = ""  # folder, or file list (one image path per line, relative to the list's folder)
+    subset: int = 0  # use the first n images only (0: all)
+    image_size: int = 224
+    augmentation: Literal["mocov2", "swav", "simclr", "none"] = "mocov2"
+    mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
+    std: tuple[float, float, float] = (0.229, 0.224, 0.225)
+    workers: int = 4
+    on_error: Literal["raise", "skip"] = "raise"  # unreadable image: stop naming it, or skip and count
+
+
+@dataclass
+class OptimConfig:
+    base_lr: float = 0.03  # scaled by global_batch / 256
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    warmup_epochs: int = 5
+    # "epoch": SEED's own schedule, the lr changes once per epoch; "step": the same curve per step.
+    schedule: Literal["epoch", "step"] = "epoch"
+
+
+@dataclass
+class DistillConfig:
+    student_temperature: float = 0.2
+    teacher_temperature: float = 1e-4  # official default; 0.01 in an independent reproduction
+    queue_size: int = 65536
+    small_patches: bool = False  # SwAV-style extra crops with their own queue (the paper's best setting)
+    small_crops: int = 6
+    small_size: int = 96
+    small_scale: tuple[float, float] = (0.05, 0.14)
+
+
+@dataclass
+class MocoConfig:
+    momentum: float = 0.999
+    temperature: float = 0.2
+    queue_size: int = 65536
+    # Shuffle-BN: keys are computed on a batch permuted across ranks; `bn_splits` > 1 further splits each
+    # rank's key batch into groups with their own BN statistics (what keeps shuffle-BN meaningful on
+    # one process, where there is no other rank to shuffle with).
+    bn_splits: int = 1
+
+
+@dataclass
+class MonitorConfig:
+    knn_every: int = 0  # epochs; 0 = off. Needs a labeled source (fashion_mnist, image_folder).
+    knn_train: int = 1000
+    knn_test: int = 500
+    knn_k: int = 20
+
+
+@dataclass
+class TrainConfig:
+    name: str = ""  # the zoo entry this run reproduces (or a free name)
+    method: Literal["seed", "moco"] = "seed"
+    student: StudentConfig = field(default_factory=StudentConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    moco: MocoConfig = field(default_factory=MocoConfig)
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
+    epochs: int = 200
+    global_batch: int = 256  # split evenly over the processes
+    max_steps: int = 0  # stop after this many steps in all (0: run every epoch)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast on GPU; the loss is always fp32
+    channels_last: bool = False  # for the student
+    save_every: int = 1000  # steps; a checkpoint is also written at every epoch end
+    keep_last: int = 3
+    log_every: int = 10
+    export: bool = True
+
+
+# --- (de)serialisation -------------------------------------------------------------------------
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def all_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
+    """Every dotted key of the configuration, e.g. `distill.teacher_temperature`."""
+    out = []
+    for f in dataclasses.fields(cls):
+        tp = _hints(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            out += all_keys(tp, f"{prefix}{f.name}.")
+        else:
+            out.append(prefix + f.name)
+    return out
+
+
+def _unknown(key: str, valid: list[str]) -> ConfigError:
+    close = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
+    if not close:  # a right leaf under a wrong section, or the reverse
+        leaf = key.rsplit(".", 1)[-1]
+        close = [k for k in valid if k.rsplit(".", 1)[-1] == leaf][:3]
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return ConfigError(f"unknown config key '{key}'.{hint}")
+
+
+_TRUE, _FALSE = {"true", "yes", "on", "1"}, {"false", "no", "off", "0"}
+
+
+def _coerce(key: str, value: Any, tp: Any) -> Any:
+    """`value` as type `tp`; strings from the command line are parsed (never `bool("False")`)."""
+    origin = typing.get_origin(tp)
+    if origin is Literal:
+        choices = typing.get_args(tp)
+        if value not in choices:
+            close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1)
+            hint = f" Did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{key}: {value!r} is not one of {', '.join(map(str, choices))}.{hint}")
+        return value
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        return None if value is None or value in ("none", "null", "None") else _coerce(key, value, args[0])
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if isinstance(value, str):
+            value = [v for v in value.strip("()[] ").split(",") if v.strip()]
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"{key}: expected {len(args)} comma-separated values, got {value!r}")
+        return tuple(_coerce(key, v, a) for v, a in zip(value, args))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in _TRUE | _FALSE:
+            return str(value).lower() in _TRUE
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool) or not (isinstance(value, int) or str(value).lstrip("-").isdigit()):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return int(value)
+    if tp is float:
+        try:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if tp is str:
+        return "" if value is None else str(value)
+    return value
+
+
+def from_dict(data: dict[str, Any], cls: type = TrainConfig, prefix: str = "") -> Any:
+    """Build `cls` from nested dicts, checking every key and value."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'config'}: expected a mapping, got {data!r}")
+    hints = _hints(cls)
+    kwargs = {}
+    for key, value in data.items():
+        if key not in hints:
+            raise _unknown(prefix + key, all_keys())
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = from_dict(value or {}, tp, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(prefix + key, value, tp)
+    return cls(**kwargs)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(cfg)))  # tuples -> lists: YAML/JSON friendly
+
+
+def config_hash(cfg: TrainConfig) -> str:
+    """sha256 (first 16 hex digits) of the canonical JSON of the resolved configuration."""
+    return hashlib.sha256(json.dumps(to_dict(cfg), sort_keys=True).encode()).hexdigest()[:16]
+
+
+def apply_overrides(cfg: TrainConfig, overrides: list[str]) -> TrainConfig:
+    """A copy of `cfg` with `key=value` overrides (dotted keys; values parsed as YAML scalars)."""
+    data = to_dict(cfg)
+    valid = all_keys()
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override '{item}' is not key=value (e.g. optim.base_lr=0.06)")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if key not in valid:
+            raise _unknown(key, valid)
+        node = data
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError:
+            value = raw
+        node[leaf] = raw if isinstance(value, dict) else value
+    return from_dict(data)
+
+
+def _recipes_dir():
+    return resources.files(RECIPES_PACKAGE) / "recipes"
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.name[:-5] for p in _recipes_dir().iterdir() if p.name.endswith(".yaml"))
+
+
+def recipe_text(name: str) -> str:
+    """The YAML of a shipped recipe or preset, by file stem (`smoke`) or zoo entry name."""
+    stem = name.replace(".", "__")
+    path = _recipes_dir() / f"{stem}.yaml"
+    if not path.is_file():
+        close = difflib.get_close_matches(stem, recipe_names(), n=3, cutoff=0.4)
+        hint = f" Did you mean {', '.join(close)}?" if close else ""
+        raise ConfigError(f"no shipped recipe '{name}' (seedzoo/recipes/{stem}.yaml).{hint}")
+    return path.read_text()
+
+
+def load_config(source: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """A recipe from a YAML path, a zoo entry name or a preset name, with overrides applied."""
+    path = Path(source)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise ConfigError(f"recipe file not found: {path}")
+        text = path.read_text()
+    else:
+        text = recipe_text(_entry_recipe_stem(str(source)))
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{source}: not valid YAML ({err})") from None
+    return apply_overrides(from_dict(data), overrides or [])
+
+
+def _entry_recipe_stem(name: str) -> str:
+    """A zoo entry or alias resolves to the YAML its recipe names; other names are taken as they are."""
+    from ..zoo import UnknownModelError, get_entry
+
+    try:
+        entry = get_entry(name)
+    except UnknownModelError:
+        return name
+    if entry.recipe is None:
+        raise ConfigError(f"zoo entry '{entry.name}' has no training recipe (it is a {entry.role})")
+    return entry.recipe.config[: -len(".yaml")]
+
+
+def dump_yaml(cfg: TrainConfig) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

@@ -1,0 +1,116 @@
+"""Building the networks a run trains or distils from: a backbone plus its projection head.
+
+Backbones come from `seedzoo.create_model` (which also reads official checkpoints and seedzoo folders)
+or, for plain timm names, from timm; heads are `seedzoo.models.heads.ProjectionHead`.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+
+from ..models.heads import ProjectionHead
+
+
+class Encoder(nn.Module):
+    """backbone -> projection head. Accepts one batch or a list of batches (e.g. crops of two sizes):
+    one forward call for all of them, as DDP needs one forward per backward."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, x: Tensor | list[Tensor]) -> Tensor | list[Tensor]:
+        if isinstance(x, (list, tuple)):
+            return [self.head(self.backbone(xi)) for xi in x]
+        return self.head(self.backbone(x))
+
+
+def backbone_width(model: nn.Module) -> int:
+    """The width of the pooled representation (`num_classes=0` output)."""
+    width = getattr(model, "head_hidden_size", None) or getattr(model, "num_features", None)
+    if not width:
+        raise ValueError(f"{type(model).__name__} exposes neither head_hidden_size nor num_features: pass "
+                         "a timm-style backbone built with num_classes=0")
+    return int(width)
+
+
+def create_backbone(arch: str, pretrained: str = "") -> nn.Module:
+    """A classifier-free backbone (`num_classes=0`); `pretrained` is "", "zoo", a path or an entry name."""
+    try:
+        from ..factory import create_model
+    except ImportError:  # the public factory is optional here: fall back to timm's registry
+        create_model = None
+    if create_model is not None:
+        weights: bool | str = True if pretrained == "zoo" else (pretrained or False)
+        return create_model(arch, pretrained=weights, num_classes=0)
+    if pretrained:
+        raise RuntimeError(f"loading pretrained weights for '{arch}' needs seedzoo.factory, which is missing")
+    import timm
+
+    return timm.create_model(arch, pretrained=False, num_classes=0)
+
+
+def load_head_weights(head: nn.Module, pretrained: str, what: str) -> bool:
+    """Load `head.*` tensors from a seedzoo model folder or safetensors file; False if there is none."""
+    path = Path(pretrained)
+    if path.is_dir():
+        path = path / "model.safetensors"
+    if path.suffix != ".safetensors" or not path.is_file():
+        return False
+    from safetensors.torch import load_file
+
+    tensors = {k[len("head."):]: v for k, v in load_file(str(path)).items() if k.startswith("head.")}
+    if not tensors:
+        raise ValueError(f"{path} holds no projection head (`head.*`): the {what} needs its SSL head")
+    head.load_state_dict(tensors)
+    return True
+
+
+def build_student(arch: str, pretrained: str = "", head_hidden: int = 0, embed_dim: int = 128,
+                  backbone: nn.Module | None = None) -> Encoder:
+    """SEED's student: backbone + Linear(d, d) - ReLU - Linear(d, 128) (no batch norm)."""
+    backbone = backbone if backbone is not None else create_backbone(arch, pretrained)
+    width = backbone_width(backbone)
+    return Encoder(backbone, ProjectionHead(width, head_hidden or width, embed_dim))
+
+
+def build_teacher(arch: str, pretrained: str = "", head_hidden: int = 2048, head_batch_norm: bool = False,
+                  embed_dim: int = 128, entry: str = "") -> Encoder:
+    """The frozen teacher with its own SSL projection head (its output is the target space)."""
+    backbone = create_backbone(entry if pretrained == "zoo" and entry else arch, pretrained)
+    head = ProjectionHead(backbone_width(backbone), head_hidden, embed_dim, head_batch_norm)
+    if pretrained == "zoo":
+        from ..factory import load_projection_head
+
+        head = load_projection_head(entry or arch)
+    elif pretrained and not load_head_weights(head, pretrained, "teacher"):
+        from ..factory import load_projection_head
+
+        head = load_projection_head(arch, pretrained=pretrained)
+    return freeze(Encoder(backbone, head))
+
+
+def freeze(model: nn.Module) -> nn.Module:
+    """Eval mode (BN statistics frozen) and no gradients: how a teacher is held."""
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside DDP / torch.compile wrappers."""
+    while True:
+        inner = getattr(model, "module", None) or getattr(model, "_orig_mod", None)
+        if inner is None:
+            return model
+        model = inner
+
+
+@torch.no_grad()
+def momentum_update(target: nn.Module, source: nn.Module, momentum: float) -> None:
+    """target <- m * target + (1 - m) * source, parameters only (buffers are the target's own)."""
+    for t, s in zip(target.parameters(), source.parameters()):
+        t.mul_(momentum).add_(s.detach(), alpha=1 - momentum)

@@ -1,0 +1,39 @@
+"""`seedzoo plot RUN_DIR`: loss, learning rate and kNN curves of a run, from its metrics.jsonl."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .metrics import METRICS_FILE
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: is {run_dir} a `seedzoo train` run folder?")
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Draw the run's curves into a PNG (default RUN_DIR/metrics.png); returns its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    records = read_metrics(run_dir)
+    steps = [r for r in records if "loss" in r]
+    knn = [(r["epoch"], v) for r in records for k, v in r.items() if k.startswith("knn")]
+    panels = 3 if knn else 2
+    fig, axes = plt.subplots(1, panels, figsize=(4.5 * panels, 3.5), constrained_layout=True)
+    axes[0].plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=1)
+    axes[0].set(xlabel="step", ylabel="loss", title="training loss")
+    axes[1].plot([r["step"] for r in steps], [r["lr"] for r in steps], lw=1)
+    axes[1].set(xlabel="step", ylabel="learning rate", title="learning rate")
+    if knn:
+        axes[2].plot(*zip(*knn), marker="o")
+        axes[2].set(xlabel="epoch", ylabel="top-1 (%)", title="kNN monitor")
+    out = Path(out) if out else Path(run_dir) / "metrics.png"
+    fig.savefig(out, dpi=100)
+    plt.close(fig)
+    return out
