@@ -5,8 +5,6 @@ or, for plain timm names, from timm; heads are `seedzoo.models.heads.ProjectionH
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from torch import Tensor, nn
 
@@ -52,22 +50,6 @@ def create_backbone(arch: str, pretrained: str = "") -> nn.Module:
     return timm.create_model(arch, pretrained=False, num_classes=0)
 
 
-def load_head_weights(head: nn.Module, pretrained: str, what: str) -> bool:
-    """Load `head.*` tensors from a seedzoo model folder or safetensors file; False if there is none."""
-    path = Path(pretrained)
-    if path.is_dir():
-        path = path / "model.safetensors"
-    if path.suffix != ".safetensors" or not path.is_file():
-        return False
-    from safetensors.torch import load_file
-
-    tensors = {k[len("head."):]: v for k, v in load_file(str(path)).items() if k.startswith("head.")}
-    if not tensors:
-        raise ValueError(f"{path} holds no projection head (`head.*`): the {what} needs its SSL head")
-    head.load_state_dict(tensors)
-    return True
-
-
 def build_student(arch: str, pretrained: str = "", head_hidden: int = 0, embed_dim: int = 128,
                   backbone: nn.Module | None = None) -> Encoder:
     """SEED's student: backbone + Linear(d, d) - ReLU - Linear(d, 128) (no batch norm)."""
@@ -79,16 +61,14 @@ def build_student(arch: str, pretrained: str = "", head_hidden: int = 0, embed_d
 def build_teacher(arch: str, pretrained: str = "", head_hidden: int = 2048, head_batch_norm: bool = False,
                   embed_dim: int = 128, entry: str = "") -> Encoder:
     """The frozen teacher with its own SSL projection head (its output is the target space)."""
-    backbone = create_backbone(entry if pretrained == "zoo" and entry else arch, pretrained)
-    head = ProjectionHead(backbone_width(backbone), head_hidden, embed_dim, head_batch_norm)
-    if pretrained == "zoo":
+    name = entry if pretrained == "zoo" and entry else arch
+    backbone = create_backbone(name, pretrained)
+    if pretrained:  # the head that trained with these weights: from the entry, a seedzoo folder or an official file
         from ..factory import load_projection_head
 
-        head = load_projection_head(entry or arch)
-    elif pretrained and not load_head_weights(head, pretrained, "teacher"):
-        from ..factory import load_projection_head
-
-        head = load_projection_head(arch, pretrained=pretrained)
+        head: nn.Module = load_projection_head(name, pretrained=True if pretrained == "zoo" else pretrained)
+    else:
+        head = ProjectionHead(backbone_width(backbone), head_hidden, embed_dim, head_batch_norm)
     return freeze(Encoder(backbone, head))
 
 
