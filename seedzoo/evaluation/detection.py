@@ -17,6 +17,7 @@ import torch
 from timm.layers import freeze_batch_norm_2d
 from torch import nn
 from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
@@ -79,10 +80,12 @@ def _freeze_early_stages(body: nn.Module, trainable_stages: int) -> None:
 
 def seed_faster_rcnn(name: str, num_classes: int, pretrained: Pretrained = False,
                      out_indices: Sequence[int] = DEFAULT_OUT_INDICES, fpn_channels: int = 256,
-                     freeze_bn: bool = True, trainable_stages: int | None = None, **kwargs) -> FasterRCNN:
+                     freeze_bn: bool = True, trainable_stages: int | None = None,
+                     box_representation_size: int = 1024, **kwargs) -> FasterRCNN:
     """Faster R-CNN + FPN on a seedzoo backbone. `num_classes` includes the background class.
     Extra keyword arguments go to torchvision's `FasterRCNN` (e.g. `min_size`, `max_size`). The
-    image normalisation is the backbone's own (its entry's data config)."""
+    image normalisation is the backbone's own (its entry's data config). The box head is torchvision's
+    two-layer MLP of width `box_representation_size`."""
     backbone = fpn_backbone(name, pretrained, out_indices, fpn_channels, freeze_bn, trainable_stages)
     levels = backbone.num_levels
     sizes = tuple((32 * 2 ** i,) for i in range(levels))
@@ -92,5 +95,7 @@ def seed_faster_rcnn(name: str, num_classes: int, pretrained: Pretrained = False
     prep = preprocessing_for(name)
     kwargs.setdefault("image_mean", list(prep.mean))
     kwargs.setdefault("image_std", list(prep.std))
-    return FasterRCNN(backbone, num_classes=num_classes, rpn_anchor_generator=anchors, box_roi_pool=roi_pool,
-                      **kwargs)
+    box_head = TwoMLPHead(fpn_channels * roi_pool.output_size[0] * roi_pool.output_size[1],
+                          box_representation_size)
+    return FasterRCNN(backbone, rpn_anchor_generator=anchors, box_roi_pool=roi_pool, box_head=box_head,
+                      box_predictor=FastRCNNPredictor(box_representation_size, num_classes), **kwargs)

@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import pickle
 import re
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -105,7 +106,10 @@ def export_onnx(model: nn.Module, path: str | Path, input_size: int = 224, opset
     wrapped = _Representation(model).eval()
     example = torch.randn(1, 3, input_size, input_size)
     axes = {"images": {0: "batch"}, "features": {0: "batch"}} if dynamic_batch else None
-    with torch.no_grad():
+    with torch.no_grad(), warnings.catch_warnings():
+        # The TorchScript exporter is deprecated, but the torch.export-based one needs onnxscript,
+        # which seedzoo does not depend on; both write the same standard ONNX graph for these CNNs.
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(wrapped, (example,), str(path), input_names=["images"], output_names=["features"],
                           dynamic_axes=axes, opset_version=opset, dynamo=False)
     return path

@@ -32,7 +32,7 @@ class EvalPreprocessing:
                    tuple(data.normalization.mean), tuple(data.normalization.std))
 
     def eval_transform(self) -> T.Compose:
-        resize = int(round(self.input_size / self.crop_pct))
+        resize = int(self.input_size / self.crop_pct)  # timm and seedzoo.get_transform truncate too
         return T.Compose([T.Resize(resize, interpolation=self._interp()), T.CenterCrop(self.input_size),
                           T.ToTensor(), T.Normalize(self.mean, self.std)])
 
