@@ -74,19 +74,26 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        if "weights only load failed" in str(err).lower():
+        reason = _unpickler_reason(str(err))
+        if "global" in reason.lower():  # the pickle names a class or function: code would run
             raise UnsafeCheckpointError(
-                f"{path} is not a plain-tensor checkpoint: loading it would import or run code "
-                f"({str(err).splitlines()[-1] if str(err) else 'refused by weights_only=True'}). "
-                f"seedzoo will not unpickle it; convert it with trusted code into a plain state dict "
-                f"first.") from None
-        raise OfficialLayoutError(f"{path} is not a PyTorch checkpoint ({err})") from None
+                f"{path} is not a plain-tensor checkpoint: loading it would import and call code "
+                f"({reason}). seedzoo will not unpickle it; turn it into a plain state dict of tensors "
+                f"with code you trust first.") from None
+        raise OfficialLayoutError(f"{path} is not a PyTorch checkpoint ({reason})") from None
     except (RuntimeError, EOFError) as err:
-        raise OfficialLayoutError(f"{path} is not a readable PyTorch checkpoint (truncated or another "
-                                  f"format): {err}") from None
+        detail = f": {err}" if str(err) else ""
+        raise OfficialLayoutError(f"{path} is not a readable PyTorch checkpoint (truncated, empty or another "
+                                  f"format{detail})") from None
     if not isinstance(obj, dict):
         raise OfficialLayoutError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict")
     return obj
+
+
+def _unpickler_reason(message: str) -> str:
+    # torch's refusal is a long text; the line after "WeightsUnpickler error:" says what was refused.
+    lines = [ln.strip() for ln in message.split("WeightsUnpickler error:", 1)[-1].splitlines() if ln.strip()]
+    return lines[0].split(". Please")[0] if lines else "refused by weights_only=True"
 
 
 def _strip_module(key: str) -> str:
