@@ -1,0 +1,120 @@
+"""Data sources, keyed augmentation and the resumable distributed sampler."""
+from __future__ import annotations
+
+import pytest
+import torch
+from PIL import Image
+
+from seedzoo.data import fashion_mnist
+from seedzoo.data.augment import sample_generator, view_augment
+from seedzoo.data.datasets import (
+    FileListSource,
+    ImageFolderSource,
+    KeyedViewDataset,
+    UnlabeledFolderSource,
+    UnreadableImageError,
+    build_source,
+)
+from seedzoo.data.sampler import GlobalBatchSampler
+
+
+def _write_folder(root, classes=("a", "b"), per_class=3, size=12):
+    g = torch.Generator().manual_seed(0)
+    for c in classes:
+        (root / c).mkdir(parents=True)
+        for i in range(per_class):
+            pixels = torch.randint(0, 256, (size, size, 3), generator=g, dtype=torch.uint8).numpy()
+            Image.fromarray(pixels).save(root / c / f"{i}.png")
+    return root
+
+
+def _views(image, g):
+    return {"image": view_augment("mocov2", 8)(image, g)}
+
+
+def test_image_folder_labels_follow_sorted_class_folders(tmp_path):
+    src = ImageFolderSource(_write_folder(tmp_path / "train"))
+    assert len(src) == 6 and src.classes == ["a", "b"]
+    image, label = src.load(4)
+    assert image.dtype == torch.uint8 and image.shape == (3, 12, 12) and label == 1
+
+
+def test_unlabeled_folder_and_file_list(tmp_path):
+    root = _write_folder(tmp_path / "imgs")
+    assert len(UnlabeledFolderSource(root)) == 6 and UnlabeledFolderSource(root).load(0)[1] == -1
+    (tmp_path / "list.txt").write_text("# comment\nimgs/a/0.png 3\nimgs/b/1.png\n")
+    src = FileListSource(tmp_path / "list.txt")
+    assert len(src) == 2 and src.load(0)[1] == 3 and src.load(1)[1] == -1
+
+
+def test_same_key_gives_the_same_view_and_other_keys_differ(tmp_path):
+    ds = KeyedViewDataset(ImageFolderSource(_write_folder(tmp_path / "t")), _views, seed=7)
+    a, b = ds[(1, 2)]["image"], ds[(1, 2)]["image"]
+    assert torch.equal(a, b)
+    assert not torch.equal(a, ds[(2, 2)]["image"])  # another epoch
+    assert not torch.equal(a, KeyedViewDataset(ds.source, _views, seed=8)[(1, 2)]["image"])  # another seed
+
+
+def test_sample_generator_streams_are_keyed():
+    x = torch.rand(4, generator=sample_generator(0, 1, 2))
+    assert torch.equal(x, torch.rand(4, generator=sample_generator(0, 1, 2)))
+    assert not torch.equal(x, torch.rand(4, generator=sample_generator(0, 2, 1)))
+
+
+@pytest.mark.parametrize("kind", ["mocov2", "swav", "simclr", "none"])
+def test_augmentations_give_normalised_views_of_the_asked_size(kind):
+    image = torch.randint(0, 256, (1, 28, 28), dtype=torch.uint8)  # grayscale -> 3 channels
+    out = view_augment(kind, 16)(image, sample_generator(0, 0, 0))
+    assert out.shape == (3, 16, 16) and out.dtype == torch.float32 and torch.isfinite(out).all()
+
+
+def test_unreadable_image_raises_naming_the_file(tmp_path):
+    root = _write_folder(tmp_path / "t")
+    (root / "a" / "1.png").write_bytes(b"not a png")
+    ds = KeyedViewDataset(ImageFolderSource(root), _views)
+    with pytest.raises(UnreadableImageError, match=r"a[/\\]1\.png.*data\.on_error=skip"):
+        ds[(0, 1)]
+
+
+def test_unreadable_image_can_be_skipped_and_counted(tmp_path):
+    root = _write_folder(tmp_path / "t")
+    (root / "a" / "1.png").write_bytes(b"not a png")
+    ds = KeyedViewDataset(ImageFolderSource(root), _views, on_error="skip")
+    with pytest.warns(UserWarning, match="skipping unreadable image"):
+        item = ds[(0, 1)]
+    assert item["skipped"] == 1 and item["index"] == 2
+
+
+def test_sampler_ranks_split_each_global_batch_of_the_single_process_order():
+    single = list(GlobalBatchSampler(40, 8, seed=3))
+    ranks = [list(GlobalBatchSampler(40, 8, rank=r, world_size=2, seed=3)) for r in range(2)]
+    assert len(single) == 5
+    for b, batch in enumerate(single):
+        assert batch == ranks[0][b] + ranks[1][b]
+
+
+def test_sampler_shuffles_per_epoch_and_resumes_mid_epoch():
+    s = GlobalBatchSampler(40, 8, seed=0)
+    s.set_epoch(0)
+    e0 = list(s)
+    s.set_epoch(1)
+    e1 = list(s)
+    assert [i for _, i in e0[0]] != [i for _, i in e1[0]]
+    assert sorted(i for b in e0 for _, i in b) == list(range(40))
+    s.set_epoch(1, start_batch=3)
+    assert list(s) == e1[3:] and len(s) == 2
+
+
+def test_sampler_errors_are_clear():
+    with pytest.raises(ValueError, match="not divisible by the 3 processes"):
+        GlobalBatchSampler(40, 8, world_size=3)
+    with pytest.raises(ValueError, match="fewer than one global batch"):
+        GlobalBatchSampler(4, 8)
+
+
+@pytest.mark.skipif(not fashion_mnist.available(), reason="Debian's dataset-fashion-mnist is not installed")
+def test_fashion_mnist_source_gives_three_channel_images():
+    src = build_source("fashion_mnist", subset=10)
+    image, label = src.load(0)
+    assert len(src) == 10 and image.shape == (3, 28, 28) and 0 <= label < 10
+    assert torch.equal(image[0], image[2])
