@@ -91,15 +91,15 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
 
     common = {"model": name, "dataset": display}
     if spec.name in ("knn", "linear_fast"):
-        feats = {}
+        feats, sets = {}, {}
         for which in ("train", "test"):
-            ds = split(which)
+            sets[which] = split(which)
             ident = D.dataset_identity(dataset, which, data_root, limit, prep)
             model_id = None if model is not None else weights_id(pretrained)
-            feats[which] = extract_features(backbone, ds, batch_size or 256, num_workers, device, cache_dir,
-                                            ident, f"{name}|{model_id}" if model_id else None, progress)
+            feats[which] = extract_features(backbone, sets[which], batch_size or 256, num_workers, device,
+                                            cache_dir, ident, f"{name}|{model_id}" if model_id else None, progress)
         (train_f, train_l), (test_f, test_l) = feats["train"], feats["test"]
-        num_classes = D.num_classes_of(split("test"))
+        num_classes = D.num_classes_of(sets["test"])
         if spec.name == "knn":
             result = knn_evaluate(train_f, train_l, test_f, test_l, ks, temperature, num_classes, **common)
         else:
