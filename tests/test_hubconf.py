@@ -1,0 +1,62 @@
+"""torch.hub entrypoints generated from the registry, loaded from this checkout with source="local"."""
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from seedzoo.zoo import aliases, list_entries
+
+from conftest import rel_max_err
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def hubconf():
+    """hubconf.py imported from its file, as torch.hub does for source="local"."""
+    spec = importlib.util.spec_from_file_location("hubconf", REPO / "hubconf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_one_entrypoint_per_alias_and_entry(hubconf):
+    # torch.hub's own rule (torch.hub.list lists GitHub repos only): public callables are entrypoints.
+    names = {f for f in dir(hubconf) if callable(getattr(hubconf, f)) and not f.startswith("_")}
+    expected = set(aliases()) | {e.name.replace(".", "__") for e in list_entries()}
+    assert names == expected  # no helper leaks in as an entrypoint
+
+
+def test_docstrings_name_teacher_and_metric(hubconf):
+    doc = hubconf.seed_r18__mocov2_r50_200ep.__doc__
+    assert "MoCo-v2 ResNet-50" in doc and "57.6" in doc and "reported" in doc.lower()
+    alias_doc = hubconf.seed_mbv3_large.__doc__
+    assert "seed_mbv3_large.mocov2_r50_200ep" in alias_doc and "55.2" in alias_doc
+
+
+def test_load_without_weights():
+    model = torch.hub.load(str(REPO), "seed_mbv3_large", source="local", pretrained=False)
+    assert model.seedzoo_entry.name == "seed_mbv3_large.mocov2_r50_200ep"
+    assert model.pretrained_cfg["interpolation"] == "bilinear"
+
+
+def test_load_official_file_with_timm_kwargs(golden_dir):
+    expected = load_file(golden_dir / "seed_mbv3_large.expected.safetensors")
+    model = torch.hub.load(str(REPO), "seed_mbv3_large__mocov2_r50_200ep", source="local",
+                           pretrained=str(golden_dir / "seed_mbv3_large.pth.tar"), num_classes=0).eval()
+    with torch.no_grad():
+        features = model(expected["input_224"])
+    assert rel_max_err(features, expected["features_224"]) <= 1e-4
+
+
+def test_hubconf_imports_nothing_heavier_than_seedzoo():
+    code = ("import sys; import seedzoo; before = set(sys.modules); sys.path.insert(0, sys.argv[1]); "
+            "import hubconf; print(','.join(sorted(set(sys.modules) - before - {'hubconf'})))")
+    out = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
