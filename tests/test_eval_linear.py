@@ -80,3 +80,9 @@ def test_probe_schedule_warms_up_then_steps_at_milestones():
     assert lr_at(30, **kw) == 1.0
     assert lr_at(70, **kw) == pytest.approx(0.1)
     assert lr_at(90, **kw) == pytest.approx(0.01)
+
+
+def test_shortened_probe_keeps_the_shape_of_the_schedule():
+    short = LinearProbeConfig().with_epochs(10)
+    assert short.epochs == 10 and short.milestones == (6, 8) and short.warmup_epochs == pytest.approx(0.5)
+    assert short.lr == LinearProbeConfig().lr

@@ -103,11 +103,11 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
         if spec.name == "knn":
             result = knn_evaluate(train_f, train_l, test_f, test_l, ks, temperature, num_classes, **common)
         else:
-            config = _with(LinearProbeConfig(seed=seed), epochs=epochs, batch_size=batch_size)
+            config = _probe_config(seed, epochs, batch_size)
             result = linear_probe_features(train_f, train_l, test_f, test_l, config, num_classes, device, **common)
     elif spec.name == "linear":
         train, test = split("train", train_aug=True), split("test")
-        config = _with(LinearProbeConfig(seed=seed), epochs=epochs, batch_size=batch_size)
+        config = _probe_config(seed, epochs, batch_size)
         result = linear_probe(backbone, train, test, D.num_classes_of(test), config, device, num_workers,
                               progress=progress, **common)
     elif spec.name == "finetune":
@@ -126,6 +126,11 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
                             "train_transform": spec.name in ("linear", "finetune", "semi"),
                             "seed": seed, "device": device.type})
     return result
+
+
+def _probe_config(seed: int, epochs: int | None, batch_size: int | None) -> LinearProbeConfig:
+    config = _with(LinearProbeConfig(seed=seed), batch_size=batch_size)
+    return config.with_epochs(epochs) if epochs else config
 
 
 def _with(config, **overrides):
