@@ -1,0 +1,233 @@
+"""Every seedzoo architecture keeps timm's model contract and accepts the official checkpoint layouts."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, resolve_data_config
+
+import seedzoo  # noqa: F401  (registers the architectures)
+from seedzoo.models import (
+    ProjectionHead, UnmappedKeysError, list_architectures, mocov1_head, mocov2_head, remap_official_backbone,
+    seed_student_head, simclr_head, swav_head,
+)
+from seedzoo.zoo import HeadSpec, get_entry, list_entries
+
+ARCHS = list_architectures()
+# Too big to run on a shared CPU: checked on the meta device (shapes only).
+META_ARCHS = {"seed_resnet101", "seed_resnet152", "seed_resnet50w2", "seed_resnet50w4", "seed_resnet50w5"}
+BATCH, SIZE = 2, 64
+EXPECTED_WIDTH = {
+    "seed_mobilenetv3_large": 1280, "seed_efficientnet_b0": 1280, "seed_efficientnet_b1": 1280,
+    "seed_resnet18": 512, "seed_resnet34": 512, "seed_resnet50": 2048, "seed_resnet101": 2048,
+    "seed_resnet152": 2048, "seed_resnet50w2": 4096, "seed_resnet50w4": 8192, "seed_resnet50w5": 10240,
+}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _single_thread():
+    """Tiny inputs run fastest on one thread (and do not fight other processes for the cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _device(arch: str) -> str:
+    return "meta" if arch in META_ARCHS else "cpu"
+
+
+def _input(arch: str) -> torch.Tensor:
+    return torch.randn(BATCH, 3, SIZE, SIZE).to(_device(arch))
+
+
+def test_registry_lists_every_architecture_of_the_zoo():
+    assert set(ARCHS) == set(EXPECTED_WIDTH)
+    assert {e.architecture for e in list_entries()} <= set(ARCHS)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_timm_contract(arch):
+    torch.manual_seed(0)
+    model = timm.create_model(arch, num_classes=7, device=_device(arch)).eval()
+    x = _input(arch)
+    with torch.no_grad():
+        logits = model(x)
+        feats = model.forward_features(x)
+        assert logits.shape == (BATCH, 7)
+        assert feats.ndim == 4 and feats.shape[1] == model.num_features
+        pre = model.forward_head(feats, pre_logits=True)
+        assert pre.shape == (BATCH, model.head_hidden_size)
+        assert model.head_hidden_size == EXPECTED_WIDTH[arch]
+        assert model.get_classifier().out_features == 7
+        assert model.get_submodule(model.pretrained_cfg["classifier"]) is model.get_classifier()
+
+        model.reset_classifier(0)
+        out = model.forward_head(feats)
+        assert out.shape == (BATCH, model.head_hidden_size)
+        assert out.is_meta or torch.equal(out, pre)
+        model.reset_classifier(3)
+        assert model.forward_head(feats).shape == (BATCH, 3)
+
+    # built with the defaults of its pretrained cfg, which has no classifier: returns the representation
+    headless = timm.create_model(arch, device=_device(arch)).eval()
+    with torch.no_grad():
+        assert headless.forward_head(feats).shape == (BATCH, EXPECTED_WIDTH[arch])
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_features_only_matches_feature_info(arch):
+    out_indices = (1, 2, 4)
+    model = timm.create_model(arch, features_only=True, out_indices=out_indices, device=_device(arch)).eval()
+    info = model.feature_info
+    assert len(info.channels()) == len(out_indices)
+    with torch.no_grad():
+        maps = model(_input(arch))
+    assert [m.shape[1] for m in maps] == info.channels()
+    assert [SIZE // m.shape[-1] for m in maps] == info.reduction()
+    assert info.reduction() == [4, 8, 32]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_data_config_is_imagenet_224_bilinear(arch):
+    model = timm.create_model(arch, device="meta")
+    config = resolve_data_config({}, model=model)
+    assert config["input_size"] == (3, 224, 224)
+    assert config["crop_pct"] == 0.875
+    assert config["interpolation"] == "bilinear"
+    assert config["mean"] == IMAGENET_DEFAULT_MEAN and config["std"] == IMAGENET_DEFAULT_STD
+
+
+def test_mobilenetv3_drop_rate_and_global_pool():
+    model = timm.create_model("seed_mobilenetv3_large", drop_rate=0.3, global_pool="max")
+    assert model.classifier[2].p == 0.3
+    assert model.global_pool.pool_type == "max"
+    with pytest.raises(ValueError, match="global pool"):
+        timm.create_model("seed_mobilenetv3_large", global_pool="")
+
+
+def test_efficientnet_keeps_lukemelas_batch_norm():
+    model = timm.create_model("seed_efficientnet_b0", device="meta")
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and all(m.eps == 1e-3 and m.momentum == 0.01 for m in norms)
+
+
+# --- weight formats ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("arch", ["seed_mobilenetv3_large", "seed_efficientnet_b0", "seed_resnet18"])
+@pytest.mark.parametrize("layout", ["seedzoo", "timm"])
+def test_pretrained_file_loads_through_timm(arch, layout, tmp_path):
+    torch.manual_seed(0)
+    source = timm.create_model(arch, num_classes=0)
+    state = {k: v.contiguous() for k, v in source.state_dict().items()}
+    if layout == "seedzoo":
+        width = source.head_hidden_size
+        head = {f"head.{k}": v for k, v in seed_student_head(width).state_dict().items()}
+        state = {**{f"backbone.{k}": v for k, v in state.items()}, **head}
+    save_file(state, tmp_path / "model.safetensors")
+
+    loaded = timm.create_model(arch, pretrained=True, num_classes=5,
+                               pretrained_cfg_overlay=dict(file=str(tmp_path / "model.safetensors")))
+    loaded_state = loaded.state_dict()
+    for k, v in source.state_dict().items():
+        assert torch.equal(loaded_state[k], v), k
+    assert loaded.get_classifier().out_features == 5
+
+
+# --- official layouts (shared/golden/official_layouts.json) -----------------------------------------
+
+# layout -> (zoo entry giving architecture and head, container prefix, head prefix, dropped prefixes)
+LAYOUTS = {
+    "seed_student/resnet18": ("seed_r18.mocov2_r50_200ep", "module.student.", "fc.", ()),
+    "seed_student/resnet34": ("seed_r34.mocov2_r50_200ep", "module.student.", "fc.", ()),
+    "seed_student/resnet50": ("seed_r50.swav_r50w4_400ep", "module.student.", "fc.", ()),
+    "seed_student/efficientnet_b0": ("seed_effb0.swav_r50w2_800ep", "module.student.", "fc.", ()),
+    "seed_student/efficientnet_b1": ("seed_effb1.mocov2_r152_200ep", "module.student.", "fc.", ()),
+    "seed_student/mobilenetv3_large": ("seed_mbv3_large.mocov2_r50_200ep", "module.student.", "fc.", ()),
+    "moco_v2/resnet50": ("mocov2_r50.in1k_200ep", "module.encoder_q.", "fc.", ()),
+    "moco_v2/resnet101": ("mocov2_r101.in1k_200ep", "module.encoder_q.", "fc.", ()),
+    "moco_v2/resnet152": ("mocov2_r152.in1k_200ep", "module.encoder_q.", "fc.", ()),
+    "swav/resnet50": ("swav_r50.in1k_800ep", "module.", "projection_head.", ("prototypes.",)),
+    "swav/resnet50w2": ("swav_r50w2.in1k_400ep", "module.", "projection_head.", ("prototypes.",)),
+    "swav/resnet50w4": ("swav_r50w4.in1k_400ep", "module.", "projection_head.", ("prototypes.",)),
+    "swav/resnet50w5": ("swav_r50w5.in1k_400ep", "module.", "projection_head.", ("prototypes.",)),
+    "simclr_seed/resnet50": ("simclr_r50.in1k_200ep", "module.module.module.", "fc.", ()),
+}
+
+
+@pytest.fixture(scope="module")
+def official_layouts(golden_dir):
+    return json.loads((golden_dir / "official_layouts.json").read_text())
+
+
+def test_every_official_layout_is_covered(official_layouts):
+    assert set(official_layouts) == set(LAYOUTS)
+
+
+def _shapes(state) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in state.items()}
+
+
+@pytest.mark.parametrize("layout", sorted(LAYOUTS))
+def test_official_layout_maps_onto_architecture(layout, official_layouts):
+    entry_name, prefix, head_prefix, dropped = LAYOUTS[layout]
+    entry = get_entry(entry_name)
+    backbone, head = {}, {}
+    for key, shape in official_layouts[layout]["keys"].items():
+        if not key.startswith(prefix):
+            continue  # teacher, key encoder, queue
+        key = key[len(prefix):]
+        if key.startswith(dropped):
+            continue
+        target = head if key.startswith(head_prefix) else backbone
+        target[key.removeprefix(head_prefix)] = torch.empty(shape, device="meta")
+
+    model = timm.create_model(entry.architecture, num_classes=0, device="meta")
+    assert _shapes(remap_official_backbone(entry.architecture, backbone)) == _shapes(model.state_dict())
+    with torch.device("meta"):
+        assert _shapes(head) == _shapes(ProjectionHead.from_spec(entry.head).state_dict())
+
+
+def test_remap_names_keys_it_cannot_map():
+    backbone = {k: torch.empty(v.shape, device="meta") for k, v in
+                timm.create_model("seed_resnet18", num_classes=0, device="meta").state_dict().items()}
+    backbone["fc.0.weight"] = torch.empty(512, 512, device="meta")
+    with pytest.raises(KeyError) as info:
+        remap_official_backbone("seed_resnet18", backbone)
+    assert isinstance(info.value, UnmappedKeysError)
+    assert info.value.keys == ["fc.0.weight"] and "fc.0.weight" in str(info.value)
+
+
+def test_remap_maps_lukemelas_block_names():
+    lukemelas = {"_conv_stem.weight": torch.empty(32, 3, 3, 3), "_blocks.0._depthwise_conv.weight":
+                 torch.empty(32, 1, 3, 3), "_blocks.1._expand_conv.weight": torch.empty(96, 16, 1, 1),
+                 "_blocks.3._bn1.running_var": torch.empty(144), "_bn1.weight": torch.empty(1280)}
+    assert list(remap_official_backbone("seed_efficientnet_b0", lukemelas)) == [
+        "conv_stem.weight", "blocks.0.0.conv_dw.weight", "blocks.1.0.conv_pw.weight",
+        "blocks.2.0.bn2.running_var", "bn2.weight"]
+
+
+# --- projection heads ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("head, keys", [
+    (seed_student_head(512), ["0.weight", "0.bias", "2.weight", "2.bias"]),
+    (mocov1_head(), ["0.weight", "0.bias"]),
+    (simclr_head(), ["0.weight", "0.bias", "1.weight", "1.bias", "1.running_mean", "1.running_var",
+                     "1.num_batches_tracked", "3.weight", "3.bias"]),
+])
+def test_projection_head_keys(head, keys):
+    assert list(head.state_dict()) == keys
+    assert head(torch.randn(4, head.in_dim)).shape == (4, 128)
+
+
+def test_projection_head_specs():
+    with torch.device("meta"):
+        assert mocov2_head().spec == HeadSpec(2048, 2048, 128)
+        assert swav_head(4096, 8192).spec == HeadSpec(4096, 8192, 128, True)
+        assert swav_head(10240, 10240, batch_norm=False).spec == HeadSpec(10240, 10240, 128, False)
+    assert ProjectionHead.from_spec(HeadSpec(64, 32, 16, True)).spec == HeadSpec(64, 32, 16, True)
+    with pytest.raises(ValueError, match="batch_norm=False"):
+        ProjectionHead(64, 0, 128, batch_norm=True)
