@@ -170,22 +170,17 @@ def checkpoint_filter_fn(state_dict: Mapping[str, Tensor], model: nn.Module) -> 
 
 
 def _create_effnet(variant: str, pretrained: bool = False, **kwargs: Any) -> SeedEfficientNet:
-    model_cls: type[nn.Module] = SeedEfficientNet
-    kwargs_filter = None
-    features_cls = kwargs.pop("features_only", False)
-    if features_cls:
-        model_cls = SeedEfficientNetFeatures
-        kwargs_filter = ("num_classes", "num_features", "head_conv", "global_pool")
+    features_only = kwargs.pop("features_only", False)
     model = build_model_with_cfg(
-        model_cls,
+        SeedEfficientNetFeatures if features_only else SeedEfficientNet,
         variant,
         pretrained,
-        pretrained_strict=not features_cls,
+        pretrained_strict=not features_only,
         pretrained_filter_fn=checkpoint_filter_fn,
-        kwargs_filter=kwargs_filter,
+        kwargs_filter=("num_classes", "num_features", "head_conv", "global_pool") if features_only else None,
         **kwargs,
     )
-    if features_cls:
+    if features_only:
         model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(model.pretrained_cfg)
     return model
 

@@ -257,4 +257,5 @@ default_cfgs = generate_default_cfgs({
 @register_model
 def seed_mobilenetv3_large(pretrained: bool = False, **kwargs: Any) -> MobileNetV3:
     """MobileNetV3-Large, d-li14 layout (SEED's student); 1280-d representation."""
-    return _create_mobilenetv3("seed_mobilenetv3_large", pretrained, **dict(dict(block_cfgs=LARGE_BLOCKS), **kwargs))
+    model_args = dict(block_cfgs=LARGE_BLOCKS, head_hidden_size=1280)
+    return _create_mobilenetv3("seed_mobilenetv3_large", pretrained, **dict(model_args, **kwargs))
