@@ -13,6 +13,7 @@ whatever timm's loader would have tolerated.
 """
 from __future__ import annotations
 
+import os
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -94,48 +95,51 @@ class _Checked:
     source: WeightsSource
     file: Path | None = None
     backbone: dict[str, torch.Tensor] | None = None
-    data: DataConfig | None = None
+    entry: ZooEntry | None = None  # the zoo entry the weights belong to, when known
 
 
 def _check_weights(path: PathLike, architecture: str, entry: ZooEntry | None,
                    expected_sha256: str | None = None) -> _Checked:
     """Verify and key-check the weights at `path` for `architecture`, reading as little as possible."""
-    from .weights.io import (WeightsFormatError, check_backbone, find_weights, is_safetensors, read_header,
-                             verify_sha256)
+    from .weights.io import find_weights, is_safetensors, verify_sha256
+
+    file, pinned = find_weights(_locate(path))
+    sha = verify_sha256(file, expected_sha256 or pinned)  # before a byte of it is parsed
+    if is_safetensors(file):
+        return _check_seedzoo_file(file, sha, architecture, entry)
+    return _check_official_file(file, sha, architecture, entry)
+
+
+def _check_seedzoo_file(file: Path, sha: str, architecture: str, entry: ZooEntry | None) -> _Checked:
+    from .weights.io import BACKBONE_PREFIX, FORMAT, WeightsFormatError, check_backbone, read_header
+
+    header = read_header(file)
+    meta = header.metadata
+    if meta.get("format") != FORMAT:
+        raise WeightsFormatError(f"{file} is a safetensors file but not seedzoo's format (no 'format: seedzoo' "
+                                 f"in its metadata)")
+    if meta.get("architecture") and meta["architecture"] != architecture:
+        raise ValueError(f"{file} holds weights of '{meta['architecture']}', not '{architecture}': create the "
+                         f"model by that name, or pass the matching file")
+    check_backbone(architecture, header.backbone_shapes, source=f"the weights in {file}")
+    source = WeightsSource(file, sha, FORMAT, meta.get("entry", ""))
+    entry = entry or _registered_entry(meta.get("entry"))
+    if _reads_seedzoo_format(architecture):
+        return _Checked(source, file=file, entry=entry)
+    from safetensors.torch import load_file
+
+    # A plain timm architecture (e.g. a user's own student) knows only its own key names.
+    tensors = load_file(str(file))
+    backbone = {k[len(BACKBONE_PREFIX):]: v for k, v in tensors.items() if k.startswith(BACKBONE_PREFIX)}
+    return _Checked(source, backbone=backbone, entry=entry)
+
+
+def _check_official_file(file: Path, sha: str, architecture: str, entry: ZooEntry | None) -> _Checked:
     from .weights.official import read_checkpoint, split_official
 
-    location = _locate(path)
-    file, pinned = find_weights(location)
-    if is_safetensors(file):
-        sha = verify_sha256(file, expected_sha256 or pinned)  # before a byte of it is parsed
-        header = read_header(file)
-        meta = header.metadata
-        if meta.get("format") != "seedzoo":
-            raise WeightsFormatError(f"{file} is a safetensors file but not seedzoo's format (no "
-                                     f"'format: seedzoo' in its metadata)")
-        if meta.get("architecture") and meta["architecture"] != architecture:
-            raise ValueError(f"{file} holds weights of '{meta['architecture']}', not '{architecture}': "
-                             f"create the model by that name, or pass the matching file")
-        check_backbone(architecture, header.backbone_shapes, source=f"the weights in {file}")
-        file_entry = _registered_entry(meta.get("entry"))
-        source = WeightsSource(file, sha, "seedzoo", meta.get("entry", ""))
-        data = (file_entry or entry).data if (file_entry or entry) else None
-        if _reads_seedzoo_format(architecture):
-            return _Checked(source, file=file, data=data)
-        from safetensors.torch import load_file
-
-        backbone = {k[len("backbone."):]: v for k, v in load_file(str(file)).items() if k.startswith("backbone.")}
-        return _Checked(source, backbone=backbone, data=data)
-
-    if expected_sha256 or pinned:
-        sha = verify_sha256(file, expected_sha256 or pinned)
-    else:
-        from .weights.io import sha256_file
-
-        sha = sha256_file(file)
     split = split_official(read_checkpoint(file), architecture, entry.head if entry else None)
     return _Checked(WeightsSource(file, sha, split.layout, entry.name if entry else ""),
-                    backbone=split.backbone, data=entry.data if entry else None)
+                    backbone=split.backbone, entry=entry)
 
 
 @contextmanager
@@ -153,10 +157,10 @@ def _timm_file(checked: _Checked) -> Iterator[Path]:
         yield out
 
 
-def _pretrained_cfg(entry: ZooEntry | None, data: DataConfig | None) -> dict[str, Any]:
+def _pretrained_cfg(entry: ZooEntry | None) -> dict[str, Any]:
     from .weights.export import timm_pretrained_cfg
 
-    cfg = timm_pretrained_cfg(data or (entry.data if entry else DataConfig()), entry)
+    cfg = timm_pretrained_cfg(entry.data if entry else DataConfig(), entry)
     return {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
 
 
@@ -171,7 +175,9 @@ def _finish(model: nn.Module, entry: ZooEntry | None, source: WeightsSource | No
 
 def _build(architecture: str, entry: ZooEntry | None, checked: _Checked | None,
            kwargs: dict[str, Any]) -> nn.Module:
-    overlay = _pretrained_cfg(entry, checked.data if checked else None)
+    if entry is None and checked is not None:
+        entry = checked.entry
+    overlay = _pretrained_cfg(entry)
     overlay.update(kwargs.pop("pretrained_cfg_overlay", None) or {})
     if checked is None:
         model = timm.create_model(architecture, pretrained=False, pretrained_cfg_overlay=overlay, **kwargs)
@@ -183,9 +189,9 @@ def _build(architecture: str, entry: ZooEntry | None, checked: _Checked | None,
 
 
 def _no_weights_error(entry: ZooEntry) -> ValueError:
-    why = " ".join(entry.notes) or "no weights are published for it yet"
+    why = " ".join(entry.notes) or "no weights are published for it yet."
     return ValueError(
-        f"'{entry.name}' has no weights to download: {why} Pass a file instead, e.g. "
+        f"'{entry.name}' has no weights to download: {why.rstrip('.')}. Pass a file instead, e.g. "
         f"create_model('{entry.name}', pretrained='path/to/official.pth.tar') (an official release file) "
         f"or pretrained='path/to/model_folder' (a seedzoo export), or train it with `seedzoo train {entry.name}`.")
 
@@ -204,7 +210,7 @@ def _resolve_pretrained(pretrained: bool | PathLike, entry: ZooEntry | None, arc
         from .weights.hub import resolve_weights
 
         return _check_weights(resolve_weights(entry), architecture, entry, entry.weights.sha256 or None)
-    if isinstance(pretrained, (str, Path)):
+    if isinstance(pretrained, (str, os.PathLike)):
         return _check_weights(pretrained, architecture, entry)
     raise TypeError(f"pretrained must be False, True or a path, not {type(pretrained).__name__}")
 
@@ -230,6 +236,9 @@ def create_model(name: str, pretrained: bool | PathLike = False, **kwargs: Any) 
 
         >>> model = create_model("seed_mbv3_large", pretrained="mobilenetv3_large_distill.pth.tar")
         >>> features = create_model("seed_r18", pretrained=True, features_only=True, out_indices=(3, 4))
+
+    For `hf-hub:` names the folder is fetched (and verified) first; `pretrained` then says whether
+    its weights are loaded.
     """
     if name.startswith(_HF_PREFIX):
         if not isinstance(pretrained, bool):
