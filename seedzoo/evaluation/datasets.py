@@ -96,9 +96,7 @@ def _where(name: str) -> str:
 def _torchvision(name: str, split: str, root: str | Path | None, transform: Transform) -> Dataset:
     cls, _, split_arg = _TORCHVISION[name]
     root = _require_root(name, root)
-    kwargs = {"train": split == "train"} if split_arg == "train" else {}
-    if split_arg == "split":
-        kwargs = {"split": split}
+    kwargs = {"train": split == "train"} if split_arg == "train" else {"split": split} if split_arg else {}
     try:
         dataset = cls(str(root), transform=transform, download=False, **kwargs)
     except (RuntimeError, FileNotFoundError) as err:  # torchvision: "Dataset not found or corrupted"
