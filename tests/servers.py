@@ -67,6 +67,7 @@ def git_mirror(mirrors_root: Path, repo_id: str, folder: Path) -> str:
 
     if not (repo / ".git").exists():
         git("init", "-q", "-b", "main")
+        git("config", "core.compression", "0")  # weights do not compress; spare the CPU
     git("add", "-A")
     git("commit", "-q", "-m", f"seedzoo test upload of {folder.name}")
     return git("rev-parse", "HEAD")

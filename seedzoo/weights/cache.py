@@ -95,7 +95,8 @@ def download_url(url: str, dest: str | os.PathLike, *, expected_sha256: str | No
                     try:
                         chunk = response.read(_CHUNK)
                     except (OSError, http.client.HTTPException) as err:  # IncompleteRead: the peer closed early
-                        raise DownloadError(f"connection to {shown} broke after {received} bytes: {err}") from err
+                        raise DownloadError(f"{shown} was truncated: the connection broke after {received}"
+                                            f"{f' of {total}' if total else ''} bytes ({type(err).__name__})") from err
                     if not chunk:
                         break
                     out.write(chunk)

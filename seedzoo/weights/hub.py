@@ -195,6 +195,7 @@ def _from_official(entry: ZooEntry, cache_dir, offline: bool, progress: bool) ->
         if file_sha256(weights) == record.sha256:
             return weights
         _logger.warning("converted weights of '%s' in %s are damaged; converting again", entry.name, folder)
+        weights.unlink()
     if offline:
         raise WeightsNotFoundError(f"{weights} is not cached")
     # The source must match what was converted before (a changed upstream file is refused), or the

@@ -1,0 +1,362 @@
+"""Weight resolution against real servers on 127.0.0.1: olah as the Hugging Face Hub, `python -m
+http.server` as a mirror and as the official URL, and a proxy that damages bodies."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import timm
+import torch
+import torchvision
+from safetensors.torch import load_file
+
+import seedzoo
+from seedzoo import zoo
+from seedzoo.weights import hub
+from seedzoo.weights.cache import cache_root, file_sha256, read_source_record
+from seedzoo.weights.export import convert_release
+from seedzoo.weights.io import ChecksumError
+from seedzoo.zoo import OfficialSource, Weights, get_entry
+from tests.conftest import rel_max_err
+from tests.servers import damaging_proxy, free_port, git_mirror, http_file_server, olah_server
+
+MBV3, EFFB0 = "seed_mbv3_large.mocov2_r50_200ep", "seed_effb0.swav_r50w2_800ep"
+MOCO, SWAV = "mocov2_r50.in1k_200ep", "swav_r50.in1k_800ep"
+ORG = "testorg"
+
+
+# --- official-layout teacher files built here (random ResNet-50 with non-trivial BN statistics) -----------------
+
+def _resnet50() -> torchvision.models.ResNet:
+    torch.manual_seed(0)
+    net = torchvision.models.resnet50()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.uniform_(0.5, 1.5), m.bias.normal_(0, 0.1)
+                m.running_mean.normal_(0, 0.1), m.running_var.uniform_(0.5, 2.0)
+    net.fc = torch.nn.Identity()
+    # Values exactly representable in fp16, so that the files can be stored in half precision: the layout
+    # (keys, shapes) is the official one, and half the bytes keep the servers in these tests quick.
+    return net.half().float().eval()
+
+
+def _half(state: dict) -> dict:
+    return {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+
+
+def _moco_checkpoint(net: torch.nn.Module) -> dict:
+    encoder = dict(net.state_dict())
+    encoder.update({"fc.0.weight": torch.randn(2048, 2048) * 0.02, "fc.0.bias": torch.zeros(2048),
+                    "fc.2.weight": torch.randn(128, 2048) * 0.02, "fc.2.bias": torch.zeros(128)})
+    state = {f"module.encoder_q.{k}": v for k, v in encoder.items()}
+    state.update({f"module.encoder_k.{k}": v for k, v in encoder.items()})  # shared storage: saved once
+    state.update({"module.queue": torch.randn(128, 64), "module.queue_ptr": torch.zeros(1, dtype=torch.long)})
+    return {"epoch": 200, "arch": "resnet50", "state_dict": _half(state), "optimizer": {"state": {}, "param_groups": []}}
+
+
+def _swav_checkpoint(net: torch.nn.Module) -> dict:
+    state = {f"module.{k}": v for k, v in net.state_dict().items()}
+    head = {"0.weight": torch.randn(2048, 2048) * 0.02, "0.bias": torch.zeros(2048),
+            "1.weight": torch.rand(2048) + 0.5, "1.bias": torch.zeros(2048),
+            "1.running_mean": torch.randn(2048) * 0.1, "1.running_var": torch.rand(2048) + 0.5,
+            "1.num_batches_tracked": torch.tensor(7), "3.weight": torch.randn(128, 2048) * 0.02,
+            "3.bias": torch.zeros(128)}
+    state.update({f"module.projection_head.{k}": v for k, v in head.items()})
+    state["module.prototypes.weight"] = torch.randn(3000, 128)
+    return _half(state)
+
+
+@dataclasses.dataclass
+class Case:
+    entry: str
+    repo: str
+    folder: Path
+    input: torch.Tensor
+    features: torch.Tensor
+    commit: str = ""
+
+
+@pytest.fixture(scope="module")
+def mirrors(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("mirrors")
+
+
+@pytest.fixture(scope="module")
+def olah(mirrors, tmp_path_factory) -> str:
+    """One olah per module; it reads the git repos under `mirrors` at request time."""
+    with olah_server(mirrors, tmp_path_factory.mktemp("olah")) as url:
+        yield url
+
+
+def _publish(case: Case, mirrors: Path) -> Case:
+    case.commit = git_mirror(mirrors, f"{ORG}/{case.repo}", case.folder)
+    return case
+
+
+@pytest.fixture(scope="module")
+def students(golden_dir, mirrors, tmp_path_factory) -> dict[str, Case]:
+    """Model folders converted from the golden student files, each committed as testorg/<repo>."""
+    root = tmp_path_factory.mktemp("students")
+    out = {}
+    for entry, stem in ((MBV3, "seed_mbv3_large"), (EFFB0, "seed_effb0")):
+        expected = load_file(str(golden_dir / f"{stem}.expected.safetensors"))
+        folder = convert_release(get_entry(entry), golden_dir / f"{stem}.pth.tar", root / stem)
+        out[entry] = _publish(Case(entry, stem, folder, expected["input_224"], expected["features_224"]), mirrors)
+    return out
+
+
+@pytest.fixture(scope="module")
+def teachers(mirrors, tmp_path_factory) -> dict[str, Case]:
+    """Model folders converted from a MoCo-v2 and a SwAV file built in the official layouts."""
+    root = tmp_path_factory.mktemp("teachers")
+    net = _resnet50()
+    x = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        reference = net(x)
+    out = {}
+    for entry, checkpoint in ((MOCO, _moco_checkpoint(net)), (SWAV, _swav_checkpoint(net))):
+        src = root / f"{entry}.pth"
+        torch.save(checkpoint, src)
+        folder = convert_release(get_entry(entry), src, root / entry, fingerprint=False)
+        src.unlink()
+        out[entry] = _publish(Case(entry, entry.split(".")[0], folder, x, reference), mirrors)
+    return out
+
+
+@pytest.fixture(scope="module")
+def hf_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("hf_cache")
+
+
+def _point_hub_at(monkeypatch, endpoint: str, hf_cache: Path) -> None:
+    """huggingface_hub reads HF_ENDPOINT at import: patch the constants it derives from it."""
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(hf_cache))
+    monkeypatch.setenv("HF_ENDPOINT", endpoint)
+
+
+@pytest.fixture
+def online(olah, hf_cache, monkeypatch) -> str:
+    _point_hub_at(monkeypatch, olah, hf_cache)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("SEEDZOO_OFFLINE", raising=False)
+    return olah
+
+
+def _dead_endpoint() -> str:
+    return f"http://127.0.0.1:{free_port()}"  # nothing listens there: any request would fail
+
+
+def _features(model: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return model.eval()(x)
+
+
+# --- Hugging Face Hub through olah -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("entry", [MBV3, EFFB0, MOCO, SWAV])
+def test_hf_hub_name_loads_verified_weights(entry, request, online):
+    case = request.getfixturevalue("teachers" if entry in (MOCO, SWAV) else "students")[entry]
+    spec = f"hf-hub:{ORG}/{case.repo}@{case.commit}"
+    model = seedzoo.create_model(spec, pretrained=True, num_classes=0)
+    assert rel_max_err(_features(model, case.input), case.features) < 1e-4
+    # timm alone (after `import seedzoo` registered the architecture) reads the same folder; it does not
+    # check the sha256 - seedzoo's resolver does.
+    model = timm.create_model(spec, pretrained=True, num_classes=0)
+    assert rel_max_err(_features(model, case.input), case.features) < 1e-4
+
+
+def test_cached_copy_loads_with_server_gone_and_offline(students, online, hf_cache, monkeypatch):
+    case = students[MBV3]
+    spec = f"hf-hub:{ORG}/{case.repo}@{case.commit}"
+    folder = hub.resolve_hf_hub(spec)
+    _point_hub_at(monkeypatch, _dead_endpoint(), hf_cache)
+    # A pinned commit in the cache needs no request at all, even without the offline switch.
+    assert hub.resolve_hf_hub(spec) == folder
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    model = seedzoo.create_model(spec, pretrained=True, num_classes=0)
+    assert rel_max_err(_features(model, case.input), case.features) < 1e-4
+
+
+def _flip_cached_weights(folder: Path) -> Path:
+    blob = (folder / "model.safetensors").resolve()
+    data = bytearray(blob.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    blob.write_bytes(bytes(data))
+    return blob
+
+
+def test_damaged_cached_blob_is_fetched_again(students, online):
+    case = students[MBV3]
+    spec = f"hf-hub:{ORG}/{case.repo}@{case.commit}"
+    folder = hub.resolve_hf_hub(spec)
+    sha = json.loads((folder / "config.json").read_text())["seedzoo"]["sha256"]
+    _flip_cached_weights(folder)
+    folder = hub.resolve_hf_hub(spec)
+    assert file_sha256(folder / "model.safetensors") == sha
+    model = seedzoo.create_model(spec, pretrained=True, num_classes=0)
+    assert rel_max_err(_features(model, case.input), case.features) < 1e-4
+
+
+def test_damaged_cached_blob_never_loads_offline(students, online, hf_cache, monkeypatch):
+    case = students[EFFB0]
+    spec = f"hf-hub:{ORG}/{case.repo}@{case.commit}"
+    folder = hub.resolve_hf_hub(spec)
+    _flip_cached_weights(folder)
+    _point_hub_at(monkeypatch, _dead_endpoint(), hf_cache)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises((ChecksumError, hub.WeightsNotFoundError)):
+        seedzoo.create_model(spec, pretrained=True, num_classes=0)
+    # The damaged copy was deleted, not kept for the next call.
+    assert not (folder / "model.safetensors").exists()
+
+
+def test_missing_repo_and_missing_file_give_one_clear_message(students, online):
+    with pytest.raises(hub.WeightsNotFoundError, match="repository, revision or file not found"):
+        hub.resolve_hf_hub(f"hf-hub:{ORG}/no_such_repo@{students[MBV3].commit}")
+    entry = dataclasses.replace(get_entry(MBV3), source=None, weights=Weights(
+        hf_repo=f"{ORG}/{students[MBV3].repo}", revision=students[MBV3].commit, filename="absent.safetensors",
+        sha256="0" * 64))
+    with pytest.raises(hub.WeightsNotFoundError, match="absent.safetensors.*repository, revision or file not found"):
+        hub.resolve_weights(entry, progress=False)
+
+
+def test_pretrained_true_resolves_a_registry_entry_from_the_hub(students, online, monkeypatch):
+    case = students[MBV3]
+    pinned = dataclasses.replace(get_entry(MBV3), weights=Weights(
+        hf_repo=f"{ORG}/{case.repo}", revision=case.commit,
+        sha256=file_sha256(case.folder / "model.safetensors")))
+    monkeypatch.setitem(zoo._ENTRIES, MBV3, pinned)
+    model = seedzoo.create_model(MBV3, pretrained=True, num_classes=0)
+    assert rel_max_err(_features(model, case.input), case.features) < 1e-4
+
+
+# --- HTTP mirrors and the official URL ---------------------------------------------------------------------------
+
+@pytest.fixture
+def seedzoo_cache(tmp_path, monkeypatch) -> Path:
+    monkeypatch.setenv("SEEDZOO_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SEEDZOO_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    return tmp_path / "cache"
+
+
+@pytest.fixture
+def served(students, golden_dir, tmp_path) -> Path:
+    """A directory for http.server: the converted MobileNetV3 weights and its official release file."""
+    www = tmp_path / "www"
+    www.mkdir()
+    shutil.copy(students[MBV3].folder / "model.safetensors", www / "model.safetensors")
+    shutil.copy(golden_dir / "seed_mbv3_large.pth.tar", www / "release.pth.tar")
+    return www
+
+
+def _register(monkeypatch, **changes) -> zoo.ZooEntry:
+    entry = dataclasses.replace(get_entry(MBV3), **changes)
+    monkeypatch.setitem(zoo._ENTRIES, MBV3, entry)
+    return entry
+
+
+def test_http_mirror(students, served, seedzoo_cache, monkeypatch):
+    sha = file_sha256(served / "model.safetensors")
+    with http_file_server(served) as url:
+        _register(monkeypatch, source=None, weights=Weights(mirrors=(f"{url}/model.safetensors",), sha256=sha))
+        model = seedzoo.create_model(MBV3, pretrained=True, num_classes=0)
+    assert rel_max_err(_features(model, students[MBV3].input), students[MBV3].features) < 1e-4
+    assert file_sha256(next(seedzoo_cache.rglob("model.safetensors"))) == sha
+
+
+@pytest.mark.parametrize("damage", ["truncate", "flip"])
+def test_damaged_download_is_rejected_and_not_cached(damage, served, seedzoo_cache, monkeypatch):
+    sha = file_sha256(served / "model.safetensors")
+    with http_file_server(served) as url, damaging_proxy(url, damage) as proxy:
+        entry = _register(monkeypatch, source=None,
+                          weights=Weights(mirrors=(f"{proxy}/model.safetensors",), sha256=sha))
+        with pytest.raises(hub.WeightsNotFoundError, match="truncated" if damage == "truncate" else "sha256"):
+            hub.resolve_weights(entry, progress=False)
+    assert not any(p.is_file() for p in seedzoo_cache.rglob("*"))
+
+
+def test_damaged_mirror_falls_back_to_the_official_url(students, served, seedzoo_cache, monkeypatch):
+    sha = file_sha256(served / "model.safetensors")
+    with http_file_server(served) as url, damaging_proxy(url, "flip") as proxy:
+        entry = _register(monkeypatch, weights=Weights(mirrors=(f"{proxy}/model.safetensors",), sha256=sha),
+                          source=OfficialSource(url=f"{url}/release.pth.tar?sig=secret", layout="seed_student"))
+        path = hub.resolve_weights(entry, progress=False)
+    assert path.parent.name == MBV3 and path.parent.parent.name == "converted"
+    model = seedzoo.create_model(MBV3, pretrained=str(path.parent), num_classes=0)
+    assert rel_max_err(_features(model, students[MBV3].input), students[MBV3].features) < 1e-4
+
+
+def test_official_url_is_converted_once_and_its_source_recorded(students, served, golden_dir, seedzoo_cache,
+                                                                monkeypatch):
+    with http_file_server(served) as url:
+        entry = _register(monkeypatch, weights=Weights(),
+                          source=OfficialSource(url=f"{url}/release.pth.tar?sig=secret", layout="seed_student"))
+        path = hub.resolve_weights(entry, progress=False)
+    record = read_source_record(path.parent)
+    assert record.source_sha256 == file_sha256(golden_dir / "seed_mbv3_large.pth.tar")
+    assert record.sha256 == file_sha256(path) and "secret" not in (path.parent / "source.json").read_text()
+    assert not list(seedzoo_cache.rglob("*.pth.tar"))  # the release file is not kept
+
+    # The server is gone: the converted copy is verified and used without any request.
+    model = seedzoo.create_model(MBV3, pretrained=True, num_classes=0)
+    assert rel_max_err(_features(model, students[MBV3].input), students[MBV3].features) < 1e-4
+
+
+def test_official_url_serving_other_bytes_is_refused(served, golden_dir, seedzoo_cache, monkeypatch):
+    with http_file_server(served) as url:
+        entry = _register(monkeypatch, weights=Weights(),
+                          source=OfficialSource(url=f"{url}/release.pth.tar", layout="seed_student"))
+        path = hub.resolve_weights(entry, progress=False)
+        # Upstream changes its file, and the converted copy is damaged: the recorded source hash refuses it.
+        shutil.copy(golden_dir / "seed_effb0.pth.tar", served / "release.pth.tar")
+        path.write_bytes(b"damaged")
+        with pytest.raises(hub.WeightsNotFoundError, match="sha256"):
+            hub.resolve_weights(entry, progress=False)
+
+
+def test_offline_with_nothing_cached_says_where_to_put_the_file(seedzoo_cache, monkeypatch):
+    entry = _register(monkeypatch, weights=Weights(hf_repo=f"{ORG}/x", revision="a" * 40, sha256="b" * 64,
+                                                   mirrors=("http://127.0.0.1:9/model.safetensors",)))
+    monkeypatch.setenv("SEEDZOO_OFFLINE", "1")
+    with pytest.raises(hub.WeightsNotFoundError) as info:
+        hub.resolve_weights(entry, progress=False)
+    message = str(info.value)
+    assert "model.safetensors" in message and "network access off" in message
+    assert f"{ORG}/x" in message and "127.0.0.1:9/model.safetensors" in message
+    assert str(seedzoo_cache / "weights" / MBV3 / ("b" * 64) / "model.safetensors") in message
+    assert "pretrained=PATH" in message
+
+
+def test_recipe_entry_has_no_weights():
+    with pytest.raises(hub.WeightsNotFoundError, match="recipe"):
+        hub.resolve_weights(get_entry("seed_r34.mocov2_r50_200ep"))
+
+
+def test_cache_dir_precedence(tmp_path, monkeypatch):
+    for var in ("SEEDZOO_CACHE", "TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert cache_root() == tmp_path / "home" / ".cache" / "seedzoo"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "seedzoo"
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    assert cache_root() == tmp_path / "torch" / "seedzoo"
+    monkeypatch.setenv("SEEDZOO_CACHE", str(tmp_path / "sz"))
+    assert cache_root() == tmp_path / "sz"
+    assert cache_root(tmp_path / "explicit") == tmp_path / "explicit"
+
+
+def test_hub_names_parse():
+    assert hub.parse_hf_hub("hf-hub:org/repo@abc") == hub.HubSpec("org/repo", "abc")
+    assert hub.parse_hf_hub("hf-hub:org/repo.v1") == hub.HubSpec("org/repo.v1", None)
+    with pytest.raises(ValueError, match="hf-hub:ORG/REPO"):
+        hub.parse_hf_hub("hf-hub:just-a-name")
