@@ -198,3 +198,24 @@ def test_eval_and_train_transforms():
     raw = seedzoo.get_transform("simclr_r50.in1k_200ep")(image)
     assert torch.allclose(raw[:, 112, 112], pixel.flatten(), atol=1e-4)
     assert seedzoo.get_transform("seed_r18", train=True)(image).shape == (3, 224, 224)
+
+
+def test_training_run_folder_loads_its_export(mbv3_folder, tmp_path):
+    export = tmp_path / "run" / "export"
+    export.mkdir(parents=True)
+    for name in ("model.safetensors", "config.json"):
+        (export / name).write_bytes((mbv3_folder / name).read_bytes())
+    model = seedzoo.create_model("seed_mbv3_large", pretrained=tmp_path / "run")
+    assert model.seedzoo_weights.path == export / "model.safetensors"
+
+
+def test_seedzoo_file_of_a_plain_timm_architecture(tmp_path):
+    """A user's own student (a timm architecture without seedzoo's key filter) round-trips."""
+    import timm
+
+    source = timm.create_model("mobilenetv3_small_050", num_classes=0)
+    path = tmp_path / "model.safetensors"
+    save_weights(path, source.state_dict(), None, {"architecture": "mobilenetv3_small_050"})
+    model = seedzoo.create_model("mobilenetv3_small_050", pretrained=path, num_classes=0)
+    assert all(torch.equal(v, source.state_dict()[k]) for k, v in model.state_dict().items())
+    assert model.seedzoo_entry is None and model.seedzoo_weights.format == "seedzoo"
