@@ -26,7 +26,7 @@ def _entrypoint_name(name: str) -> str:
 
 
 def _doc(entry: _zoo.ZooEntry, via_alias: str = "") -> str:
-    lines = [entry.description[:1].upper() + entry.description[1:] + "."]
+    lines = [entry.description.rstrip(".") + "."]
     if via_alias:
         lines.append(f"Alias of the entry `{entry.name}`.")
     if entry.teacher is not None:
