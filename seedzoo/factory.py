@@ -88,6 +88,13 @@ def _reads_seedzoo_format(architecture: str) -> bool:
     return timm.models.model_entrypoint(architecture).__module__.split(".")[0] == "seedzoo"
 
 
+def _is_safetensors(file: Path) -> bool:
+    from .weights.io import is_safetensors
+
+    # By name too, so that a truncated safetensors file is reported as one, not as a foreign checkpoint.
+    return file.suffix == ".safetensors" or is_safetensors(file)
+
+
 @dataclass
 class _Checked:
     """Weights checked against an architecture, ready for timm: a file, or a backbone to write."""
@@ -101,11 +108,11 @@ class _Checked:
 def _check_weights(path: PathLike, architecture: str, entry: ZooEntry | None,
                    expected_sha256: str | None = None) -> _Checked:
     """Verify and key-check the weights at `path` for `architecture`, reading as little as possible."""
-    from .weights.io import find_weights, is_safetensors, verify_sha256
+    from .weights.io import find_weights, verify_sha256
 
     file, pinned = find_weights(_locate(path))
     sha = verify_sha256(file, expected_sha256 or pinned)  # before a byte of it is parsed
-    if is_safetensors(file):
+    if _is_safetensors(file):
         return _check_seedzoo_file(file, sha, architecture, entry)
     return _check_official_file(file, sha, architecture, entry)
 
@@ -261,7 +268,7 @@ def load_projection_head(name: str, pretrained: bool | PathLike = False) -> nn.M
     or, for an architecture name with a file, from the file's tensors.
     """
     from .models.heads import ProjectionHead
-    from .weights.io import find_weights, is_safetensors, load_weights
+    from .weights.io import find_weights, load_weights
     from .weights.official import check_head, infer_head_spec, read_checkpoint, split_official
 
     if name.startswith(_HF_PREFIX):
@@ -288,7 +295,7 @@ def load_projection_head(name: str, pretrained: bool | PathLike = False) -> nn.M
         return ProjectionHead.from_spec(entry.head)
 
     file, _ = find_weights(path)
-    if is_safetensors(file):
+    if _is_safetensors(file):
         expected = entry.weights.sha256 if (entry and pretrained is True) else None
         weights = load_weights(path, expected_sha256=expected or None)
         head = weights.head

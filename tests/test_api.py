@@ -219,3 +219,10 @@ def test_seedzoo_file_of_a_plain_timm_architecture(tmp_path):
     model = seedzoo.create_model("mobilenetv3_small_050", pretrained=path, num_classes=0)
     assert all(torch.equal(v, source.state_dict()[k]) for k, v in model.state_dict().items())
     assert model.seedzoo_entry is None and model.seedzoo_weights.format == "seedzoo"
+
+
+def test_truncated_file_through_create_model(mbv3_folder, tmp_path):
+    truncated = tmp_path / "model.safetensors"
+    truncated.write_bytes((mbv3_folder / "model.safetensors").read_bytes()[:-1000])
+    with pytest.raises(WeightsFormatError, match="truncated"):
+        seedzoo.create_model("seed_mbv3_large", pretrained=truncated)
