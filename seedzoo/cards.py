@@ -74,7 +74,8 @@ def card_data(entry: ZooEntry):
 
     results = [
         EvalResult(task_type="image-classification", dataset_type=m.dataset.split()[0].lower(),
-                   dataset_name=m.dataset, dataset_config=_dataset_config(m), metric_type="accuracy", metric_name=_metric_name(m),
+                   dataset_name=m.dataset, dataset_config=_dataset_config(m), metric_type="accuracy",
+                   metric_name=_metric_name(m),
                    metric_value=m.value, source_name=m.source if _source_url(m) else None,
                    source_url=_source_url(m), verified=False)
         for m in entry.metrics
@@ -104,7 +105,8 @@ def _usage(entry: ZooEntry) -> str:
     pretrained = "True" if entry.has_file else '"path/to/your/checkpoint"'
     lines = ["## Usage", "", "```python", "import seedzoo", "",
              f'model = seedzoo.create_model("{entry.name}", pretrained={pretrained}, num_classes=0)',
-             f'head = seedzoo.load_projection_head("{entry.name}", pretrained={pretrained})  # projection head, {entry.head.out_dim}-d output',
+             f'head = seedzoo.load_projection_head("{entry.name}", pretrained={pretrained})'
+             f"  # projection head, {entry.head.out_dim}-d output",
              f'transform = seedzoo.get_transform("{entry.name}")',
              "```", "", "torch.hub (entry names use `__` for the dot):", "", "```python", "import torch", "",
              f'model = torch.hub.load("{GITHUB_REPO}", "{entry.name.replace(".", "__")}", pretrained={pretrained})',

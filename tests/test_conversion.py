@@ -101,6 +101,12 @@ def test_verify_recomputes_sha256_and_fingerprint(mbv3_folder, tmp_path, capsys)
     assert "fingerprint MISMATCH" in capsys.readouterr().out
 
 
+def test_verify_data_reports_when_there_is_nothing_to_measure(mbv3_folder, tmp_path, capsys):
+    assert not any(m.kind == "measured" for m in get_entry(MBV3).metrics)
+    assert cli(["verify", MBV3, "--pretrained", str(mbv3_folder), "--data", str(tmp_path)]) == 0
+    assert "nothing to re-measure" in capsys.readouterr().out
+
+
 def test_unknown_layout_is_refused_naming_the_keys(golden_dir, tmp_path):
     checkpoint = torch.load(golden_dir / "seed_mbv3_large.pth.tar", map_location="cpu", weights_only=True)
     checkpoint["state_dict"]["module.student.mystery_adapter.weight"] = torch.zeros(3)

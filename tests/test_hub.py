@@ -55,7 +55,8 @@ def _moco_checkpoint(net: torch.nn.Module) -> dict:
     state = {f"module.encoder_q.{k}": v for k, v in encoder.items()}
     state.update({f"module.encoder_k.{k}": v for k, v in encoder.items()})  # shared storage: saved once
     state.update({"module.queue": torch.randn(128, 64), "module.queue_ptr": torch.zeros(1, dtype=torch.long)})
-    return {"epoch": 200, "arch": "resnet50", "state_dict": _half(state), "optimizer": {"state": {}, "param_groups": []}}
+    return {"epoch": 200, "arch": "resnet50", "state_dict": _half(state),
+            "optimizer": {"state": {}, "param_groups": []}}
 
 
 def _swav_checkpoint(net: torch.nn.Module) -> dict:
@@ -271,6 +272,17 @@ def test_http_mirror(students, served, seedzoo_cache, monkeypatch):
         model = seedzoo.create_model(MBV3, pretrained=True, num_classes=0)
     assert rel_max_err(_features(model, students[MBV3].input), students[MBV3].features) < 1e-4
     assert file_sha256(next(seedzoo_cache.rglob("model.safetensors"))) == sha
+
+
+def test_cli_download_fetches_into_the_cache(served, seedzoo_cache, monkeypatch, capsys):
+    from seedzoo.cli import main as cli
+
+    sha = file_sha256(served / "model.safetensors")
+    with http_file_server(served) as url:
+        _register(monkeypatch, source=None, weights=Weights(mirrors=(f"{url}/model.safetensors",), sha256=sha))
+        assert cli(["download", MBV3]) == 0
+    out = capsys.readouterr().out
+    assert str(seedzoo_cache) in out and sha in out
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])

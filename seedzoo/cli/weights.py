@@ -15,7 +15,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--cache-dir", help="seedzoo cache (default: $SEEDZOO_CACHE, $TORCH_HOME/seedzoo, ...)")
     p.set_defaults(func=download)
 
-    p = subparsers.add_parser("verify", help="check an entry's weights: sha256, data-free fingerprint, measured numbers")
+    p = subparsers.add_parser("verify",
+                              help="check an entry's weights: sha256, data-free fingerprint, measured numbers")
     p.add_argument("name", help="entry or alias")
     p.add_argument("--pretrained", metavar="PATH", help="a model folder or model.safetensors (default: resolve)")
     p.add_argument("--fingerprint", action="store_true", help="recompute the data-free fingerprint and compare")
@@ -27,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--entry", required=True, help="the entry the file belongs to")
     p.add_argument("--src", required=True, help="path or URL of the official file (default: the registry's URL)")
     p.add_argument("--out", required=True, help="output folder (model.safetensors, config.json, README.md)")
-    p.add_argument("--no-fingerprint", action="store_true", help="skip the fingerprint (large teachers on small machines)")
+    p.add_argument("--no-fingerprint", action="store_true",
+                   help="skip the fingerprint (large teachers on small machines)")
     p.set_defaults(func=convert)
 
     p = subparsers.add_parser("cards", help="regenerate model_cards/ from the registry")
@@ -90,6 +92,8 @@ def verify(args: argparse.Namespace) -> int:
         from ..evaluation.verify import verify_measured
 
         results = verify_measured(entry, args.data, pretrained=args.pretrained)
+        if not results:
+            print(f"no measured numbers recorded for '{entry.name}': nothing to re-measure")
         for result in results:
             print(result)
             ok &= bool(result.ok)

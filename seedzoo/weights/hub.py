@@ -11,6 +11,10 @@ Every returned file has been verified against its sha256. A cached file that fai
 deleted and fetched once more; a second failure raises. `HF_HUB_OFFLINE=1` or `SEEDZOO_OFFLINE=1` means
 no network: only cached files are used, and a missing one raises `WeightsNotFoundError` that says where
 the file would come from and where to put it by hand.
+
+`timm.create_model("hf-hub:ORG/REPO")` also reads seedzoo's folders (after `import seedzoo`), but timm
+does not check the sha256; `seedzoo.create_model` with the same name goes through `resolve_hf_hub`,
+which does.
 """
 from __future__ import annotations
 
@@ -39,8 +43,8 @@ from .cache import (
 from .io import ChecksumError
 from .export import CONFIG_NAME, CONVERTER_VERSION, WEIGHTS_NAME, convert_release
 
-__all__ = ["WeightsNotFoundError", "HubSpec", "is_offline", "parse_hf_hub", "resolve_weights", "resolve_hf_hub", "hub_file",
-           "hf_cache_dir"]
+__all__ = ["WeightsNotFoundError", "HubSpec", "is_offline", "parse_hf_hub", "resolve_weights", "resolve_hf_hub",
+           "hub_file", "hf_cache_dir"]
 
 _logger = logging.getLogger(__name__)
 _TRUE = {"1", "true", "yes", "on"}
@@ -120,7 +124,8 @@ def _hub_message(repo_id: str, revision: str | None, filename: str, err: BaseExc
 
 
 def hub_file(repo_id: str, filename: str, revision: str | None, cache_dir: str | os.PathLike | None,
-              offline: bool, force: bool = False) -> Path:
+             offline: bool, force: bool = False) -> Path:
+    """One file of a Hub repo through huggingface_hub's cache (`local_files_only` when offline)."""
     from huggingface_hub import hf_hub_download
 
     # With a commit hash as revision, huggingface_hub returns a cached snapshot without any request.
@@ -130,8 +135,11 @@ def hub_file(repo_id: str, filename: str, revision: str | None, cache_dir: str |
 
 def _from_hf_hub(entry: ZooEntry, cache_dir, offline: bool) -> Path:
     w = entry.weights
-    return _verified(lambda force: hub_file(w.hf_repo, w.filename, w.revision, cache_dir, offline, force),
-                     w.sha256, f"{w.hf_repo}@{w.revision}/{w.filename}")
+    try:
+        return _verified(lambda force: hub_file(w.hf_repo, w.filename, w.revision, cache_dir, offline, force),
+                         w.sha256, f"{w.hf_repo}@{w.revision}/{w.filename}")
+    except _hub_errors() as err:
+        raise WeightsNotFoundError(_hub_message(w.hf_repo, w.revision, w.filename, err)) from err
 
 
 def resolve_hf_hub(spec: str, *, cache_dir: str | os.PathLike | None = None, offline: bool | None = None) -> Path:
@@ -160,7 +168,7 @@ def resolve_hf_hub(spec: str, *, cache_dir: str | os.PathLike | None = None, off
     except _hub_errors() as err:
         raise WeightsNotFoundError(f"cannot load {hub}: " + _hub_message(hub.repo_id, revision, filename, err)
                                    + _offline_hint(offline)) from err
-    if weights.parent != config_path.parent:  # explicit local layout: keep config and weights side by side
+    if weights.parent != config_path.parent:  # both must come from one snapshot
         raise RuntimeError(f"{hub}: config.json and {filename} resolved to different folders")
     return config_path.parent
 
@@ -216,18 +224,30 @@ def _from_official(entry: ZooEntry, cache_dir, offline: bool, progress: bool) ->
     return weights
 
 
-def _sources(entry: ZooEntry, cache_dir) -> list[tuple[str, str]]:
-    """(description, where to put the file by hand) for every source of an entry, in resolution order."""
+@dataclass(frozen=True)
+class _Source:
+    where: str  # what it is, for messages
+    by_hand: str  # where a user can put the file without network
+    fetch: Callable[[], Path]
+
+
+def _sources(entry: ZooEntry, cache_dir, offline: bool, progress: bool) -> list[_Source]:
+    """Every source of an entry, in resolution order."""
     w, out = entry.weights, []
     if w.hf_repo and w.sha256:
-        out.append((f"Hugging Face Hub {w.hf_repo}@{w.revision or 'main'}/{w.filename}",
-                    "the huggingface_hub cache (HF_HOME / HF_HUB_CACHE), e.g. with `hf download` on a connected machine"))
+        out.append(_Source(f"Hugging Face Hub {w.hf_repo}@{w.revision or 'main'}/{w.filename}",
+                           "the huggingface_hub cache (HF_HOME / HF_HUB_CACHE), e.g. with `hf download "
+                           f"{w.hf_repo} {w.filename} --revision {w.revision or 'main'}` on a connected machine",
+                           lambda: _from_hf_hub(entry, cache_dir, offline)))
     for url in w.mirrors if w.sha256 else ():
-        out.append((f"mirror {url.split('?', 1)[0]}", str(mirror_path(entry.name, w.sha256, w.filename, cache_dir))))
+        out.append(_Source(f"mirror {url.split('?', 1)[0]}",
+                           str(mirror_path(entry.name, w.sha256, w.filename, cache_dir)),
+                           lambda url=url: _from_mirror(entry, url, cache_dir, offline, progress)))
     if entry.source is not None:
-        out.append((f"official release {entry.source.url.split('?', 1)[0]} (converted on the fly)",
-                    str(converted_dir(entry.name, cache_dir) / WEIGHTS_NAME) + " (with its source.json), "
-                    f"or convert it with `seedzoo convert --entry {entry.name} --src FILE --out DIR`"))
+        out.append(_Source(f"official release {entry.source.url.split('?', 1)[0]} (converted on the fly)",
+                           f"{converted_dir(entry.name, cache_dir)}/ (a folder from `seedzoo convert --entry "
+                           f"{entry.name} --src FILE --out DIR`, plus its source.json)",
+                           lambda: _from_official(entry, cache_dir, offline, progress)))
     return out
 
 
@@ -245,29 +265,20 @@ def resolve_weights(entry: ZooEntry, *, cache_dir: str | os.PathLike | None = No
     if not entry.has_file:
         raise WeightsNotFoundError(f"'{entry.name}' has no weights: it is a reproduction recipe "
                                    f"(train it with `seedzoo train {entry.name}`)")
-    attempts: list[Callable[[], Path]] = []
-    if w.hf_repo and w.sha256:
-        attempts.append(lambda: _from_hf_hub(entry, cache_dir, offline))
-    for url in w.mirrors if w.sha256 else ():
-        attempts.append(lambda url=url: _from_mirror(entry, url, cache_dir, offline, progress))
-    if entry.source is not None:
-        attempts.append(lambda: _from_official(entry, cache_dir, offline, progress))
-
+    sources = _sources(entry, cache_dir, offline, progress)
     failures: list[str] = []
-    for (where, _), attempt in zip(_sources(entry, cache_dir), attempts):
+    for source in sources:
         try:
-            return attempt()
-        except ChecksumError as err:
-            failures.append(f"{where}: {err}")
-        except (WeightsNotFoundError, DownloadError) as err:
-            failures.append(f"{where}: {err}")
-        except _hub_errors() as err:
-            failures.append(f"{where}: " + _hub_message(w.hf_repo, w.revision, w.filename, err))
+            return source.fetch()
+        except (ChecksumError, WeightsNotFoundError, DownloadError) as err:
+            failures.append(f"{source.where}: {err}")
+        except OSError as err:  # e.g. a cache directory that cannot be written
+            failures.append(f"{source.where}: {type(err).__name__}: {err}")
     lines = [f"could not get the weights of '{entry.name}' ({w.filename})"
              + (" with network access off (HF_HUB_OFFLINE/SEEDZOO_OFFLINE)" if offline else "") + ":"]
     lines += [f"  - {f}" for f in failures]
     lines.append("Put the file by hand in one of:")
-    lines += [f"  - {place}" for _, place in _sources(entry, cache_dir)]
+    lines += [f"  - {source.by_hand}" for source in sources]
     lines.append("or pass pretrained=PATH (a model.safetensors, a model folder or an official release file).")
     raise WeightsNotFoundError("\n".join(lines))
 
