@@ -105,13 +105,13 @@ class _Checked:
     entry: ZooEntry | None = None  # the zoo entry the weights belong to, when known
 
 
-def _check_weights(path: PathLike, architecture: str, entry: ZooEntry | None,
-                   expected_sha256: str | None = None) -> _Checked:
-    """Verify and key-check the weights at `path` for `architecture`, reading as little as possible."""
+def _check_weights(path: PathLike, architecture: str, entry: ZooEntry | None) -> _Checked:
+    """Verify (the sha256 a folder's config.json pins) and key-check the weights at `path` for
+    `architecture`, reading as little as possible."""
     from .weights.io import find_weights, verify_sha256
 
     file, pinned = find_weights(_locate(path))
-    sha = verify_sha256(file, expected_sha256 or pinned)  # before a byte of it is parsed
+    sha = verify_sha256(file, pinned)  # before a byte of it is parsed
     if _is_safetensors(file):
         return _check_seedzoo_file(file, sha, architecture, entry)
     return _check_official_file(file, sha, architecture, entry)
@@ -216,7 +216,9 @@ def _resolve_pretrained(pretrained: bool | PathLike, entry: ZooEntry | None, arc
             raise _no_weights_error(entry)
         from .weights.hub import resolve_weights
 
-        return _check_weights(resolve_weights(entry), architecture, entry, entry.weights.sha256 or None)
+        # The resolver verifies what it returns against the hash of its source (the published
+        # sha256, or the one recorded when it converted an official release); it is not pinned again.
+        return _check_weights(resolve_weights(entry), architecture, entry)
     if isinstance(pretrained, (str, os.PathLike)):
         return _check_weights(pretrained, architecture, entry)
     raise TypeError(f"pretrained must be False, True or a path, not {type(pretrained).__name__}")
@@ -296,8 +298,7 @@ def load_projection_head(name: str, pretrained: bool | PathLike = False) -> nn.M
 
     file, _ = find_weights(path)
     if _is_safetensors(file):
-        expected = entry.weights.sha256 if (entry and pretrained is True) else None
-        weights = load_weights(path, expected_sha256=expected or None)
+        weights = load_weights(path)
         head = weights.head
         if not head:
             raise ValueError(f"{file} holds no projection head (no 'head.*' keys)")

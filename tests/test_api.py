@@ -226,3 +226,16 @@ def test_truncated_file_through_create_model(mbv3_folder, tmp_path):
     truncated.write_bytes((mbv3_folder / "model.safetensors").read_bytes()[:-1000])
     with pytest.raises(WeightsFormatError, match="truncated"):
         seedzoo.create_model("seed_mbv3_large", pretrained=truncated)
+
+
+def test_save_weights_is_byte_deterministic_and_round_trips(tmp_path):
+    backbone = {"conv.weight": torch.randn(4, 3).t(), "bn.num_batches_tracked": torch.tensor(7),
+                "half": torch.randn(5).half(), "flag": torch.tensor([True, False]), "empty": torch.zeros(0)}
+    head = {"0.weight": torch.randn(2, 3)}
+    a = save_weights(tmp_path / "a.safetensors", backbone, head, {"architecture": "x", "entry": "y"})
+    b = save_weights(tmp_path / "b.safetensors", dict(reversed(list(backbone.items()))), head,
+                     {"entry": "y", "architecture": "x"})
+    assert a == b == sha256_file(tmp_path / "a.safetensors")
+    loaded = load_file(tmp_path / "a.safetensors")  # safetensors' own reader
+    assert all(torch.equal(loaded[f"backbone.{k}"], v) for k, v in backbone.items())
+    assert torch.equal(loaded["head.0.weight"], head["0.weight"])

@@ -146,21 +146,54 @@ def read_header(path: str | Path) -> WeightsHeader:
     return WeightsHeader(metadata=dict(metadata), shapes=shapes)
 
 
+# safetensors' dtype names (https://github.com/huggingface/safetensors, format spec).
+_DTYPE_NAMES = {
+    torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+    torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8", torch.uint8: "U8",
+    torch.bool: "BOOL",
+}
+
+
+def _write_safetensors(file, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> None:
+    """Write the safetensors format byte-deterministically.
+
+    safetensors' own writer serialises the metadata from a hash map, whose order (and so the file's
+    sha256) changes from process to process; here keys are sorted, so the same tensors and metadata
+    always give the same bytes. Larger dtypes come first, which keeps every tensor aligned.
+    """
+    order = sorted(tensors, key=lambda k: (-tensors[k].element_size(), k))
+    header: dict[str, object] = {"__metadata__": dict(sorted(metadata.items()))}
+    offset = 0
+    for name in order:
+        t = tensors[name]
+        if t.dtype not in _DTYPE_NAMES:
+            raise TypeError(f"'{name}' has dtype {t.dtype}, which seedzoo's weight files do not store")
+        size = t.numel() * t.element_size()
+        header[name] = {"dtype": _DTYPE_NAMES[t.dtype], "shape": list(t.shape), "data_offsets": [offset, offset + size]}
+        offset += size
+    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    raw += b" " * (-len(raw) % 8)  # the data starts 8-byte aligned, as safetensors' writer does
+    file.write(struct.pack("<Q", len(raw)))
+    file.write(raw)
+    for name in order:
+        t = tensors[name].reshape(-1)
+        if t.numel():
+            file.write(t.view(torch.uint8).numpy().data)  # little-endian, as the format requires
+
+
 def save_weights(path: str | Path, backbone: Mapping[str, torch.Tensor], head: Mapping[str, torch.Tensor] | None,
                  metadata: Mapping[str, str]) -> str:
     """Write backbone (timm names) and head (ProjectionHead names) as seedzoo safetensors; returns its sha256.
 
-    The file is written next to its destination and renamed into place, so a reader never sees half a file.
+    The same tensors and metadata always give the same bytes (and sha256). The file is written next
+    to its destination and renamed into place, so a reader never sees half a file.
     """
-    from safetensors.torch import save_file
-
     tensors: dict[str, torch.Tensor] = {}
     for prefix, part in ((BACKBONE_PREFIX, backbone), (HEAD_PREFIX, head or {})):
         for k, v in part.items():
             if not isinstance(v, torch.Tensor):
                 raise TypeError(f"'{prefix}{k}' is a {type(v).__name__}: seedzoo weights hold tensors only")
-            # safetensors refuses shared or strided storage: each tensor gets its own contiguous copy.
-            tensors[prefix + k] = v.detach().to("cpu").contiguous().clone()
+            tensors[prefix + k] = v.detach().to("cpu").contiguous()
     meta = {str(k): str(v) for k, v in metadata.items()}
     meta["format"] = FORMAT
     if not meta.get("architecture"):
@@ -170,9 +203,9 @@ def save_weights(path: str | Path, backbone: Mapping[str, torch.Tensor], head: M
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        save_file(tensors, tmp, metadata=meta)
+        with os.fdopen(fd, "wb") as f:
+            _write_safetensors(f, tensors, meta)
         digest = sha256_file(tmp)
         os.replace(tmp, path)
     except BaseException:
