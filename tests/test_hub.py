@@ -348,6 +348,12 @@ def test_offline_with_nothing_cached_says_where_to_put_the_file(seedzoo_cache, m
     assert "pretrained=PATH" in message
 
 
+def test_registry_revision_must_be_a_commit(seedzoo_cache, monkeypatch):
+    entry = _register(monkeypatch, source=None, weights=Weights(hf_repo=f"{ORG}/x", revision="main", sha256="b" * 64))
+    with pytest.raises(hub.WeightsNotFoundError, match="not a commit hash"):
+        hub.resolve_weights(entry, progress=False)
+
+
 def test_recipe_entry_has_no_weights():
     with pytest.raises(hub.WeightsNotFoundError, match="recipe"):
         hub.resolve_weights(get_entry("seed_r34.mocov2_r50_200ep"))

@@ -72,6 +72,7 @@ class HubSpec:
         return f"hf-hub:{self.repo_id}" + (f"@{self.revision}" if self.revision else "")
 
 
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 _SPEC = re.compile(r"^hf[-_]hub:(?P<repo>[\w.\-]+/[\w.\-]+)(?:@(?P<rev>[\w.\-/]+))?$")
 
 
@@ -135,6 +136,10 @@ def hub_file(repo_id: str, filename: str, revision: str | None, cache_dir: str |
 
 def _from_hf_hub(entry: ZooEntry, cache_dir, offline: bool) -> Path:
     w = entry.weights
+    if not _COMMIT.fullmatch(w.revision):
+        # A branch can move under a published sha256, and needs a request on every load to resolve.
+        raise WeightsNotFoundError(f"the registry pins '{entry.name}' to revision '{w.revision}', which is not a "
+                                   f"commit hash: fix Weights.revision in seedzoo/zoo/entries.py")
     try:
         return _verified(lambda force: hub_file(w.hf_repo, w.filename, w.revision, cache_dir, offline, force),
                          w.sha256, f"{w.hf_repo}@{w.revision}/{w.filename}")
@@ -161,7 +166,7 @@ def resolve_hf_hub(spec: str, *, cache_dir: str | os.PathLike | None = None, off
         raise ValueError(f"{hub}: config.json has no seedzoo.sha256, so its weights cannot be verified; "
                          f"load it with timm.create_model('{hub}') if you trust it unverified")
     # Pin the weights to the commit the config came from: a branch that moves in between cannot mix files.
-    revision = config_path.parent.name if re.fullmatch(r"[0-9a-f]{40}", config_path.parent.name) else hub.revision
+    revision = config_path.parent.name if _COMMIT.fullmatch(config_path.parent.name) else hub.revision
     try:
         weights = _verified(lambda force: hub_file(hub.repo_id, filename, revision, cache_dir, offline, force),
                             sha256, f"{hub.repo_id}@{revision}/{filename}")
