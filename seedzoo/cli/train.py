@@ -54,7 +54,7 @@ def _train(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 3
     if result.export_dir is not None:
-        print(f"done: {result.step} steps, loss {result.loss:.4f}; weights in {result.export_dir} "
+        print(f"done: {result.step} step{'s' if result.step != 1 else ''}, loss {result.loss:.4f}; weights in {result.export_dir} "
               f"(seedzoo.create_model('{cfg.student.arch}', pretrained='{result.export_dir}'))")
     return 0
 
