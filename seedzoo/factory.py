@@ -13,6 +13,7 @@ whatever timm's loader would have tolerated.
 """
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from contextlib import contextmanager
@@ -164,6 +165,23 @@ def _timm_file(checked: _Checked) -> Iterator[Path]:
         yield out
 
 
+class _KeyReportFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(("Missing keys", "Unexpected keys"))
+
+
+@contextmanager
+def _without_timm_key_report() -> Iterator[None]:
+    """Silence timm's missing/unexpected-key report: seedzoo has checked every key already, and for a
+    features-only or re-headed model timm lists the layers it left out on purpose."""
+    logger, quiet = logging.getLogger("timm.models._builder"), _KeyReportFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 def _pretrained_cfg(entry: ZooEntry | None) -> dict[str, Any]:
     from .weights.export import timm_pretrained_cfg
 
@@ -189,7 +207,7 @@ def _build(architecture: str, entry: ZooEntry | None, checked: _Checked | None,
     if checked is None:
         model = timm.create_model(architecture, pretrained=False, pretrained_cfg_overlay=overlay, **kwargs)
         return _finish(model, entry, None)
-    with _timm_file(checked) as file:
+    with _timm_file(checked) as file, _without_timm_key_report():
         model = timm.create_model(architecture, pretrained=True,
                                   pretrained_cfg_overlay={**overlay, "file": str(file)}, **kwargs)
     return _finish(model, entry, checked.source)
