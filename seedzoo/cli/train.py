@@ -54,7 +54,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 3
     if result.export_dir is not None:
-        print(f"done: {result.step} step{'s' if result.step != 1 else ''}, loss {result.loss:.4f}; weights in {result.export_dir} "
+        steps = f"{result.step} step{'s' if result.step != 1 else ''}"
+        print(f"done: {steps}, loss {result.loss:.4f}; weights in {result.export_dir} "
               f"(seedzoo.create_model('{cfg.student.arch}', pretrained='{result.export_dir}'))")
     return 0
 

@@ -24,7 +24,8 @@ class GlobalBatchSampler(Sampler[list[tuple[int, int]]]):
         if size < global_batch:
             raise ValueError(f"the data set has {size} images, fewer than one global batch ({global_batch}): "
                              "lower global_batch or use more data")
-        self.size, self.global_batch, self.rank, self.world_size, self.seed = size, global_batch, rank, world_size, seed
+        self.size, self.global_batch, self.seed = size, global_batch, seed
+        self.rank, self.world_size = rank, world_size
         self.local_batch = global_batch // world_size
         self.epoch, self.start_batch = 0, 0
 

@@ -147,7 +147,8 @@ def _unknown(key: str, valid: list[str]) -> ConfigError:
     close = difflib.get_close_matches(key, valid, n=3, cutoff=0.5)
     if not close:  # a right leaf under a wrong section, or the reverse
         leaf = key.rsplit(".", 1)[-1]
-        close = [k for k in valid if k.rsplit(".", 1)[-1] == leaf][:3]
+        close = [k for k in valid if k.rsplit(".", 1)[-1] == leaf][:3] or \
+            [k for k in valid if leaf in k.rsplit(".", 1)[-1]][:3]
     hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
     return ConfigError(f"unknown config key '{key}'.{hint}")
 

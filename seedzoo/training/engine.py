@@ -201,9 +201,13 @@ class Trainer:
                         views["image"] = views["image"].contiguous(memory_format=torch.channels_last)
                     with self._autocast(device):
                         loss, pending = objective.compute(net, views, step)
-                    loss_value = float(D.all_reduce_mean(loss.detach()))
+                    # One collective for both numbers: the mean loss and the images skipped as unreadable.
+                    stats = D.all_reduce_sum(torch.stack([loss.detach().float(),
+                                                          batch["skipped"].sum().float().to(device)]))
+                    loss_value, skipped = float(stats[0]) / info.world_size, int(stats[1])
                     if not math.isfinite(loss_value):
-                        kept = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
+                        kept = (f"the last good checkpoint is {last_ckpt}" if last_ckpt
+                                else "no checkpoint was written yet")
                         raise NonFiniteLossError(
                             f"loss is {loss_value} at step {step + 1} (epoch {epoch}); the run stops before "
                             f"updating anything, {kept}. Lower optim.base_lr, use precision=bf16 or fp32, or "
@@ -215,7 +219,6 @@ class Trainer:
                     objective.update(pending)
                     step += 1
                     t_end = time.perf_counter()
-                    skipped = int(D.all_reduce_sum(batch["skipped"].sum().to(device)))
                     logger.step({"step": step, "epoch": epoch, "loss": loss_value, "lr": lr,
                                  "images_per_s": cfg.global_batch / max(t_end - t_prev, 1e-9),
                                  "data_wait": (t_data - t_prev) / max(t_end - t_prev, 1e-9), "skipped": skipped})
@@ -243,7 +246,8 @@ class Trainer:
         if not (m.knn_every and epoch % m.knn_every == 0 and info.is_main):
             return None
         if d.source == "fashion_mnist":
-            train_src, test_src = build_source(d.source, d.path, split="train"), build_source(d.source, d.path, split="test")
+            train_src = build_source(d.source, d.path, split="train")
+            test_src = build_source(d.source, d.path, split="test")
         elif d.source == "image_folder":
             train_src = test_src = build_source(d.source, d.path)
         else:

@@ -87,8 +87,10 @@ def knn_top1(backbone: nn.Module, train_source, test_source, transform, device: 
     was_training = backbone.training
     backbone.eval()
     try:
-        tr_f, tr_y = extract_features(backbone, train_source, transform, range(min(n_train, len(train_source))), device)
-        te_f, te_y = extract_features(backbone, test_source, transform, range(min(n_test, len(test_source))), device)
+        tr_f, tr_y = extract_features(backbone, train_source, transform, range(min(n_train, len(train_source))),
+                                      device)
+        te_f, te_y = extract_features(backbone, test_source, transform, range(min(n_test, len(test_source))),
+                                      device)
     finally:
         backbone.train(was_training)
     try:

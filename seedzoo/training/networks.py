@@ -1,7 +1,7 @@
 """Building the networks a run trains or distils from: a backbone plus its projection head.
 
-Backbones come from `seedzoo.create_model` (which also reads official checkpoints and seedzoo folders)
-or, for plain timm names, from timm; heads are `seedzoo.models.heads.ProjectionHead`.
+Backbones come from `seedzoo.create_model` (any timm architecture; it also reads official checkpoints and
+seedzoo folders); heads are `seedzoo.models.heads.ProjectionHead`.
 """
 from __future__ import annotations
 
@@ -35,19 +35,11 @@ def backbone_width(model: nn.Module) -> int:
 
 
 def create_backbone(arch: str, pretrained: str = "") -> nn.Module:
-    """A classifier-free backbone (`num_classes=0`); `pretrained` is "", "zoo", a path or an entry name."""
-    try:
-        from ..factory import create_model
-    except ImportError:  # the public factory is optional here: fall back to timm's registry
-        create_model = None
-    if create_model is not None:
-        weights: bool | str = True if pretrained == "zoo" else (pretrained or False)
-        return create_model(arch, pretrained=weights, num_classes=0)
-    if pretrained:
-        raise RuntimeError(f"loading pretrained weights for '{arch}' needs seedzoo.factory, which is missing")
-    import timm
+    """A classifier-free backbone (`num_classes=0`); `pretrained` is "", "zoo" (the entry's published
+    weights), or a path (seedzoo folder, .safetensors, official checkpoint)."""
+    from ..factory import create_model
 
-    return timm.create_model(arch, pretrained=False, num_classes=0)
+    return create_model(arch, pretrained=True if pretrained == "zoo" else (pretrained or False), num_classes=0)
 
 
 def build_student(arch: str, pretrained: str = "", head_hidden: int = 0, embed_dim: int = 128,

@@ -44,12 +44,14 @@ class SeedObjective(nn.Module):
         self.cfg = cfg.distill
         dim = cfg.student.embed_dim
         self.queue = EmbeddingQueue(self.cfg.queue_size, dim, seed=cfg.seed)
-        self.small_queue = EmbeddingQueue(self.cfg.queue_size, dim, seed=cfg.seed + 1) if self.cfg.small_patches else None
+        self.small_queue = (EmbeddingQueue(self.cfg.queue_size, dim, seed=cfg.seed + 1)
+                            if self.cfg.small_patches else None)
         self.channels_last = cfg.teacher.channels_last
         if self.channels_last:
             self.teacher.to(memory_format=torch.channels_last)
         # The teacher stays outside DDP; compile it alone (it is 78-96% of the FLOPs for small students).
-        self._teacher_fn = torch.compile(self.teacher) if cfg.teacher.compile else self.teacher
+        # Kept out of the module tree: it is the same network as `self.teacher`, not a second one.
+        self.__dict__["_teacher_fn"] = torch.compile(self.teacher) if cfg.teacher.compile else self.teacher
         self.save_teacher = not cfg.teacher.pretrained  # a random teacher must be saved to be resumable
 
     def train(self, mode: bool = True) -> SeedObjective:
