@@ -2,11 +2,26 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from typing import Any
+
+from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from torch import Tensor
 
 BACKBONE_PREFIX = "backbone."
 HEAD_PREFIX = "head."
+
+
+def imagenet_cfg(first_conv: str, classifier: str, **kwargs: Any) -> dict[str, Any]:
+    """timm pretrained cfg of a SEED ImageNet model: Resize 256 / CenterCrop 224, bilinear, ImageNet
+    mean/std (SEED's evaluation protocol); no classifier in the weights (`num_classes` 0)."""
+    return {
+        "url": "", "num_classes": 0, "input_size": (3, 224, 224), "pool_size": (7, 7),
+        "crop_pct": 0.875, "interpolation": "bilinear",
+        "mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD,
+        "first_conv": first_conv, "classifier": classifier,
+        **kwargs,
+    }
 
 
 def filter_seedzoo_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:

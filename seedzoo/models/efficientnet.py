@@ -19,7 +19,6 @@ from typing import Any
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import Conv2dSame
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._builder import pretrained_cfg_for_features
@@ -27,7 +26,7 @@ from timm.models._efficientnet_blocks import DepthwiseSeparableConv
 from timm.models._efficientnet_builder import decode_arch_def, resolve_act_layer
 from timm.models.efficientnet import EfficientNet, EfficientNetFeatures
 
-from ._helpers import filter_seedzoo_state_dict
+from ._helpers import filter_seedzoo_state_dict, imagenet_cfg
 
 __all__ = [
     "Conv2dStaticSame", "SeedEfficientNet", "SeedEfficientNetFeatures", "checkpoint_filter_fn",
@@ -203,15 +202,8 @@ def _gen_seed_efficientnet(variant: str, depth_multiplier: float, native_size: i
     return _create_effnet(variant, pretrained, **model_kwargs)
 
 
-def _cfg(url: str = "", **kwargs: Any) -> dict[str, Any]:
-    return {
-        "url": url,
-        "num_classes": 0, "input_size": (3, 224, 224), "pool_size": (7, 7),
-        "crop_pct": 0.875, "interpolation": "bilinear",
-        "mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD,
-        "first_conv": "conv_stem", "classifier": "classifier",
-        **kwargs,
-    }
+def _cfg(**kwargs: Any) -> dict[str, Any]:
+    return imagenet_cfg("conv_stem", "classifier", **kwargs)
 
 
 default_cfgs = generate_default_cfgs({

@@ -15,12 +15,11 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import DropPath, SelectAdaptivePool2d, make_divisible
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._manipulate import checkpoint_seq
 
-from ._helpers import filter_seedzoo_state_dict
+from ._helpers import filter_seedzoo_state_dict, imagenet_cfg
 
 __all__ = ["MobileNetV3", "checkpoint_filter_fn", "remap_official"]
 
@@ -238,15 +237,8 @@ def _create_mobilenetv3(variant: str, pretrained: bool = False, **kwargs: Any) -
     )
 
 
-def _cfg(url: str = "", **kwargs: Any) -> dict[str, Any]:
-    return {
-        "url": url,
-        "num_classes": 0, "input_size": (3, 224, 224), "pool_size": (7, 7),
-        "crop_pct": 0.875, "interpolation": "bilinear",
-        "mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD,
-        "first_conv": "features.0.0", "classifier": "fc",
-        **kwargs,
-    }
+def _cfg(**kwargs: Any) -> dict[str, Any]:
+    return imagenet_cfg("features.0.0", "fc", **kwargs)
 
 
 default_cfgs = generate_default_cfgs({

@@ -13,12 +13,11 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 from timm.layers import create_classifier
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet, make_blocks
 
-from ._helpers import filter_seedzoo_state_dict
+from ._helpers import filter_seedzoo_state_dict, imagenet_cfg
 
 __all__ = ["WidenedResNet", "checkpoint_filter_fn", "remap_official"]
 
@@ -88,15 +87,8 @@ def _create_widened_resnet(variant: str, pretrained: bool = False, **kwargs: Any
         WidenedResNet, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
 
-def _cfg(url: str = "", **kwargs: Any) -> dict[str, Any]:
-    return {
-        "url": url,
-        "num_classes": 0, "input_size": (3, 224, 224), "pool_size": (7, 7),
-        "crop_pct": 0.875, "interpolation": "bilinear",
-        "mean": IMAGENET_DEFAULT_MEAN, "std": IMAGENET_DEFAULT_STD,
-        "first_conv": "conv1", "classifier": "fc",
-        **kwargs,
-    }
+def _cfg(**kwargs: Any) -> dict[str, Any]:
+    return imagenet_cfg("conv1", "fc", **kwargs)
 
 
 default_cfgs = generate_default_cfgs({
