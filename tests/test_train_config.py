@@ -22,8 +22,13 @@ def test_every_registry_recipe_exists_parses_and_agrees_with_its_entry(name):
     entry = get_entry(name)
     assert entry.recipe.config[:-5] in recipe_names()
     cfg = load_config(name)
+    assert cfg.name == name and cfg.method == entry.recipe.method
+    assert cfg.epochs == entry.recipe.epochs and cfg.global_batch == entry.recipe.global_batch
+    if entry.recipe.method == "moco":  # a teacher or baseline trained by MoCo-v2 alone
+        assert cfg.student.arch == entry.architecture and cfg.student.head_hidden == entry.head.hidden_dim
+        assert cfg.moco.queue_size == entry.recipe.queue_size
+        return
     teacher = get_entry(entry.teacher.entry)
-    assert cfg.name == name and cfg.method == "seed"
     assert cfg.student.arch == entry.architecture and cfg.teacher.arch == teacher.architecture
     assert cfg.student.head_hidden == entry.head.hidden_dim and cfg.teacher.entry == teacher.name
     assert cfg.teacher.head_batch_norm == teacher.head.batch_norm

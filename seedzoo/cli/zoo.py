@@ -12,7 +12,7 @@ from ..zoo import UnknownModelError, ZooEntry, get_entry, list_entries
 
 __all__ = ["register", "zoo_table", "weights_available", "param_count", "entry_dict"]
 
-_COLUMNS = ("name", "architecture", "teacher", "params (M)", "top-1", "weights")
+_COLUMNS = ("name", "architecture", "teacher", "params (M)", "linear top-1 (%)", "weights")
 
 
 @lru_cache(maxsize=None)
@@ -53,14 +53,14 @@ def _row(entry: ZooEntry) -> tuple[str, ...]:
         teacher = f"({entry.trained_by.method} teacher)"
     params = param_count(entry.architecture)
     top1 = entry.metric("top1")
-    acc = "" if top1 is None else f"{top1.value:.1f}" + ("" if top1.kind == "reported" else " (measured)")
+    acc = "" if top1 is None else f"{top1.value:.1f} ({top1.dataset}, {top1.kind})"
     return (entry.name, entry.architecture, teacher, "?" if params is None else f"{params / 1e6:.1f}", acc,
             weights_available(entry))
 
 
 def zoo_table(entries: Iterable[ZooEntry], markdown: bool = False) -> str:
-    """A table of entries: name, architecture, teacher, backbone parameters, reported ImageNet linear
-    top-1, and where the weights come from. `markdown=True` renders it for the README."""
+    """A table of entries: name, architecture, teacher, backbone parameters, linear top-1 (with its
+    dataset, reported or measured), and where the weights come from. `markdown=True` renders it for the README."""
     rows = [_row(e) for e in entries]
     if markdown:
         lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]

@@ -38,6 +38,33 @@ class FashionMNIST(Dataset):
         return (self.transform(image) if self.transform else image), int(self.targets[index])
 
 
+class Digits(Dataset):
+    """scikit-learn's bundled handwritten digits (1,797 8x8 grayscale images, 10 classes): real images
+    that ship inside a PyPI package, so an offline machine can test on data no seedzoo model was trained
+    on. Fixed split: the first 1,000 images train, the other 797 test."""
+
+    num_classes = 10
+    TRAIN_SIZE = 1000
+
+    def __init__(self, split: str = "train", transform: Transform = None):
+        try:
+            from sklearn.datasets import load_digits
+        except ImportError:
+            raise DatasetNotFoundError("the digits dataset ships with scikit-learn: pip install scikit-learn") from None
+        data = load_digits()
+        images = torch.as_tensor(data.images * (255.0 / 16.0)).round().to(torch.uint8)  # values 0..16
+        part = slice(0, self.TRAIN_SIZE) if split == "train" else slice(self.TRAIN_SIZE, None)
+        self.images, self.targets = images[part], torch.as_tensor(data.target[part], dtype=torch.long)
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def __getitem__(self, index: int):
+        image = Image.fromarray(self.images[index].numpy(), mode="L").convert("RGB")
+        return (self.transform(image) if self.transform else image), int(self.targets[index])
+
+
 # name -> (torchvision class, where its files go under ROOT, how the split argument is given)
 _TORCHVISION = {
     "cifar10": (tvd.CIFAR10, "ROOT/cifar-10-batches-py/", "train"),
@@ -47,8 +74,8 @@ _TORCHVISION = {
     "food101": (tvd.Food101, "ROOT/food-101/ (images/, meta/)", "split"),
     "sun397": (tvd.SUN397, "ROOT/SUN397/ (ClassName.txt and the class folders)", None),
 }
-DATASET_NAMES = ("fashion_mnist", *_TORCHVISION, "imagefolder")
-DISPLAY_NAMES = {"fashion_mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
+DATASET_NAMES = ("fashion_mnist", "digits", *_TORCHVISION, "imagefolder")
+DISPLAY_NAMES = {"fashion_mnist": "Fashion-MNIST", "digits": "Digits (scikit-learn)", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                  "stl10": "STL-10", "flowers102": "Flowers-102", "food101": "Food-101", "sun397": "SUN-397",
                  "imagefolder": "ImageFolder"}
 SUN397_TEST_FRACTION = 0.2  # torchvision's SUN397 has no split: a seeded 80/20 split, fixed below
@@ -67,6 +94,8 @@ def build_dataset(name: str, split: str = "train", root: str | Path | None = Non
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     if name == "fashion_mnist":
         dataset: Dataset = FashionMNIST(split, root, transform)
+    elif name == "digits":
+        dataset = Digits(split, transform)
     elif name == "imagefolder":
         dataset = _image_folder(split, root, transform)
     elif name in _TORCHVISION:

@@ -20,7 +20,7 @@ from .finetune import FinetuneConfig, finetune
 from .knn import DEFAULT_KS, DEFAULT_TEMPERATURE, knn_evaluate
 from .linear import LinearProbeConfig, linear_probe, linear_probe_features
 from .results import EvalResult
-from .semi import semi_supervised
+from .semi import class_balanced_subset, semi_supervised
 from .transforms import preprocessing_for
 
 PROTOCOLS = ("knn", "linear", "linear_fast", "finetune", "semi")
@@ -103,6 +103,9 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
         if spec.name == "knn":
             result = knn_evaluate(train_f, train_l, test_f, test_l, ks, temperature, num_classes, **common)
         else:
+            if "fraction" in spec.options:  # a probe with a fraction of the labels (class-balanced, seeded)
+                keep = class_balanced_subset(train_l, fraction, seed)
+                train_f, train_l = train_f[keep], train_l[keep]
             config = _probe_config(seed, epochs, batch_size)
             result = linear_probe_features(train_f, train_l, test_f, test_l, config, num_classes, device, **common)
     elif spec.name == "linear":

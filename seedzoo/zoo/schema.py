@@ -10,7 +10,9 @@ from typing import Literal
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-Role = Literal["student", "teacher"]
+# baseline: a student architecture trained by self-supervision alone (the paper's comparison);
+# reference: the same architecture trained with labels (what label-free training is measured against)
+Role = Literal["student", "teacher", "baseline", "reference"]
 MetricKind = Literal["reported", "measured"]
 Layout = Literal["seed_student", "moco_v2", "swav", "simclr_seed"]
 
@@ -28,6 +30,8 @@ IMAGENET_NORM = Normalization()
 # Google's TF SimCLR conversions take raw [0, 1] pixels; SEED's own SimCLR file is assumed to follow
 # them (inferred from the official loader, which applies no normalisation of its own).
 UNNORMALIZED = Normalization(mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), note="none: [0, 1] pixels (inferred)")
+FASHION_MNIST_NORM = Normalization(mean=(0.286, 0.286, 0.286), std=(0.353, 0.353, 0.353),
+                                   note="Fashion-MNIST mean/std (gray repeated to three channels)")
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,7 @@ class Recipe:
 
     config: str
     epochs: int
+    method: Literal["seed", "moco"] = "seed"
     global_batch: int = 256
     student_temperature: float = 0.2
     teacher_temperature: float = 1e-4

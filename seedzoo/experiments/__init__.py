@@ -1,0 +1,1 @@
+"""Experiments that combine training and evaluation runs (each resumable, each writing its results)."""

@@ -1,0 +1,255 @@
+"""SEED's central claim, reproduced offline on Fashion-MNIST with one CPU.
+
+Five training runs and one labelled reference, all resumable, then one evaluation of every network
+under the same protocols:
+
+1. `teacher`: MoCo-v2 ResNet-18 on the 60,000 training images, no labels (`mocov2_r18.fmnist`);
+2. `seed`: MobileNetV3-Large distilled from it by SEED (`seed_mbv3_large.fmnist_mocov2_r18`);
+3. `mocov2`: the same student, epochs, batch and augmentation, trained by MoCo-v2 alone
+   (`mocov2_mbv3_large.fmnist`): the paper's baseline;
+4. two ablations of the SEED run: teacher temperature 0.01 instead of 1e-4; a queue of a quarter the size;
+5. `supervised`: the student trained with the labels for the same epoch (a reference), and the
+   randomly initialised student (the other reference).
+
+`run_all` skips every stage whose output exists, so an interrupted reproduction continues where it
+stopped (training runs resume from their last checkpoint). Results go to `OUT/results.json` and
+`OUT/results.md`; the wall time of each stage to `OUT/timings.json`.
+"""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..weights.export import write_model_folder
+from ..weights.io import load_weights, save_weights
+from ..zoo import get_entry
+
+STUDENT = "seed_mbv3_large.fmnist_mocov2_r18"
+BASELINE = "mocov2_mbv3_large.fmnist"
+TEACHER = "mocov2_r18.fmnist"
+EMBEDDED_DIR = Path(__file__).resolve().parents[1] / "weights" / "embedded"
+# Protocols of the table, as pinned strings (`seedzoo eval NAME --protocol P` measures each again).
+PROTOCOLS = {"knn": "knn", "linear": "linear_fast", "linear_1pct": "linear_fast:fraction=0.01"}
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str  # run folder under OUT
+    recipe: str  # the zoo entry whose recipe is trained
+    label: str  # row of the table
+    overrides: tuple[str, ...] = ()  # ablations rename the run, so that its export claims no entry
+    distils: bool = False  # reads the teacher trained by the `teacher` stage
+
+    def run_dir(self, out: Path) -> Path:
+        return out / self.key
+
+
+TRAINING = (
+    Stage("teacher", TEACHER, "teacher: MoCo-v2 ResNet-18"),
+    Stage("seed", STUDENT, "SEED (teacher temp 1e-4, queue 16384)", distils=True),
+    Stage("mocov2", BASELINE, "MoCo-v2 alone"),
+    Stage("seed_tt0.01", STUDENT, "SEED, teacher temp 0.01 (ablation)",
+          ("distill.teacher_temperature=0.01", "name=ablation.fmnist_tt0.01"), distils=True),
+    Stage("seed_q4096", STUDENT, "SEED, queue 4096 (ablation)",
+          ("distill.queue_size=4096", "name=ablation.fmnist_q4096"), distils=True),
+)
+REFERENCE = "supervised_mbv3_large.fmnist"
+SHIPPED = {"teacher": TEACHER, "seed": STUDENT, "mocov2": BASELINE, "supervised": REFERENCE}
+
+
+def _export(run_dir: Path) -> Path:
+    return run_dir / "export"
+
+
+def _done(run_dir: Path) -> bool:
+    return (_export(run_dir) / "model.safetensors").is_file()
+
+
+class _Timer:
+    """Adds each stage's wall time to OUT/timings.json (summed over resumed invocations)."""
+
+    def __init__(self, out: Path) -> None:
+        self.path = out / "timings.json"
+        self.times: dict[str, float] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+
+    def __call__(self, key: str, seconds: float) -> None:
+        self.times[key] = round(self.times.get(key, 0.0) + seconds, 1)
+        self.path.write_text(json.dumps(self.times, indent=2) + "\n")
+
+
+def train_stage(stage: Stage, out: Path, extra: Iterable[str] = ()) -> Path:
+    """Train one stage (resuming it if a checkpoint exists); returns its export folder."""
+    from ..training.config import load_config
+    from ..training.engine import train
+
+    run_dir = stage.run_dir(out)
+    overrides = list(stage.overrides)
+    if stage.distils:
+        overrides.append(f"teacher.pretrained={_export(out / 'teacher')}")
+    cfg = load_config(stage.recipe, [*overrides, *extra])
+    command = " ".join(["seedzoo", "train", stage.recipe, *overrides, *extra])
+    train(cfg, run_dir, resume="auto", command=command)
+    return _export(run_dir)
+
+
+def train_supervised(out: Path, epochs: int = 1, base_lr: float = 0.1, limit: int | None = None) -> Path:
+    """The labelled reference: the student architecture trained with Fashion-MNIST's labels (cross-entropy,
+    RandomResizedCrop + flip, SGD with cosine decay) for the same number of epochs as the students."""
+    import timm
+
+    from ..evaluation.datasets import build_dataset
+    from ..evaluation.finetune import FinetuneConfig, finetune
+    from ..evaluation.transforms import preprocessing_for
+
+    entry = get_entry(STUDENT)
+    prep = preprocessing_for(STUDENT)
+    torch.manual_seed(0)
+    backbone = timm.create_model(entry.architecture, num_classes=0)
+    config = FinetuneConfig(epochs=epochs, batch_size=256, base_lr=base_lr, weight_decay=1e-4, seed=0)
+    result, classifier = finetune(backbone, build_dataset("fashion_mnist", "train", None, prep.train_transform(), limit),
+                         build_dataset("fashion_mnist", "test", None, prep.eval_transform(), limit), 10, config,
+                         torch.device("cpu"), num_workers=2, model=entry.architecture, dataset="Fashion-MNIST")
+    state = {k: v.detach().contiguous() for k, v in backbone.state_dict().items()}
+    # the trained classifier is the entry's head: a linear ProjectionHead (key `0`, 1280 -> 10)
+    head = {f"0.{k}": v.detach().contiguous() for k, v in classifier.head.state_dict().items()}
+    block = {"entry": REFERENCE, "trained_by": {"method": "supervised (labels)", "epochs": epochs},
+             "measured": [{"value": result.top1, "metric": "top1", "dataset": "Fashion-MNIST",
+                           "protocol": "supervised head", "kind": "measured",
+                           "source": "seedzoo reproduce fmnist"}]}
+    return write_model_folder(out / "supervised" / "export", architecture=entry.architecture, backbone=state,
+                              head=head, entry=get_entry(REFERENCE), seedzoo=block)
+
+
+def ship(out: Path, dest: Path = EMBEDDED_DIR) -> dict[str, str]:
+    """Write the shipped entries' weights (fp16, backbone and head) into the package; returns their sha256,
+    which the registry pins (`Weights(embedded=..., sha256=...)`)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    hashes = {}
+    for key, name in SHIPPED.items():
+        weights = load_weights(_export(out / key))
+        half = {part: {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+                for part, tensors in (("backbone", weights.backbone), ("head", weights.head or {}))}
+        entry = get_entry(name)
+        hashes[name] = save_weights(dest / f"{name}.safetensors", half["backbone"], half["head"],
+                                    {"entry": name, "architecture": entry.architecture, "dtype": "float16"})
+    return hashes
+
+
+@dataclass
+class Row:
+    label: str
+    weights: str
+    results: dict[str, Any]
+
+
+def _rows(out: Path, shipped: dict[str, Path]) -> list[tuple[str, str, str, Path | bool]]:
+    """(label, entry for preprocessing, architecture, weights) of every network in the table."""
+    student_arch = get_entry(STUDENT).architecture
+    rows: list[tuple[str, str, str, Path | bool]] = []
+    for stage in TRAINING:
+        weights = shipped.get(stage.key) or _export(stage.run_dir(out))
+        rows.append((stage.label, stage.recipe, get_entry(stage.recipe).architecture, weights))
+    rows.append(("supervised reference (labels, 1 epoch)", REFERENCE, student_arch,
+                 shipped.get("supervised") or _export(out / "supervised")))
+    rows.append(("random init reference", STUDENT, student_arch, False))
+    return rows
+
+
+def evaluate(out: Path, shipped: dict[str, Path] | None = None, datasets: Iterable[str] = ("fashion_mnist",),
+             limit: int | None = None, progress: bool = False) -> list[Row]:
+    """Every network of the reproduction under the table's protocols (features cached under OUT)."""
+    import seedzoo
+    from ..evaluation.runner import run_evaluation
+
+    table = []
+    for label, entry, arch, weights in _rows(out, shipped or {}):
+        torch.manual_seed(0)  # the random-init reference is the seed-0 network
+        model = seedzoo.create_model(arch, pretrained=weights, num_classes=0).eval()
+        results = {}
+        for dataset in datasets:
+            for key, protocol in PROTOCOLS.items():
+                r = run_evaluation(entry, protocol, dataset, model=model, cache_dir=out / "features",
+                                   limit=limit, device="cpu", progress=progress)
+                results[f"{dataset}/{key}"] = {"protocol": r.protocol, **r.metrics}
+        table.append(Row(label, str(weights) if weights else "random init", results))
+    return table
+
+
+def markdown_table(rows: list[Row], dataset: str = "fashion_mnist") -> str:
+    head = ("| network | kNN top-1 (k=20) | kNN top-1 (k=200) | linear top-1 | linear top-1, 1% labels |\n"
+            "|---|---|---|---|---|\n")
+    lines = []
+    for row in rows:
+        knn, lin, one = (row.results[f"{dataset}/{k}"] for k in ("knn", "linear", "linear_1pct"))
+        lines.append(f"| {row.label} | {knn['knn20_top1']:.2f} | {knn['knn200_top1']:.2f} | "
+                     f"{lin['top1']:.2f} | {one['top1']:.2f} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def plot_curves(out: Path, path: Path) -> Path:
+    """Training loss and kNN monitor of every run, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ..training.plot import read_metrics
+
+    fig, (loss_ax, knn_ax) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
+    for stage in TRAINING:
+        records = read_metrics(stage.run_dir(out))
+        steps = [r for r in records if "loss" in r]
+        loss_ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=1, label=stage.label)
+        knn = [(r["epoch"] + 1, v) for r in records for k, v in r.items() if k.startswith("knn")]
+        if knn:
+            knn_ax.plot(*zip(*knn), marker="o", label=stage.label)
+    loss_ax.set(xlabel="step", ylabel="loss", title="training loss")
+    knn_ax.set(xlabel="epochs done", ylabel="kNN-20 top-1 (%, monitor subset)", title="kNN monitor")
+    if knn_ax.lines:
+        knn_ax.legend(fontsize=7)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None,
+            overrides: Iterable[str] = (), limit: int | None = None, ship_to: Path | None = EMBEDDED_DIR,
+            progress: bool = False) -> list[Row]:
+    """Train what is missing, ship the entries' weights into `ship_to` (None: don't), evaluate everything,
+    write the results. `overrides` apply to every training run and `limit` caps each split of the
+    labelled sets (both for quick checks; the recorded numbers use neither)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    timer = _Timer(out)
+    wanted = set(stages) if stages else None
+    for stage in TRAINING:
+        if (wanted is None or stage.key in wanted) and not _done(stage.run_dir(out)):
+            start = time.perf_counter()
+            train_stage(stage, out, overrides)
+            timer(stage.key, time.perf_counter() - start)
+    if (wanted is None or "supervised" in wanted) and not _done(out / "supervised"):
+        start = time.perf_counter()
+        train_supervised(out, limit=limit)
+        timer("supervised", time.perf_counter() - start)
+    if wanted is not None and "evaluate" not in wanted:
+        return []
+    shipped: dict[str, Path] = {}
+    if ship_to is not None:
+        hashes = ship(out, ship_to)
+        shipped = {key: ship_to / f"{SHIPPED[key]}.safetensors" for key in SHIPPED}
+        (out / "shipped.json").write_text(json.dumps(hashes, indent=2) + "\n")
+    start = time.perf_counter()
+    rows = evaluate(out, shipped, ("fashion_mnist", "digits"), limit, progress)
+    timer("evaluate", time.perf_counter() - start)
+    (out / "results.json").write_text(json.dumps({"rows": [asdict(r) for r in rows], "timings_s": timer.times,
+                                                  "total_s": round(sum(timer.times.values()), 1)}, indent=2) + "\n")
+    (out / "results.md").write_text(markdown_table(rows) + "\nDigits (scikit-learn, never seen in training):\n\n"
+                                     + markdown_table(rows, "digits"))
+    plot_curves(out, out / "curves.png")
+    return rows

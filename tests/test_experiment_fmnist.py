@@ -1,0 +1,73 @@
+"""The Fashion-MNIST reproduction, end to end at toy scale: every stage runs, resumes, ships, evaluates."""
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from seedzoo.data.fashion_mnist import available
+from seedzoo.experiments import fmnist
+from seedzoo.weights.io import load_weights, sha256_file
+
+pytestmark = pytest.mark.skipif(not available(), reason="needs Debian's dataset-fashion-mnist")
+
+TOY = ["max_steps=2", "data.subset=128", "global_batch=32", "data.workers=0", "distill.queue_size=256",
+       "moco.queue_size=256", "monitor.knn_every=1", "monitor.knn_train=64", "monitor.knn_test=32"]
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    out, ship = tmp_path_factory.mktemp("fmnist"), tmp_path_factory.mktemp("embedded")
+    torch.set_num_threads(1)
+    rows = fmnist.run_all(out, overrides=TOY, limit=64, ship_to=ship)
+    return out, ship, rows
+
+
+def test_every_stage_trains_and_every_network_is_in_the_table(toy_run):
+    out, _, rows = toy_run
+    for stage in fmnist.TRAINING:
+        assert (out / stage.key / "export" / "model.safetensors").is_file(), stage.key
+        assert (out / stage.key / "metrics.jsonl").is_file()
+    labels = [r.label for r in rows]
+    assert labels == [s.label for s in fmnist.TRAINING] + ["supervised reference (labels, 1 epoch)",
+                                                           "random init reference"]
+    for row in rows:
+        for dataset in ("fashion_mnist", "digits"):
+            assert row.results[f"{dataset}/knn"]["protocol"] == "knn"
+            assert row.results[f"{dataset}/linear_1pct"]["protocol"] == "linear_fast:fraction=0.01"
+            assert 0 <= row.results[f"{dataset}/linear"]["top1"] <= 100
+    saved = json.loads((out / "results.json").read_text())
+    assert set(saved["timings_s"]) >= {s.key for s in fmnist.TRAINING} | {"supervised", "evaluate"}
+    assert "| SEED (teacher temp 1e-4, queue 16384) |" in (out / "results.md").read_text()
+    assert (out / "curves.png").stat().st_size > 0
+
+
+def test_the_seed_runs_distil_the_teacher_the_reproduction_trained(toy_run):
+    out, _, _ = toy_run
+    config = json.loads((out / "seed" / "export" / "config.json").read_text())["seedzoo"]
+    assert config["teacher"]["pretrained"] == str(out / "teacher" / "export")
+    ablation = json.loads((out / "seed_tt0.01" / "export" / "config.json").read_text())["seedzoo"]
+    assert ablation["teacher"]["teacher_temperature"] == 0.01 and ablation["entry"] != fmnist.STUDENT
+
+
+def test_shipped_weights_are_fp16_copies_with_the_recorded_sha256(toy_run):
+    out, ship, _ = toy_run
+    hashes = json.loads((out / "shipped.json").read_text())
+    assert set(hashes) == set(fmnist.SHIPPED.values())
+    for key, name in fmnist.SHIPPED.items():
+        path = ship / f"{name}.safetensors"
+        assert sha256_file(path) == hashes[name]
+        shipped, trained = load_weights(path), load_weights(out / key / "export")
+        for k, v in trained.backbone.items():
+            if v.is_floating_point():
+                assert shipped.backbone[k].dtype == torch.float16
+                assert torch.equal(shipped.backbone[k], v.half())
+
+
+def test_a_second_call_trains_nothing_again(toy_run):
+    out, ship, _ = toy_run
+    before = {s.key: (out / s.key / "export" / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
+    fmnist.run_all(out, stages=["teacher", "seed", "mocov2", "supervised"], overrides=TOY, ship_to=ship)
+    after = {s.key: (out / s.key / "export" / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
+    assert before == after
