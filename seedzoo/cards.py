@@ -1,4 +1,5 @@
-"""Model cards generated from the zoo records: one `model_cards/<entry>.md` per entry.
+"""Documents generated from the zoo records: one `model_cards/<entry>.md` per entry, and the zoo table
+(`seedzoo list`, the README).
 
 The YAML metadata is built with huggingface_hub's `ModelCardData`/`EvalResult`, so the Hub reads the
 licence, datasets and `model-index`; the body states the teacher, recipe, numbers (each marked
@@ -7,6 +8,8 @@ dates, stable order) so that `seedzoo cards --check` can compare it with the che
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
+from functools import lru_cache
 from pathlib import Path
 
 from .zoo import Lineage, Metric, ZooEntry, list_entries
@@ -22,7 +25,10 @@ _PROTOCOLS = {
     "linear_seed": "linear probe, SEED protocol (frozen backbone, SGD lr 30, 100 epochs, center crop 224)",
     "semi_finetune": "semi-supervised fine-tuning on the SimCLR label subsets",
     "knn": "weighted kNN on L2-normalised features (k=20/200, T=0.07)",
+    "linear_fast": "linear probe on cached features (SEED's optimiser recipe, 100 epochs, no augmentation)",
+    "linear_fast:fraction=0.01": "the same probe trained on a class-balanced 1% of the labels (seed 0)",
 }
+_HUB_DATASETS = {"ImageNet-1k": "imagenet-1k", "Fashion-MNIST": "zalando-datasets/fashion_mnist"}
 
 
 def default_cards_dir() -> Path:
@@ -91,7 +97,7 @@ def card_data(entry: ZooEntry):
         library_name="timm" if entry.has_file else "seedzoo",
         pipeline_tag="image-feature-extraction",
         tags=tags,
-        datasets=["imagenet-1k"],
+        datasets=[_HUB_DATASETS.get(entry.train_data, entry.train_data)],
         model_name=entry.name,
         eval_results=results or None,
         seedzoo_lineage=lineage,
@@ -180,6 +186,8 @@ def _weights(entry: ZooEntry) -> str:
         lines.append(f"- Hugging Face Hub: `{w.hf_repo}` at commit `{w.revision or 'unpinned'}`")
     for url in w.mirrors:
         lines.append(f"- Mirror: {url}")
+    if w.embedded:
+        lines.append(f"- Shipped inside the package: `seedzoo/weights/embedded/{w.embedded}` (fp16; no network needed)")
     if w.sha256:
         lines.append(f"- `{w.filename}` sha256: `{w.sha256}`")
     if entry.source is not None:
@@ -196,8 +204,9 @@ def _weights(entry: ZooEntry) -> str:
 def _limits(entry: ZooEntry) -> str:
     lines = ["## Intended use and limitations", "",
              "- A label-free backbone for linear probing, kNN, fine-tuning or detection on downstream tasks.",
-             "- Trained on ImageNet-1k without labels; it inherits that dataset's biases and is not meant for "
-             "decisions about people.",
+             f"- Trained on {entry.train_data} "
+             + ("with its labels" if entry.role == "reference" else "without labels")
+             + "; it inherits that dataset's biases and is not meant for decisions about people.",
              f"- Licence: {entry.license or 'not stated'}."
              + (" Non-commercial use only." if entry.license == "cc-by-nc-4.0" else "")]
     lines += [f"- {n}" for n in entry.notes]
@@ -237,3 +246,85 @@ def check_cards(cards_dir: str | Path | None = None, entries: list[ZooEntry] | N
     known = {e.name for e in entries}
     stale += sorted(p.stem for p in folder.glob("*.md") if p.stem not in known)
     return stale
+
+
+# --- the zoo table (`seedzoo list`, the README) ----------------------------------------------
+
+_COLUMNS = ("name", "architecture", "teacher", "params (M)", "linear top-1 (%)", "weights")
+
+
+@lru_cache(maxsize=None)
+def param_count(architecture: str) -> int | None:
+    """Parameters of the backbone (`num_classes=0`), counted on the meta device; None if not built."""
+    import timm
+    import torch
+
+    from . import models  # noqa: F401  (registers the architectures)
+
+    try:
+        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+            model = timm.create_model(architecture, pretrained=False, num_classes=0)
+    except RuntimeError:  # not a registered architecture (yet)
+        return None
+    return sum(p.numel() for p in model.parameters())
+
+
+def weights_available(entry: ZooEntry) -> str:
+    """Where the entry's weights come from: hub, embedded, official, or `recipe only`."""
+    kinds = []
+    if entry.weights.published and entry.weights.hf_repo:
+        kinds.append("hub")
+    if entry.weights.published and entry.weights.mirrors and not entry.weights.hf_repo:
+        kinds.append("mirror")
+    if entry.weights.embedded:
+        kinds.append("embedded")
+    if entry.source is not None:
+        kinds.append("official")
+    return "+".join(kinds) or "recipe only"
+
+
+def _row(entry: ZooEntry) -> tuple[str, ...]:
+    teacher = ""
+    if entry.teacher is not None:
+        teacher = entry.teacher.entry or f"{entry.teacher.method} {entry.teacher.arch}"
+    elif entry.role == "teacher":
+        teacher = f"({entry.trained_by.method} teacher)"
+    params = param_count(entry.architecture)
+    top1 = entry.metric("top1")
+    acc = "" if top1 is None else f"{top1.value:.1f} ({top1.dataset}, {top1.kind})"
+    return (entry.name, entry.architecture, teacher, "?" if params is None else f"{params / 1e6:.1f}", acc,
+            weights_available(entry))
+
+
+def zoo_table(entries: Iterable[ZooEntry], markdown: bool = False) -> str:
+    """A table of entries: name, architecture, teacher, backbone parameters, linear top-1 (with its
+    dataset, reported or measured), and where the weights come from. `markdown=True` renders it for the README."""
+    rows = [_row(e) for e in entries]
+    if markdown:
+        lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+        lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(r)) + " |" for r in rows]
+        return "\n".join(lines)
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(_COLUMNS)]
+    right = {3, 4}  # numbers line up on the right
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        cols = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+        return "  ".join(cols).rstrip()
+    return "\n".join([fmt(_COLUMNS), fmt(tuple("-" * w for w in widths)), *(fmt(r) for r in rows)])
+
+
+README_TABLE_MARKERS = ("<!-- zoo-table:start -->", "<!-- zoo-table:end -->")
+
+
+def default_readme() -> Path:
+    return default_cards_dir().parent / "README.md"
+
+
+def readme_with_table(text: str, entries: list[ZooEntry] | None = None) -> str:
+    """The README text with the zoo table between its markers replaced by the registry's."""
+    start, end = README_TABLE_MARKERS
+    if start not in text or end not in text:
+        raise ValueError(f"the README has no zoo table markers ({start} ... {end})")
+    head, rest = text.split(start, 1)
+    table = zoo_table(entries if entries is not None else list_entries(), markdown=True)
+    return f"{head}{start}\n{table}\n{end}{rest.split(end, 1)[1]}"

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="skip the fingerprint (large teachers on small machines)")
     p.set_defaults(func=convert)
 
-    p = subparsers.add_parser("cards", help="regenerate model_cards/ from the registry")
+    p = subparsers.add_parser("cards", help="regenerate model_cards/ and the README's zoo table from the registry")
     p.add_argument("--check", action="store_true", help="fail if a checked-in card differs from the registry")
     p.add_argument("--out", help="cards folder (default: the repository's model_cards/)")
     p.set_defaults(func=cards)
@@ -140,15 +140,21 @@ def convert(args: argparse.Namespace) -> int:
 
 
 def cards(args: argparse.Namespace) -> int:
-    from ..cards import check_cards, write_cards
+    from ..cards import check_cards, default_readme, readme_with_table, write_cards
 
+    readme = default_readme()
     if args.check:
         stale = check_cards(args.out)
+        if readme.is_file() and readme.read_text() != readme_with_table(readme.read_text()):
+            stale.append("README.md (zoo table)")
         if stale:
-            print("model cards out of date (run `seedzoo cards`): " + ", ".join(stale), file=sys.stderr)
+            print("generated documents out of date (run `seedzoo cards`): " + ", ".join(stale), file=sys.stderr)
             return 1
-        print("model cards are in sync with the registry")
+        print("model cards and the README's zoo table are in sync with the registry")
         return 0
     paths = write_cards(args.out)
     print(f"wrote {len(paths)} cards to {paths[0].parent if paths else args.out}")
+    if readme.is_file():  # a source checkout: refresh the README's table too
+        readme.write_text(readme_with_table(readme.read_text()))
+        print(f"updated the zoo table of {readme}")
     return 0

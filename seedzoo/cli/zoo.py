@@ -5,75 +5,11 @@ import argparse
 import dataclasses
 import json
 import sys
-from functools import lru_cache
-from typing import Iterable
 
+from ..cards import param_count, weights_available, zoo_table
 from ..zoo import UnknownModelError, ZooEntry, get_entry, list_entries
 
 __all__ = ["register", "zoo_table", "weights_available", "param_count", "entry_dict"]
-
-_COLUMNS = ("name", "architecture", "teacher", "params (M)", "linear top-1 (%)", "weights")
-
-
-@lru_cache(maxsize=None)
-def param_count(architecture: str) -> int | None:
-    """Parameters of the backbone (`num_classes=0`), counted on the meta device; None if not built."""
-    import timm
-    import torch
-
-    from .. import models  # noqa: F401  (registers the architectures)
-
-    try:
-        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-            model = timm.create_model(architecture, pretrained=False, num_classes=0)
-    except RuntimeError:  # not a registered architecture (yet)
-        return None
-    return sum(p.numel() for p in model.parameters())
-
-
-def weights_available(entry: ZooEntry) -> str:
-    """Where the entry's weights come from: hub, embedded, official, or `recipe only`."""
-    kinds = []
-    if entry.weights.published and entry.weights.hf_repo:
-        kinds.append("hub")
-    if entry.weights.published and entry.weights.mirrors and not entry.weights.hf_repo:
-        kinds.append("mirror")
-    if entry.weights.embedded:
-        kinds.append("embedded")
-    if entry.source is not None:
-        kinds.append("official")
-    return "+".join(kinds) or "recipe only"
-
-
-def _row(entry: ZooEntry) -> tuple[str, ...]:
-    teacher = ""
-    if entry.teacher is not None:
-        teacher = entry.teacher.entry or f"{entry.teacher.method} {entry.teacher.arch}"
-    elif entry.role == "teacher":
-        teacher = f"({entry.trained_by.method} teacher)"
-    params = param_count(entry.architecture)
-    top1 = entry.metric("top1")
-    acc = "" if top1 is None else f"{top1.value:.1f} ({top1.dataset}, {top1.kind})"
-    return (entry.name, entry.architecture, teacher, "?" if params is None else f"{params / 1e6:.1f}", acc,
-            weights_available(entry))
-
-
-def zoo_table(entries: Iterable[ZooEntry], markdown: bool = False) -> str:
-    """A table of entries: name, architecture, teacher, backbone parameters, linear top-1 (with its
-    dataset, reported or measured), and where the weights come from. `markdown=True` renders it for the README."""
-    rows = [_row(e) for e in entries]
-    if markdown:
-        lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
-        lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(r)) + " |" for r in rows]
-        return "\n".join(lines)
-    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(_COLUMNS)]
-    right = {3, 4}  # numbers line up on the right
-
-    def fmt(cells: tuple[str, ...]) -> str:
-        cols = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
-        return "  ".join(cols).rstrip()
-    return "\n".join([fmt(_COLUMNS), fmt(tuple("-" * w for w in widths)), *(fmt(r) for r in rows)])
-
 
 def entry_dict(entry: ZooEntry) -> dict:
     """The record as plain JSON-ready data."""

@@ -240,7 +240,8 @@ def _fmnist_moco(name: str, arch: str, width: int, epochs: int, role: str, sha25
     lineage = Lineage("MoCo-v2", arch, epochs, FASHION_MNIST_NORM, LICENSE_SEEDZOO)
     return ZooEntry(
         name=name, role=role, architecture=arch, head=HeadSpec(width, width, 128), trained_by=lineage,  # type: ignore[arg-type]
-        weights=_embedded(name, sha256), metrics=metrics, data=FASHION_MNIST_DATA, license=LICENSE_SEEDZOO,
+        weights=_embedded(name, sha256), metrics=metrics, data=FASHION_MNIST_DATA, train_data="Fashion-MNIST",
+        license=LICENSE_SEEDZOO,
         recipe=Recipe(config=name.replace(".", "__") + ".yaml", epochs=epochs, method="moco", queue_size=16384),
         citation=SEED_CITATION, description=f"{arch} trained by MoCo-v2 on Fashion-MNIST ({epochs} epochs, 32 px)",
         notes=(_FMNIST_NOTE, *notes),
@@ -258,6 +259,7 @@ FASHION_MNIST: tuple[ZooEntry, ...] = (
         trained_by=Lineage("SEED", "", 1, FASHION_MNIST_NORM, LICENSE_SEEDZOO),
         teacher=Lineage("MoCo-v2", "ResNet-18", 3, FASHION_MNIST_NORM, LICENSE_SEEDZOO, entry="mocov2_r18.fmnist"),
         weights=_embedded("seed_mbv3_large.fmnist_mocov2_r18", ""), data=FASHION_MNIST_DATA,
+        train_data="Fashion-MNIST",
         recipe=Recipe(config="seed_mbv3_large__fmnist_mocov2_r18.yaml", epochs=1, queue_size=16384),
         license=LICENSE_SEEDZOO, citation=SEED_CITATION,
         description="seed_mbv3_large distilled by SEED from mocov2_r18.fmnist on Fashion-MNIST (1 epoch, 32 px)",
@@ -268,7 +270,8 @@ FASHION_MNIST: tuple[ZooEntry, ...] = (
     ZooEntry(
         name="supervised_mbv3_large.fmnist", role="reference", architecture="seed_mobilenetv3_large",
         head=HeadSpec(1280, 0, 10), trained_by=Lineage("supervised (labels)", "", 1, FASHION_MNIST_NORM, LICENSE_SEEDZOO),
-        weights=_embedded("supervised_mbv3_large.fmnist", ""), data=FASHION_MNIST_DATA, license=LICENSE_SEEDZOO,
+        weights=_embedded("supervised_mbv3_large.fmnist", ""), data=FASHION_MNIST_DATA, train_data="Fashion-MNIST",
+        license=LICENSE_SEEDZOO,
         citation=SEED_CITATION,
         description="seed_mbv3_large trained with Fashion-MNIST's labels for one epoch (32 px): the labelled reference",
         notes=("A reference, not a self-supervised model: cross-entropy on the 60,000 labelled training images, "

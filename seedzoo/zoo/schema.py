@@ -140,6 +140,7 @@ class ZooEntry:
     metrics: tuple[Metric, ...] = ()
     recipe: Recipe | None = None
     data: DataConfig = field(default_factory=DataConfig)
+    train_data: str = "ImageNet-1k"  # what the network was trained on
     license: str = ""
     citation: str = ""
     description: str = ""
