@@ -118,3 +118,14 @@ def test_fashion_mnist_source_gives_three_channel_images():
     image, label = src.load(0)
     assert len(src) == 10 and image.shape == (3, 28, 28) and 0 <= label < 10
     assert torch.equal(image[0], image[2])
+
+
+def test_blur_sigma_is_configurable_for_low_resolution_views():
+    from seedzoo.data.augment import view_augment
+    from seedzoo.training.config import load_config
+
+    assert view_augment("mocov2", 224).blur_sigma == (0.1, 2.0)  # the official range, for 224 px
+    assert view_augment("mocov2", 32, blur_sigma=(0.0143, 0.286)).blur_sigma == (0.0143, 0.286)
+    cfg = load_config("mocov2_r18.fmnist", ["data.blur_sigma=0.01,0.2"])
+    assert cfg.data.blur_sigma == (0.01, 0.2)
+    assert load_config("seed_mbv3_large.fmnist_mocov2_r18").data.blur_sigma == (0.0143, 0.286)

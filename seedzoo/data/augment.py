@@ -121,13 +121,17 @@ def _to_float_rgb(image: Tensor) -> Tensor:
 
 
 def view_augment(kind: str, size: int, mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-                 scale: tuple[float, float] | None = None) -> ViewAugment | EvalTransform:
-    """The named pipeline: `mocov2` (scale 0.2-1), `swav` (0.14-1), `simclr` (SEED's), `none` (eval)."""
-    mean, std = tuple(mean), tuple(std)
+                 scale: tuple[float, float] | None = None,
+                 blur_sigma: tuple[float, float] = (0.1, 2.0)) -> ViewAugment | EvalTransform:
+    """The named pipeline: `mocov2` (scale 0.2-1), `swav` (0.14-1), `simclr` (SEED's), `none` (eval).
+
+    `blur_sigma` is in pixels of the output view: the official (0.1, 2.0) is meant for 224 px views;
+    low-resolution recipes scale it down (at 32 px, sigma 2 would erase the image)."""
+    mean, std, blur_sigma = tuple(mean), tuple(std), tuple(blur_sigma)
     if kind == "mocov2":
-        return ViewAugment(size, scale or (0.2, 1.0), mean=mean, std=std)
+        return ViewAugment(size, scale or (0.2, 1.0), mean=mean, std=std, blur_sigma=blur_sigma)
     if kind == "swav":
-        return ViewAugment(size, scale or (0.14, 1.0), mean=mean, std=std)
+        return ViewAugment(size, scale or (0.14, 1.0), mean=mean, std=std, blur_sigma=blur_sigma)
     if kind == "simclr":  # SEED's simclr_aug: jitter 0.4 on all four, always applied, no blur
         return ViewAugment(size, scale or (0.2, 1.0), jitter=(0.4, 0.4, 0.4, 0.4), jitter_p=1.0, blur_p=0.0,
                            mean=mean, std=std)

@@ -55,6 +55,7 @@ class DataConfig:
     subset: int = 0  # use the first n images only (0: all)
     image_size: int = 224
     augmentation: Literal["mocov2", "swav", "simclr", "none"] = "mocov2"
+    blur_sigma: tuple[float, float] = (0.1, 2.0)  # px of the view; the official range is for 224 px
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
     workers: int = 4

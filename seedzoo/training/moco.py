@@ -28,7 +28,7 @@ class TwoViews:
 
     def __init__(self, cfg: TrainConfig) -> None:
         d = cfg.data
-        self.view = view_augment(d.augmentation, d.image_size, d.mean, d.std)
+        self.view = view_augment(d.augmentation, d.image_size, d.mean, d.std, blur_sigma=d.blur_sigma)
 
     def __call__(self, image: Tensor, g: torch.Generator) -> dict[str, Tensor]:
         return {"image": self.view(image, g), "key_image": self.view(image, g)}

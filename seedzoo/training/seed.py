@@ -20,7 +20,7 @@ class SeedViews:
 
     def __init__(self, cfg: TrainConfig) -> None:
         d = cfg.data
-        self.view = view_augment(d.augmentation, d.image_size, d.mean, d.std)
+        self.view = view_augment(d.augmentation, d.image_size, d.mean, d.std, blur_sigma=d.blur_sigma)
         self.small = None
         if cfg.distill.small_patches:
             kind = d.augmentation if d.augmentation != "none" else "swav"
