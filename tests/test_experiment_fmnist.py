@@ -20,7 +20,7 @@ TOY = ["max_steps=2", "data.subset=128", "global_batch=32", "data.workers=0", "d
 def toy_run(tmp_path_factory):
     out, ship = tmp_path_factory.mktemp("fmnist"), tmp_path_factory.mktemp("embedded")
     torch.set_num_threads(1)
-    rows = fmnist.run_all(out, overrides=TOY, limit=64, ship_to=ship)
+    rows = fmnist.run_all(out, overrides=TOY, limit=64, ship_to=ship, record_to=out / "measured.json")
     return out, ship, rows
 
 
@@ -65,9 +65,23 @@ def test_shipped_weights_are_fp16_copies_with_the_recorded_sha256(toy_run):
                 assert torch.equal(shipped.backbone[k], v.half())
 
 
+def test_the_registry_record_holds_each_shipped_entry_with_its_numbers(toy_run):
+    out, ship, rows = toy_run
+    record = json.loads((out / "measured.json").read_text())
+    assert record["command"] == "seedzoo reproduce fmnist"
+    assert set(record["entries"]) == set(fmnist.SHIPPED.values())
+    seed = record["entries"][fmnist.STUDENT]
+    assert seed["sha256"] == sha256_file(ship / f"{fmnist.STUDENT}.safetensors")
+    knn = {m["metric"]: m for m in seed["metrics"] if m["dataset"] == "Fashion-MNIST" and m["protocol"] == "knn"}
+    row = next(r for r in rows if r.label.startswith("SEED (teacher temp 1e-4"))
+    assert knn["knn20_top1"]["value"] == round(row.results["fashion_mnist/knn"]["knn20_top1"], 2)
+    assert {m["protocol"] for m in seed["metrics"]} == set(fmnist.PROTOCOLS.values())
+
+
 def test_a_second_call_trains_nothing_again(toy_run):
     out, ship, _ = toy_run
     before = {s.key: (out / s.key / "export" / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
-    fmnist.run_all(out, stages=["teacher", "seed", "mocov2", "supervised"], overrides=TOY, ship_to=ship)
+    fmnist.run_all(out, stages=["teacher", "seed", "mocov2", "supervised"], overrides=TOY, ship_to=ship,
+                   record_to=None)
     after = {s.key: (out / s.key / "export" / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
     assert before == after

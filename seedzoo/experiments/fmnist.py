@@ -34,6 +34,9 @@ STUDENT = "seed_mbv3_large.fmnist_mocov2_r18"
 BASELINE = "mocov2_mbv3_large.fmnist"
 TEACHER = "mocov2_r18.fmnist"
 EMBEDDED_DIR = Path(__file__).resolve().parents[1] / "weights" / "embedded"
+# What the registry reads for the shipped entries: their sha256 and measured numbers.
+MEASURED_FILE = Path(__file__).resolve().parents[1] / "zoo" / "measured_fmnist.json"
+COMMAND = "seedzoo reproduce fmnist"
 # Protocols of the table, as pinned strings (`seedzoo eval NAME --protocol P` measures each again).
 PROTOCOLS = {"knn": "knn", "linear": "linear_fast", "linear_1pct": "linear_fast:fraction=0.01"}
 
@@ -218,12 +221,33 @@ def plot_curves(out: Path, path: Path) -> Path:
     return path
 
 
+def measured_record(rows: list[Row], hashes: dict[str, str]) -> dict[str, Any]:
+    """The registry's record of the shipped entries: sha256 and every measured number with its protocol."""
+    from ..evaluation.datasets import DISPLAY_NAMES
+
+    by_label = {r.label: r for r in rows}
+    labels = {stage.recipe: stage.label for stage in TRAINING if stage.key in SHIPPED}
+    labels[REFERENCE] = "supervised reference (labels, 1 epoch)"
+    record: dict[str, Any] = {"command": COMMAND, "entries": {}}
+    for name, sha in hashes.items():
+        metrics = []
+        for key, result in by_label[labels[name]].results.items():
+            dataset = DISPLAY_NAMES[key.split("/")[0]]
+            for metric, value in result.items():
+                if metric.endswith("top1"):
+                    metrics.append({"value": round(value, 2), "metric": metric, "dataset": dataset,
+                                    "protocol": result["protocol"]})
+        record["entries"][name] = {"sha256": sha, "metrics": metrics}
+    return record
+
+
 def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None,
             overrides: Iterable[str] = (), limit: int | None = None, ship_to: Path | None = EMBEDDED_DIR,
-            progress: bool = False) -> list[Row]:
+            record_to: Path | None = MEASURED_FILE, progress: bool = False) -> list[Row]:
     """Train what is missing, ship the entries' weights into `ship_to` (None: don't), evaluate everything,
-    write the results. `overrides` apply to every training run and `limit` caps each split of the
-    labelled sets (both for quick checks; the recorded numbers use neither)."""
+    write the results and the registry's record of them (`record_to`). `overrides` apply to every
+    training run and `limit` caps each split of the labelled sets (both for quick checks; the recorded
+    numbers use neither)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     timer = _Timer(out)
@@ -252,4 +276,6 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
     (out / "results.md").write_text(markdown_table(rows) + "\nDigits (scikit-learn, never seen in training):\n\n"
                                      + markdown_table(rows, "digits"))
     plot_curves(out, out / "curves.png")
+    if ship_to is not None and record_to is not None:
+        record_to.write_text(json.dumps(measured_record(rows, hashes), indent=2) + "\n")
     return rows

@@ -7,6 +7,9 @@ are added with kind "measured" and the command that measured them.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 from .schema import (
     FASHION_MNIST_NORM,
     UNNORMALIZED,
@@ -231,16 +234,29 @@ _FMNIST_NOTE = ("Trained on Fashion-MNIST's 60,000 training images without their
                 "offline reproduction of SEED's claim, not an ImageNet model.")
 
 
-def _embedded(name: str, sha256: str) -> Weights:
-    return Weights(embedded=f"{name}.safetensors", sha256=sha256) if sha256 else Weights()
+# Written by `seedzoo reproduce fmnist`, the command that trained, shipped and measured these entries:
+# the sha256 of each shipped file and every number measured, with its pinned protocol.
+_MEASURED_FILE = Path(__file__).with_name("measured_fmnist.json")
+_MEASURED = json.loads(_MEASURED_FILE.read_text()) if _MEASURED_FILE.is_file() else {"command": "", "entries": {}}
 
 
-def _fmnist_moco(name: str, arch: str, width: int, epochs: int, role: str, sha256: str = "",
-                 metrics: tuple[Metric, ...] = (), notes: tuple[str, ...] = ()) -> ZooEntry:
+def _embedded(name: str) -> Weights:
+    record = _MEASURED["entries"].get(name)
+    return Weights(embedded=f"{name}.safetensors", sha256=record["sha256"]) if record else Weights()
+
+
+def _measured(name: str) -> tuple[Metric, ...]:
+    record = _MEASURED["entries"].get(name, {"metrics": []})
+    return tuple(Metric(m["value"], m["metric"], m["dataset"], m["protocol"], "measured", _MEASURED["command"])
+                 for m in record["metrics"])
+
+
+def _fmnist_moco(name: str, arch: str, width: int, epochs: int, role: str,
+                 notes: tuple[str, ...] = ()) -> ZooEntry:
     lineage = Lineage("MoCo-v2", arch, epochs, FASHION_MNIST_NORM, LICENSE_SEEDZOO)
     return ZooEntry(
         name=name, role=role, architecture=arch, head=HeadSpec(width, width, 128), trained_by=lineage,  # type: ignore[arg-type]
-        weights=_embedded(name, sha256), metrics=metrics, data=FASHION_MNIST_DATA, train_data="Fashion-MNIST",
+        weights=_embedded(name), metrics=_measured(name), data=FASHION_MNIST_DATA, train_data="Fashion-MNIST",
         license=LICENSE_SEEDZOO,
         recipe=Recipe(config=name.replace(".", "__") + ".yaml", epochs=epochs, method="moco", queue_size=16384),
         citation=SEED_CITATION, description=f"{arch} trained by MoCo-v2 on Fashion-MNIST ({epochs} epochs, 32 px)",
@@ -258,7 +274,8 @@ FASHION_MNIST: tuple[ZooEntry, ...] = (
         head=HeadSpec(1280, 1280, 128),
         trained_by=Lineage("SEED", "", 1, FASHION_MNIST_NORM, LICENSE_SEEDZOO),
         teacher=Lineage("MoCo-v2", "ResNet-18", 3, FASHION_MNIST_NORM, LICENSE_SEEDZOO, entry="mocov2_r18.fmnist"),
-        weights=_embedded("seed_mbv3_large.fmnist_mocov2_r18", ""), data=FASHION_MNIST_DATA,
+        weights=_embedded("seed_mbv3_large.fmnist_mocov2_r18"), metrics=_measured("seed_mbv3_large.fmnist_mocov2_r18"),
+        data=FASHION_MNIST_DATA,
         train_data="Fashion-MNIST",
         recipe=Recipe(config="seed_mbv3_large__fmnist_mocov2_r18.yaml", epochs=1, queue_size=16384),
         license=LICENSE_SEEDZOO, citation=SEED_CITATION,
@@ -270,7 +287,8 @@ FASHION_MNIST: tuple[ZooEntry, ...] = (
     ZooEntry(
         name="supervised_mbv3_large.fmnist", role="reference", architecture="seed_mobilenetv3_large",
         head=HeadSpec(1280, 0, 10), trained_by=Lineage("supervised (labels)", "", 1, FASHION_MNIST_NORM, LICENSE_SEEDZOO),
-        weights=_embedded("supervised_mbv3_large.fmnist", ""), data=FASHION_MNIST_DATA, train_data="Fashion-MNIST",
+        weights=_embedded("supervised_mbv3_large.fmnist"), metrics=_measured("supervised_mbv3_large.fmnist"),
+        data=FASHION_MNIST_DATA, train_data="Fashion-MNIST",
         license=LICENSE_SEEDZOO,
         citation=SEED_CITATION,
         description="seed_mbv3_large trained with Fashion-MNIST's labels for one epoch (32 px): the labelled reference",
