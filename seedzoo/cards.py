@@ -25,7 +25,8 @@ _PROTOCOLS = {
     "linear_seed": "linear probe, SEED protocol (frozen backbone, SGD lr 30, 100 epochs, center crop 224)",
     "semi_finetune": "semi-supervised fine-tuning on the SimCLR label subsets",
     "knn": "weighted kNN on L2-normalised features (k=20/200, T=0.07)",
-    "linear_fast": "linear probe on cached features (SEED's optimiser recipe, 100 epochs, no augmentation)",
+    "linear_fast": "linear probe on cached features: standardised, SGD lr 0.1, SEED's 100-epoch step schedule, "
+                   "no augmentation",
     "linear_fast:fraction=0.01": "the same probe trained on a class-balanced 1% of the labels (seed 0)",
 }
 _HUB_DATASETS = {"ImageNet-1k": "imagenet-1k", "Fashion-MNIST": "zalando-datasets/fashion_mnist"}

@@ -58,7 +58,7 @@ def _demo(args: argparse.Namespace) -> int:
                      knn.metrics["knn200_top1"], lin.metrics["top1"], _card(entry, "knn20_top1", "knn"),
                      _card(entry, "top1", "linear_fast"), time.perf_counter() - start))
     what = f"first {limit} images of each split" if limit else "the full splits (the cards' protocol)"
-    print(f"\nFashion-MNIST, {what}; features at 32 px; linear = SEED's probe recipe on cached features\n")
+    print(f"\nFashion-MNIST, {what}; features at 32 px; linear = a probe on cached, standardised features (linear_fast)\n")
     header = ("network", "role", "kNN-20", "kNN-200", "linear", "card kNN-20", "card linear", "s")
     widths = [max(len(header[0]), *(len(r[0]) for r in rows)), 9, 7, 8, 7, 12, 12, 5]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)))

@@ -39,6 +39,9 @@ class LinearProbeConfig:
     warmup_epochs: float = 5.0
     init_std: float = 0.01
     seed: int = 0
+    # Standardise features with the training set's mean/std first (a BatchNorm without affine, as in
+    # MAE's linear probe). Off in SEED's protocol, whose lr 30 assumes unnormalised ResNet features.
+    standardize: bool = False
 
     @property
     def lr(self) -> float:
@@ -107,13 +110,27 @@ def _feature_batches(features: torch.Tensor, labels: torch.Tensor, batch_size: i
     return batches
 
 
+# The fast variant's recipe: features standardised, so SEED's lr 30 (meant for raw features, where it
+# diverges once they are unit-variance) becomes 0.1; the rest of SEED's schedule is kept.
+FAST_PROBE = LinearProbeConfig(base_lr=0.1, standardize=True)
+
+
+def _standardize(train: torch.Tensor, test: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    mean, std = train.mean(0), train.std(0)
+    std = torch.where(std > 0, std, torch.ones_like(std))  # constant dimensions stay zero
+    return (train - mean) / std, (test - mean) / std
+
+
 def linear_probe_features(train_features: torch.Tensor, train_labels: torch.Tensor,
                           test_features: torch.Tensor, test_labels: torch.Tensor,
                           config: LinearProbeConfig | None = None, num_classes: int | None = None,
                           device: torch.device | str | None = None, model: str = "",
                           dataset: str = "") -> EvalResult:
-    """The fast variant: SEED's optimiser recipe on precomputed features (no augmentation)."""
-    config = config or LinearProbeConfig()
+    """The fast variant: a linear head trained on precomputed features (no augmentation), by default
+    with `FAST_PROBE` (standardised features, SGD lr 0.1, SEED's 100-epoch step schedule)."""
+    config = config or FAST_PROBE
+    if config.standardize:
+        train_features, test_features = _standardize(train_features.float(), test_features.float())
     device = torch.device(device) if device is not None else default_device()
     num_classes = num_classes or int(max(train_labels.max(), test_labels.max())) + 1
     torch.manual_seed(config.seed)

@@ -18,7 +18,7 @@ from .backbones import Pretrained, load_backbone, weights_id
 from .features import default_device, extract_features
 from .finetune import FinetuneConfig, finetune
 from .knn import DEFAULT_KS, DEFAULT_TEMPERATURE, knn_evaluate
-from .linear import LinearProbeConfig, linear_probe, linear_probe_features
+from .linear import FAST_PROBE, LinearProbeConfig, linear_probe, linear_probe_features
 from .results import EvalResult
 from .semi import class_balanced_subset, semi_supervised
 from .transforms import preprocessing_for
@@ -106,11 +106,11 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
             if "fraction" in spec.options:  # a probe with a fraction of the labels (class-balanced, seeded)
                 keep = class_balanced_subset(train_l, fraction, seed)
                 train_f, train_l = train_f[keep], train_l[keep]
-            config = _probe_config(seed, epochs, batch_size)
+            config = _probe_config(FAST_PROBE, seed, epochs, batch_size)
             result = linear_probe_features(train_f, train_l, test_f, test_l, config, num_classes, device, **common)
     elif spec.name == "linear":
         train, test = split("train", train_aug=True), split("test")
-        config = _probe_config(seed, epochs, batch_size)
+        config = _probe_config(LinearProbeConfig(), seed, epochs, batch_size)
         result = linear_probe(backbone, train, test, D.num_classes_of(test), config, device, num_workers,
                               progress=progress, **common)
     elif spec.name == "finetune":
@@ -131,8 +131,9 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
     return result
 
 
-def _probe_config(seed: int, epochs: int | None, batch_size: int | None) -> LinearProbeConfig:
-    config = _with(LinearProbeConfig(seed=seed), batch_size=batch_size)
+def _probe_config(base: LinearProbeConfig, seed: int, epochs: int | None,
+                  batch_size: int | None) -> LinearProbeConfig:
+    config = _with(replace(base, seed=seed), batch_size=batch_size)
     return config.with_epochs(epochs) if epochs else config
 
 
