@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -38,14 +39,19 @@ def _demo(args: argparse.Namespace) -> int:
     from seedzoo.zoo import list_entries
 
     entries = [e for e in list_entries() if e.weights.embedded]
+    if not entries:
+        print("no entry ships its weights in this installation: run `seedzoo reproduce fmnist` first",
+              file=sys.stderr)
+        return 1
+    student = next(e for e in entries if e.role == "student")
     limit = args.limit or None
     rows = []
     for entry in [*entries, None]:
         start = time.perf_counter()
         if entry is None:  # the random-init reference, built like the students
             torch.manual_seed(0)
-            name, label = entries[1].name, "random init (reference)"
-            model = seedzoo.create_model(entries[1].architecture, num_classes=0)
+            name, label = student.name, "random init (reference)"
+            model = seedzoo.create_model(student.architecture, num_classes=0)
         else:
             name, label = entry.name, entry.name
             model = seedzoo.create_model(name, pretrained=True, num_classes=0)
