@@ -215,6 +215,8 @@ def plot_curves(out: Path, path: Path) -> Path:
 
     fig, (loss_ax, knn_ax) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
     for stage in TRAINING:
+        if not (stage.run_dir(out) / "metrics.jsonl").is_file():
+            continue  # not trained (yet)
         records = read_metrics(stage.run_dir(out))
         steps = [r for r in records if "loss" in r]
         loss_ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=1, label=stage.label)
@@ -298,8 +300,15 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
     seed, moco = (by_label[stage.label] for stage in TRAINING if stage.key in ("seed", "mocov2"))
     gain_knn = seed["fashion_mnist/knn"]["knn20_top1"] - moco["fashion_mnist/knn"]["knn20_top1"]
     gain_lin = seed["fashion_mnist/linear"]["top1"] - moco["fashion_mnist/linear"]["top1"]
+    gain_one = seed["fashion_mnist/linear_1pct"]["top1"] - moco["fashion_mnist/linear_1pct"]["top1"]
     target = "meets" if min(gain_knn, gain_lin) >= 2 else "does not meet"
+    random_knn = by_label["random init reference"]["fashion_mnist/knn"]["knn20_top1"]
+    below_random = all(r["fashion_mnist/knn"]["knn20_top1"] < random_knn
+                       for label, r in by_label.items() if "reference" not in label)
     minutes = {k: f"{v / 60:.0f} min" for k, v in saved["timings_s"].items()}
+    missing = [stage.label for stage in TRAINING if stage.label not in by_label]
+    pending = (f"Not measured yet: {'; '.join(missing)}. `{COMMAND}` trains what is missing and adds the rows."
+               if missing else "")
     return "\n".join([
         "The paper's claim at laptop scale, measured here: a MoCo-v2 ResNet-18 teacher trained on "
         "Fashion-MNIST's 60,000 training images without labels (3 epochs, 32 px), a MobileNetV3-Large "
@@ -309,10 +318,16 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
         "SGD lr 0.1, SEED's 100-epoch step schedule), with all labels or a class-balanced 1%.",
         "",
         markdown_table(rows),
-        f"SEED {'beats' if gain_knn > 0 else 'trails'} MoCo-v2 alone by {gain_knn:+.2f} points of kNN-20 "
-        f"top-1 and {gain_lin:+.2f} points of linear top-1: it {target} the target of +2 points on both "
+        f"SEED minus MoCo-v2 alone: {gain_knn:+.2f} points of kNN-20 top-1, {gain_lin:+.2f} points of linear "
+        f"top-1, {gain_one:+.2f} with 1% of the labels. It {target} the target of +2 points on kNN and linear "
         "(one run each, seed 0).",
         "",
+        *([f"At this budget no self-supervised network beats the random-init reference ({random_knn:.2f} kNN-20): "
+           "one epoch moves a student away from its random features before it learns better ones, and the "
+           "3-epoch teacher is weak. What would test the claim properly is a longer run of the same recipes "
+           "(`seedzoo reproduce fmnist epochs=N`)."] if below_random else []),
+        "",
+        *([pending, ""] if pending else []),
         "On scikit-learn's handwritten digits, which no model here was trained on (1,000 train / 797 test "
         "images, 8x8 upsampled to 32 px):",
         "",
