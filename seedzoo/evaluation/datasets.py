@@ -21,14 +21,13 @@ from ..data.fashion_mnist import load_fashion_mnist
 Transform = Callable[[Image.Image], torch.Tensor] | None
 
 
-class FashionMNIST(Dataset):
-    """Fashion-MNIST as RGB PIL images (the gray channel repeated) through `transform`."""
+class _GrayImages(Dataset):
+    """uint8 grayscale images (`images`, `targets`) served as RGB PIL images through `transform`."""
 
     num_classes = 10
-
-    def __init__(self, split: str = "train", root: str | Path | None = None, transform: Transform = None):
-        self.images, self.targets = load_fashion_mnist(split, root)
-        self.transform = transform
+    images: torch.Tensor
+    targets: torch.Tensor
+    transform: Transform
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -38,12 +37,19 @@ class FashionMNIST(Dataset):
         return (self.transform(image) if self.transform else image), int(self.targets[index])
 
 
-class Digits(Dataset):
+class FashionMNIST(_GrayImages):
+    """Fashion-MNIST (Debian's files), the gray channel repeated to RGB."""
+
+    def __init__(self, split: str = "train", root: str | Path | None = None, transform: Transform = None):
+        self.images, self.targets = load_fashion_mnist(split, root)
+        self.transform = transform
+
+
+class Digits(_GrayImages):
     """scikit-learn's bundled handwritten digits (1,797 8x8 grayscale images, 10 classes): real images
     that ship inside a PyPI package, so an offline machine can test on data no seedzoo model was trained
     on. Fixed split: the first 1,000 images train, the other 797 test."""
 
-    num_classes = 10
     TRAIN_SIZE = 1000
 
     def __init__(self, split: str = "train", transform: Transform = None):
@@ -56,13 +62,6 @@ class Digits(Dataset):
         part = slice(0, self.TRAIN_SIZE) if split == "train" else slice(self.TRAIN_SIZE, None)
         self.images, self.targets = images[part], torch.as_tensor(data.target[part], dtype=torch.long)
         self.transform = transform
-
-    def __len__(self) -> int:
-        return len(self.targets)
-
-    def __getitem__(self, index: int):
-        image = Image.fromarray(self.images[index].numpy(), mode="L").convert("RGB")
-        return (self.transform(image) if self.transform else image), int(self.targets[index])
 
 
 # name -> (torchvision class, where its files go under ROOT, how the split argument is given)
