@@ -19,13 +19,7 @@ GOLDEN_STUDENTS = [("seed_mbv3_large", "seed_mobilenetv3_large"), ("seed_effb0",
 STUDENT_PREFIX = "module.student."
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _single_thread():
-    """Tiny inputs run fastest on one thread (and do not fight other processes for the cores)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("single_thread")
 
 
 @pytest.fixture(scope="module", params=GOLDEN_STUDENTS, ids=[g[0] for g in GOLDEN_STUDENTS])
