@@ -112,8 +112,8 @@ def _usage(entry: ZooEntry) -> str:
     pretrained = "True" if entry.has_file else '"path/to/your/checkpoint"'
     lines = ["## Usage", "", "```python", "import seedzoo", "",
              f'model = seedzoo.create_model("{entry.name}", pretrained={pretrained}, num_classes=0)',
-             f'head = seedzoo.load_projection_head("{entry.name}", pretrained={pretrained})'
-             f"  # projection head, {entry.head.out_dim}-d output",
+             *([f'head = seedzoo.load_projection_head("{entry.name}", pretrained={pretrained})'
+                f"  # projection head, {entry.head.out_dim}-d output"] if entry.weights.with_head else []),
              f'transform = seedzoo.get_transform("{entry.name}")',
              "```", "", "torch.hub (entry names use `__` for the dot):", "", "```python", "import torch", "",
              f'model = torch.hub.load("{GITHUB_REPO}", "{entry.name.replace(".", "__")}", pretrained={pretrained})',

@@ -80,3 +80,27 @@ def test_help(argv, capsys):
     with pytest.raises(SystemExit) as exc:
         main(argv)
     assert exc.value.code == 0
+
+
+def test_sigterm_stops_a_command_like_ctrl_c_and_its_cleanup_runs(capsys, monkeypatch):
+    import os
+    import signal
+    import time
+
+    import seedzoo.cli.zoo as zoo_cli
+
+    cleaned = []
+
+    def long_command(args):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(30)  # interrupted by the handler, long before this ends
+            return 0
+        finally:
+            cleaned.append(True)
+
+    monkeypatch.setattr(zoo_cli, "_cmd_list", long_command)
+    before = signal.getsignal(signal.SIGTERM)
+    code, _, err = _run(capsys, "list")
+    assert code == 130 and "interrupted" in err and cleaned == [True]
+    assert signal.getsignal(signal.SIGTERM) is before  # restored for whoever called main()

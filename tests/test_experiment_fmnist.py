@@ -9,6 +9,7 @@ import torch
 from seedzoo.data.fashion_mnist import available
 from seedzoo.experiments import fmnist
 from seedzoo.weights.io import load_weights, sha256_file
+from seedzoo.zoo import get_entry
 
 pytestmark = pytest.mark.skipif(not available(), reason="needs Debian's dataset-fashion-mnist")
 
@@ -30,8 +31,8 @@ def test_every_stage_trains_and_every_network_is_in_the_table(toy_run):
         assert (out / stage.key / "export" / "model.safetensors").is_file(), stage.key
         assert (out / stage.key / "metrics.jsonl").is_file()
     labels = [r.label for r in rows]
-    assert labels == [s.label for s in fmnist.TRAINING] + ["supervised reference (labels, 1 epoch)",
-                                                           "random init reference"]
+    assert labels == [s.label for s in fmnist.TRAINING] + [fmnist.reference_label(), "random init reference"]
+    assert fmnist.reference_label() == f"supervised reference (labels, {fmnist.student_epochs()} epochs)"
     for row in rows:
         for dataset in ("fashion_mnist", "digits"):
             assert row.results[f"{dataset}/knn"]["protocol"] == "knn"
@@ -39,19 +40,23 @@ def test_every_stage_trains_and_every_network_is_in_the_table(toy_run):
             assert 0 <= row.results[f"{dataset}/linear"]["top1"] <= 100
     saved = json.loads((out / "results.json").read_text())
     assert set(saved["timings_s"]) >= {s.key for s in fmnist.TRAINING} | {"supervised", "evaluate"}
-    assert "| SEED (teacher temp 1e-4, queue 16384) |" in (out / "results.md").read_text()
+    assert "| SEED (teacher temp 0.01, queue 16384) |" in (out / "results.md").read_text()
     assert (out / "curves.png").stat().st_size > 0
+    crowding = saved["teacher_embeddings"]
+    assert crowding["images"] == 512
+    assert -1 <= crowding["pairwise_cosine_mean"] <= crowding["nearest_cosine_mean"] <= 1
 
 
 def test_the_seed_runs_distil_the_teacher_the_reproduction_trained(toy_run):
     out, _, _ = toy_run
     config = json.loads((out / "seed" / "export" / "config.json").read_text())["seedzoo"]
     assert config["teacher"]["pretrained"] == str(out / "teacher" / "export")
-    ablation = json.loads((out / "seed_tt0.01" / "export" / "config.json").read_text())["seedzoo"]
-    assert ablation["teacher"]["teacher_temperature"] == 0.01 and ablation["entry"] != fmnist.STUDENT
+    assert config["teacher"]["teacher_temperature"] == 0.01
+    ablation = json.loads((out / "seed_tt1e-4" / "export" / "config.json").read_text())["seedzoo"]
+    assert ablation["teacher"]["teacher_temperature"] == 1e-4 and ablation["entry"] != fmnist.STUDENT
 
 
-def test_shipped_weights_are_fp16_copies_with_the_recorded_sha256(toy_run):
+def test_shipped_weights_are_fp16_copies_with_the_recorded_sha256_and_heads_only_where_used(toy_run):
     out, ship, _ = toy_run
     hashes = json.loads((out / "shipped.json").read_text())
     assert set(hashes) == set(fmnist.SHIPPED.values())
@@ -63,6 +68,8 @@ def test_shipped_weights_are_fp16_copies_with_the_recorded_sha256(toy_run):
             if v.is_floating_point():
                 assert shipped.backbone[k].dtype == torch.float16
                 assert torch.equal(shipped.backbone[k], v.half())
+        assert trained.head  # every run trains one; the registry says which ship
+        assert bool(shipped.head) == get_entry(name).weights.with_head
 
 
 def test_the_registry_record_holds_each_shipped_entry_with_its_numbers(toy_run):
@@ -73,7 +80,7 @@ def test_the_registry_record_holds_each_shipped_entry_with_its_numbers(toy_run):
     seed = record["entries"][fmnist.STUDENT]
     assert seed["sha256"] == sha256_file(ship / f"{fmnist.STUDENT}.safetensors")
     knn = {m["metric"]: m for m in seed["metrics"] if m["dataset"] == "Fashion-MNIST" and m["protocol"] == "knn"}
-    row = next(r for r in rows if r.label.startswith("SEED (teacher temp 1e-4"))
+    row = next(r for r in rows if r.label.startswith("SEED (teacher temp 0.01"))
     assert knn["knn20_top1"]["value"] == round(row.results["fashion_mnist/knn"]["knn20_top1"], 2)
     assert {m["protocol"] for m in seed["metrics"]} == set(fmnist.PROTOCOLS.values())
 
@@ -85,3 +92,16 @@ def test_a_second_call_trains_nothing_again(toy_run):
                    record_to=None)
     after = {s.key: (out / s.key / "export" / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
     assert before == after
+
+
+def test_the_gains_table_subtracts_the_moco_student_from_every_seed_run(toy_run):
+    _, _, rows = toy_run
+    table = fmnist.gains_table(rows).splitlines()
+    by_label = {r.label: r.results for r in rows}
+    seed_stages = [s for s in fmnist.TRAINING if s.distils]
+    assert len(table) == 2 + len(seed_stages)
+    moco = by_label[next(s.label for s in fmnist.TRAINING if s.key == "mocov2")]
+    for stage, line in zip(seed_stages, table[2:]):
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        expected = by_label[stage.label]["fashion_mnist/knn"]["knn20_top1"] - moco["fashion_mnist/knn"]["knn20_top1"]
+        assert cells[0] == stage.label and cells[1] == f"{expected:+.2f}"

@@ -25,7 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("experiment", choices=["fmnist"])
     r.add_argument("--out", type=Path, default=Path("runs/fmnist"))
     r.add_argument("--stage", action="append", dest="stages",
-                   help="only these stages (teacher, seed, mocov2, seed_tt0.01, seed_q4096, supervised, evaluate)")
+                   help="only these stages (teacher, seed, mocov2, seed_tt1e-4, seed_q4096, supervised, evaluate)")
     r.add_argument("--no-ship", action="store_true", help="do not write the weights into the package")
     r.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every training run")
     r.set_defaults(func=_reproduce)

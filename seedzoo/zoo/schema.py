@@ -82,6 +82,7 @@ class Weights:
     sha256: str = ""
     mirrors: tuple[str, ...] = ()  # HTTP URLs serving the same bytes
     embedded: str = ""  # file shipped inside the package (seedzoo/weights/embedded/)
+    with_head: bool = True  # False: the file holds the backbone only (`load_projection_head` refuses it)
 
     @property
     def published(self) -> bool:
