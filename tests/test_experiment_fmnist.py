@@ -83,6 +83,10 @@ def test_the_registry_record_holds_each_shipped_entry_with_its_numbers(toy_run):
     row = next(r for r in rows if r.label.startswith("SEED (teacher temp 0.01"))
     assert knn["knn20_top1"]["value"] == round(row.results["fashion_mnist/knn"]["knn20_top1"], 2)
     assert {m["protocol"] for m in seed["metrics"]} == set(fmnist.PROTOCOLS.values())
+    gains = fmnist.seed_vs_moco(rows)
+    assert seed["notes"] == record["entries"][fmnist.BASELINE]["notes"] == [fmnist.verdict(rows)]
+    assert f"{gains['knn20']:+.2f} points of kNN-20" in seed["notes"][0]
+    assert ("does not meet" in seed["notes"][0]) == (min(gains["knn20"], gains["linear"]) < 2)
 
 
 def test_a_second_call_trains_nothing_again(toy_run):
@@ -105,3 +109,15 @@ def test_the_gains_table_subtracts_the_moco_student_from_every_seed_run(toy_run)
         cells = [c.strip() for c in line.strip("|").split("|")]
         expected = by_label[stage.label]["fashion_mnist/knn"]["knn20_top1"] - moco["fashion_mnist/knn"]["knn20_top1"]
         assert cells[0] == stage.label and cells[1] == f"{expected:+.2f}"
+
+
+def test_the_readme_section_is_replaced_between_its_markers_and_nothing_else_changes(toy_run, tmp_path):
+    out, _, rows = toy_run
+    start, end = fmnist.README_MARKERS
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# title\n\nbefore\n{start}\nold text\n{end}\nafter\n")
+    fmnist.update_readme(readme, out)
+    text = readme.read_text()
+    assert text.startswith("# title\n\nbefore\n") and text.endswith(f"{end}\nafter\n") and "old text" not in text
+    assert fmnist.markdown_table(rows) in text and fmnist.gains_table(rows) in text
+    assert fmnist.verdict(rows) in text and "--readme README.md" in text

@@ -27,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--stage", action="append", dest="stages",
                    help="only these stages (teacher, seed, mocov2, seed_tt1e-4, seed_q4096, supervised, evaluate)")
     r.add_argument("--no-ship", action="store_true", help="do not write the weights into the package")
+    r.add_argument("--readme", type=Path, metavar="README",
+                   help="also write the results section of this README (and its plot, docs/fmnist_curves.png)")
     r.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every training run")
     r.set_defaults(func=_reproduce)
 
@@ -91,4 +93,12 @@ def _reproduce(args: argparse.Namespace) -> int:
     if rows:
         print((args.out / "results.md").read_text())
         print(f"results: {args.out / 'results.json'}; curves: {args.out / 'curves.png'}")
+        if args.readme:
+            import shutil
+
+            plot = Path("docs") / "fmnist_curves.png"
+            (args.readme.parent / plot).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(args.out / "curves.png", args.readme.parent / plot)
+            fmnist.update_readme(args.readme, args.out, plot.as_posix())
+            print(f"updated {args.readme} and {args.readme.parent / plot}")
     return 0

@@ -254,6 +254,10 @@ def _measured(name: str) -> tuple[Metric, ...]:
                  for m in record["metrics"])
 
 
+def _measured_notes(name: str) -> tuple[str, ...]:
+    return tuple(_MEASURED["entries"].get(name, {}).get("notes", ()))
+
+
 def _fmnist_moco(name: str, arch: str, width: int, epochs: int, role: str,
                  notes: tuple[str, ...] = (), with_head: bool = True) -> ZooEntry:
     lineage = Lineage("MoCo-v2", arch, epochs, FASHION_MNIST_NORM, LICENSE_SEEDZOO)
@@ -264,7 +268,7 @@ def _fmnist_moco(name: str, arch: str, width: int, epochs: int, role: str,
         license=LICENSE_SEEDZOO,
         recipe=Recipe(config=name.replace(".", "__") + ".yaml", epochs=epochs, method="moco", queue_size=16384),
         citation=SEED_CITATION, description=f"{arch} trained by MoCo-v2 on Fashion-MNIST ({epochs} epochs, 32 px)",
-        notes=(_FMNIST_NOTE, *notes),
+        notes=(_FMNIST_NOTE, *notes, *_measured_notes(name)),
     )
 
 
@@ -286,7 +290,7 @@ FASHION_MNIST: tuple[ZooEntry, ...] = (
                       teacher_temperature=0.01),
         license=LICENSE_SEEDZOO, citation=SEED_CITATION,
         description="seed_mbv3_large distilled by SEED from mocov2_r18.fmnist on Fashion-MNIST (3 epochs, 32 px)",
-        notes=(_FMNIST_NOTE, _BACKBONE_ONLY)),
+        notes=(_FMNIST_NOTE, _BACKBONE_ONLY, *_measured_notes("seed_mbv3_large.fmnist_mocov2_r18"))),
     _fmnist_moco("mocov2_mbv3_large.fmnist", "seed_mobilenetv3_large", 1280, 3, "baseline",
                  notes=("The paper's baseline: the SEED student's architecture, epochs, batch and augmentation, "
                         "trained by MoCo-v2 alone.", _BACKBONE_ONLY), with_head=False),
