@@ -269,11 +269,12 @@ def plot_curves(out: Path, path: Path) -> Path:
         records = read_metrics(stage.run_dir(out))
         steps = [r for r in records if "loss" in r]
         loss_ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=1, label=stage.label)
-        knn = [(r["epoch"] + 1, v) for r in records for k, v in r.items() if k.startswith("knn")]
+        knn = [(r["epoch"], v) for r in records for k, v in r.items() if k.startswith("knn")]
         if knn:
             knn_ax.plot(*zip(*knn), marker="o", label=stage.label)
     loss_ax.set(xlabel="step", ylabel="loss", title="training loss")
     knn_ax.set(xlabel="epochs done", ylabel="kNN-20 top-1 (%, monitor subset)", title="kNN monitor")
+    knn_ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     if knn_ax.lines:
         knn_ax.legend(fontsize=7)
     fig.savefig(path, dpi=100)
