@@ -319,8 +319,10 @@ def load_projection_head(name: str, pretrained: bool | PathLike = False) -> nn.M
         weights = load_weights(path)
         head = weights.head
         if not head:
-            raise ValueError(f"{file} holds no projection head (no 'head.*' keys): it ships the backbone only. "
-                             "Train the entry's recipe (`seedzoo train NAME`) for a file with its head.")
+            fix = (f"`seedzoo train {entry.name}` trains its recipe into a file that keeps the head"
+                   if entry is not None and entry.recipe is not None else "pass a file that holds one")
+            raise ValueError(f"{file} holds no projection head (no 'head.*' keys): it ships the backbone only; "
+                             f"{fix}.")
     else:
         head = split_official(read_checkpoint(file), architecture, entry.head if entry else None).head
     spec = entry.head if entry else infer_head_spec(head)

@@ -121,3 +121,9 @@ def test_the_readme_section_is_replaced_between_its_markers_and_nothing_else_cha
     assert text.startswith("# title\n\nbefore\n") and text.endswith(f"{end}\nafter\n") and "old text" not in text
     assert fmnist.markdown_table(rows) in text and fmnist.gains_table(rows) in text
     assert fmnist.verdict(rows) in text and "--readme README.md" in text
+    assert (tmp_path / "docs" / "fmnist_curves.png").read_bytes() == (out / "curves.png").read_bytes()
+
+
+def test_the_reference_entry_records_the_budget_it_is_trained_for():
+    reference = get_entry(fmnist.REFERENCE)
+    assert reference.trained_by.epochs == fmnist.student_epochs() == get_entry(fmnist.BASELINE).recipe.epochs

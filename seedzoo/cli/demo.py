@@ -94,11 +94,6 @@ def _reproduce(args: argparse.Namespace) -> int:
         print((args.out / "results.md").read_text())
         print(f"results: {args.out / 'results.json'}; curves: {args.out / 'curves.png'}")
         if args.readme:
-            import shutil
-
-            plot = Path("docs") / "fmnist_curves.png"
-            (args.readme.parent / plot).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(args.out / "curves.png", args.readme.parent / plot)
-            fmnist.update_readme(args.readme, args.out, plot.as_posix())
-            print(f"updated {args.readme} and {args.readme.parent / plot}")
+            fmnist.update_readme(args.readme, args.out)
+            print(f"updated {args.readme} and its plot")
     return 0

@@ -239,17 +239,26 @@ def markdown_table(rows: list[Row], dataset: str = "fashion_mnist") -> str:
     return head + "\n".join(lines) + "\n"
 
 
-def gains_table(rows: list[Row]) -> str:
-    """Every SEED run (the entry and its ablations) minus the MoCo-v2-alone student, in points."""
+# The compared numbers, on Fashion-MNIST: (results key, metric) by short name.
+_GAIN_KEYS = {"knn20": ("fashion_mnist/knn", "knn20_top1"), "linear": ("fashion_mnist/linear", "top1"),
+              "linear_1pct": ("fashion_mnist/linear_1pct", "top1")}
+
+
+def _minus_moco(rows: list[Row]) -> dict[str, dict[str, float]]:
+    """Every SEED run's results (the entry and its ablations) minus the MoCo-v2-alone student's, in points,
+    by row label."""
     seed_labels = {stage.label for stage in TRAINING if stage.distils}
     moco_label = next(stage.label for stage in TRAINING if stage.key == "mocov2")
     moco = next(row.results for row in rows if row.label == moco_label)
-    keys = (("fashion_mnist/knn", "knn20_top1"), ("fashion_mnist/linear", "top1"), ("fashion_mnist/linear_1pct", "top1"))
+    return {row.label: {name: row.results[k][m] - moco[k][m] for name, (k, m) in _GAIN_KEYS.items()}
+            for row in rows if row.label in seed_labels}
+
+
+def gains_table(rows: list[Row]) -> str:
+    """Every SEED run (the entry and its ablations) minus the MoCo-v2-alone student, in points."""
     lines = ["| SEED run minus MoCo-v2 alone | kNN-20 | linear | linear, 1% labels |", "|---|---|---|---|"]
-    for row in rows:
-        if row.label in seed_labels:
-            diffs = (row.results[k][m] - moco[k][m] for k, m in keys)
-            lines.append(f"| {row.label} | " + " | ".join(f"{d:+.2f}" for d in diffs) + " |")
+    for label, gains in _minus_moco(rows).items():
+        lines.append(f"| {label} | " + " | ".join(f"{gains[name]:+.2f}" for name in _GAIN_KEYS) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -285,11 +294,7 @@ def plot_curves(out: Path, path: Path) -> Path:
 def seed_vs_moco(rows: list[Row]) -> dict[str, float]:
     """The SEED entry minus the MoCo-v2-alone student on Fashion-MNIST, in points (the target: +2 on
     kNN-20 and on linear)."""
-    by_label = {row.label: row.results for row in rows}
-    seed, moco = (by_label[stage.label] for stage in TRAINING if stage.key in ("seed", "mocov2"))
-    keys = {"knn20": ("fashion_mnist/knn", "knn20_top1"), "linear": ("fashion_mnist/linear", "top1"),
-            "linear_1pct": ("fashion_mnist/linear_1pct", "top1")}
-    return {name: seed[k][m] - moco[k][m] for name, (k, m) in keys.items()}
+    return _minus_moco(rows)[next(stage.label for stage in TRAINING if stage.key == "seed")]
 
 
 def verdict(rows: list[Row]) -> str:
@@ -430,6 +435,12 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
 
 
 def update_readme(readme: Path, out: Path, plot: str = "docs/fmnist_curves.png") -> None:
+    """Rewrite the README's results section (between `README_MARKERS`) and copy the run's curves to `plot`,
+    relative to the README."""
+    import shutil
+
+    (readme.parent / plot).parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(out / "curves.png", readme.parent / plot)
     start, end = README_MARKERS
     text = readme.read_text()
     head, rest = text.split(start, 1)
