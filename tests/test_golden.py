@@ -1,4 +1,4 @@
-"""seedzoo's architectures reproduce the official SEED code's outputs (golden vectors from shared/golden)."""
+"""seedzoo's architectures reproduce the official SEED code's outputs (golden vectors from $SEEDZOO_GOLDEN)."""
 from __future__ import annotations
 
 import math

@@ -131,7 +131,7 @@ def test_pretrained_file_loads_through_timm(arch, layout, tmp_path):
     assert loaded.get_classifier().out_features == 5
 
 
-# --- official layouts (shared/golden/official_layouts.json) -----------------------------------------
+# --- official layouts (official_layouts.json of the golden fixtures) --------------------------------
 
 # layout -> (zoo entry giving architecture and head, container prefix, head prefix, dropped prefixes)
 LAYOUTS = {

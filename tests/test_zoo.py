@@ -1,37 +1,35 @@
 """The registry: one record per entry, every usable official file covered, only published numbers."""
 from __future__ import annotations
 
-import csv
 import re
 
 import pytest
 
 from seedzoo.zoo import ENTRIES, EXCLUDED_RELEASES, UnknownModelError, aliases, get_entry, list_entries
-
-from conftest import SHARED
+from seedzoo.zoo.releases import Release, official_releases
+from seedzoo.zoo.reported import published_metrics
 
 
 @pytest.fixture(scope="module")
-def release_rows() -> list[dict[str, str]]:
-    with open(SHARED / "official_releases.tsv", newline="") as f:
-        return list(csv.DictReader(f, delimiter="\t"))
+def release_rows() -> tuple[Release, ...]:
+    return official_releases()
 
 
 def test_every_usable_release_is_an_entry_and_faulty_rows_are_explained(release_rows):
-    faulty = [r for r in release_rows if r["note"] and ("broken" in r["note"] or "likely" in r["note"])]
+    faulty = [r for r in release_rows if r.note and ("broken" in r.note or "likely" in r.note)]
     assert len(release_rows) == 19 and len(faulty) == 2
     assert len(EXCLUDED_RELEASES) == 2
     for row in faulty:
-        assert any(row["arch"] in why or row["arch"] in key for key, why in EXCLUDED_RELEASES.items())
+        assert any(row.arch in why or row.arch in key for key, why in EXCLUDED_RELEASES.items())
     by_url = {e.source.url: e for e in ENTRIES if e.source}
     usable = [r for r in release_rows if r not in faulty]
     assert len(usable) == 17
     for row in usable:
-        assert row["url"] in by_url, f"release {row['url'].split('?')[0]} has no entry"
-        entry = by_url[row["url"]]
-        assert entry.role == row["role"]
+        assert row.url in by_url, f"release {row.filename} has no entry"
+        entry = by_url[row.url]
+        assert entry.role == row.role
         epochs = entry.trained_by.epochs
-        assert epochs == int(row["epochs"]), entry.name
+        assert epochs == row.epochs, entry.name
     assert len(by_url) == 17
 
 
@@ -45,14 +43,14 @@ def test_names_follow_arch_tag_and_aliases_point_at_entries():
     assert get_entry("seed_mbv3_large").name == "seed_mbv3_large.mocov2_r50_200ep"
 
 
-def test_reported_numbers_appear_in_the_design_brief():
-    """A card may only state numbers from the paper (DESIGN.md section 3) or numbers seedzoo measured."""
-    design = (SHARED / "DESIGN.md").read_text()
-    published = set(re.findall(r"\d+\.\d", design))
+def test_reported_numbers_are_cells_of_the_published_tables():
+    """A card may only state numbers from the papers (`zoo/reported.py`) or numbers seedzoo measured."""
+    published = {(m.value, m.metric, m.dataset, m.protocol, m.source) for m in published_metrics()}
     for e in ENTRIES:
         for m in e.metrics:
             if m.kind == "reported":
-                assert f"{m.value:.1f}" in published, f"{e.name}: {m.value} is not a published number"
+                cell = (m.value, m.metric, m.dataset, m.protocol, m.source)
+                assert cell in published, f"{e.name}: {m} is not a published number"
             else:
                 assert m.source.startswith("seedzoo ") or "python" in m.source, f"{e.name}: no command for {m}"
 

@@ -1,9 +1,10 @@
 """The zoo: every SEED student and teacher seedzoo knows, one record per pretrained tag.
 
-Sources: the SEED paper (Fang et al., ICLR 2021, arXiv 2101.04731) for reported numbers; the authors'
-release list (19 files, `shared/official_releases.tsv`) for official sources. Numbers here are only
-those the paper (or the teachers' own papers) reported, marked "reported"; numbers seedzoo measures
-are added with kind "measured" and the command that measured them.
+Sources: the SEED paper (Fang et al., ICLR 2021, arXiv 2101.04731) for reported numbers, taken from
+the tables of `reported.py`; the authors' release list (19 files, `official_releases.tsv`, read by
+`releases.py`) for official sources. Numbers here are only those the paper (or the teachers' own
+papers) reported, marked "reported"; numbers seedzoo measures are added with kind "measured" and the
+command that measured them.
 """
 from __future__ import annotations
 
@@ -22,8 +23,9 @@ from .schema import (
     Weights,
     ZooEntry,
 )
+from .releases import release_url
+from .reported import linear, semi
 
-SEED_PAPER = "SEED (Fang et al., ICLR 2021), Table 1/2"
 SEED_CITATION = """@inproceedings{fang2021seed,
   title     = {{SEED}: Self-supervised Distillation for Visual Representation},
   author    = {Fang, Zhiyuan and Wang, Jianfeng and Wang, Lijuan and Zhang, Lei and Yang, Yezhou and Liu, Zicheng},
@@ -36,44 +38,10 @@ SEED_CITATION = """@inproceedings{fang2021seed,
 LICENSE_SEED = "unknown (no licence stated by the SEED authors)"
 LICENSE_NC = "cc-by-nc-4.0"
 
-_URLS = {
-    'moco_v1_200ep_pretrain.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/moco_v1_200ep_pretrain.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A07%3A11Z&se=2031-11-04T22%3A07%3A00Z&sr=b&sp=r&sig=4pVrNIbozl3VXhdUltFCFfd5AiIcHHuwv%2FijbCXWIqE%3D',
-    'simclr_200.pth' : 'https://seed.blob.core.windows.net/data/SEED/simclr_200.pth?sv=2020-08-04&st=2021-11-03T22%3A06%3A55Z&se=2031-11-04T22%3A06%3A00Z&sr=b&sp=r&sig=n6wR%2F22ddPpDpIP2cpw9wJ8Ll4CCpCMaLfRQCgMV5Zc%3D',
-    'jianfw_mocov2_ResNet50_epoch200.pth' : 'https://seed.blob.core.windows.net/data/SEED/jianfw_mocov2_ResNet50_epoch200.pth?sv=2020-08-04&st=2021-11-03T22%3A06%3A28Z&se=2031-11-04T22%3A06%3A00Z&sr=b&sp=r&sig=Ql6sep8UFLDbWYugxaK%2FoUmLTCJhPCpJZfAywS4cu8Q%3D',
-    'moco_v2_800ep_pretrain.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/moco_v2_800ep_pretrain.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A06%3A03Z&se=2031-11-04T22%3A06%3A00Z&sr=b&sp=r&sig=%2Bu9r3n%2BOuYF5snOL1nqJ4D%2BaEnJbBi1p0IRfhRY0InA%3D',
-    'swav_800ep_pretrain.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/swav_800ep_pretrain.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A05%3A34Z&se=2031-11-04T22%3A05%3A00Z&sr=b&sp=r&sig=gMj1imj4AWNsfz2VQC5ZWQUKKoQo81LHEN5%2FduV9Wrw%3D',
-    'res101-moco-v2-checkpoint_0199.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/res101-moco-v2-checkpoint_0199.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A05%3A15Z&se=2031-11-04T22%3A05%3A00Z&sr=b&sp=r&sig=QdAtnGB%2B%2Bh9YQBs%2BDlURv42TcoWWIpNDrfHNohadWPU%3D',
-    '200-resnet152-moco-v2-checkpoint_0199.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/200-resnet152-moco-v2-checkpoint_0199.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A04%3A55Z&se=2031-11-04T22%3A04%3A00Z&sr=b&sp=r&sig=CLM0EN7m2yjuXOk1WhdqTH18Nh%2Btj4zfDgHZj9c6iNQ%3D',
-    '800-resnet152-moco-v2-checkpoint_0799.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/800-resnet152-moco-v2-checkpoint_0799.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A04%3A37Z&se=2031-11-04T22%3A04%3A00Z&sr=b&sp=r&sig=Xg1Pf50T9EC9g7b4FbQxt3uC8%2BKuyKZQRF8lt3YbzVE%3D',
-    'swav_RN50w2_400ep_pretrain.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/swav_RN50w2_400ep_pretrain.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A04%3A07Z&se=2031-11-04T22%3A04%3A00Z&sr=b&sp=r&sig=AuN3iN6vGZ8H1sLdaCVGiz5LfZIBdRzelehFF8xK0JA%3D',
-    'swav_RN50w4_400ep_pretrain.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/swav_RN50w4_400ep_pretrain.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A03%3A49Z&se=2031-11-04T22%3A03%3A00Z&sr=b&sp=r&sig=ywgTDEKuyvN0hjQdq7n3qJVbHJVefs%2FvBNvSgLJk%2BHg%3D',
-    'swav_RN50w5_400ep_pretrain.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/swav_RN50w5_400ep_pretrain.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A02%3A37Z&se=2031-11-04T22%3A02%3A00Z&sr=b&sp=r&sig=PVr%2FkyUGN0Fl%2F29z6EZWQvynGJDlP4peF36AcgnVsvg%3D',
-    'resnet18_distill_resnet50-moco-v2-checkpoint_0199.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/seed_model/resnet18_distill_resnet50-moco-v2-checkpoint_0199.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A07%3A40Z&se=2031-11-04T22%3A07%3A00Z&sr=b&sp=r&sig=swrmmIRIQ4RNj%2BWhWsUQ9cbnE0va0hqH0dZ3IH%2Bz8so%3D',
-    'AMP_SMALL_PATCH_400_resnet18_distill_resnet50w2-swav-checkpoint_0399.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/seed_model/AMP_SMALL_PATCH_400_resnet18_distill_resnet50w2-swav-checkpoint_0399.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A08%3A02Z&se=2031-11-04T22%3A08%3A00Z&sr=b&sp=r&sig=AdOBiNemj5P7rqIvL5yM5%2B1C%2BjH6qJltDbPMOgkm0P4%3D',
-    'mobilenetv3_large_distill-moco-v2-checkpoint_0199.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/seed_model/mobilenetv3_large_distill-moco-v2-checkpoint_0199.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A08%3A22Z&se=2031-11-04T22%3A08%3A00Z&sr=b&sp=r&sig=RUBlaj49a54fanXlTD%2FgRMASSYTpq4FbSQ%2BSpQcRbNI%3D',
-    'AMP_SMALL_PATCH_400_efficientnet_b0_distill_resnet50w4-swav-checkpoint_0399.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/seed_model/AMP_SMALL_PATCH_400_efficientnet_b0_distill_resnet50w4-swav-checkpoint_0399.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A08%3A37Z&se=2031-11-04T22%3A08%3A00Z&sr=b&sp=r&sig=GmH6dfLs9E9Rc1U%2FbkyZ7tWyxw6ie%2F2WWOnpe59lrzE%3D',
-    'AMP_SMALL_PATCH_800_efficientnet_b0_distill_resnet50w2-swav-checkpoint_0799.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/seed_model/AMP_SMALL_PATCH_800_efficientnet_b0_distill_resnet50w2-swav-checkpoint_0799.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A08%3A55Z&se=2031-11-04T22%3A08%3A00Z&sr=b&sp=r&sig=1%2F%2Be3xEaU%2FRnNZVDQZPq4RqAqjc5r4uIBED%2FHnocYZk%3D',
-    'AMP_SMALL_PATCH_400_resnet50_distill_resnet50w4-swav-checkpoint_0399.pth.tar' : 'https://seed.blob.core.windows.net/data/SEED/seed_model/AMP_SMALL_PATCH_400_resnet50_distill_resnet50w4-swav-checkpoint_0399.pth.tar?sv=2020-08-04&st=2021-11-03T22%3A09%3A46Z&se=2031-11-04T22%3A09%3A00Z&sr=b&sp=r&sig=gPySMEZjnXHt2zCkAKy5JLYw0Ks4UxmtaTkl8ikSCy8%3D',
-}
 
 
 def _src(filename: str, layout: str) -> OfficialSource:
-    return OfficialSource(url=_URLS[filename], layout=layout)  # type: ignore[arg-type]
-
-
-def _linear(top1: float, top5: float | None = None, note: str = "", dataset: str = "ImageNet-1k",
-            source: str = SEED_PAPER) -> tuple[Metric, ...]:
-    out = [Metric(top1, "top1", dataset, "linear_seed", "reported", source, note)]
-    if top5 is not None:
-        out.append(Metric(top5, "top5", dataset, "linear_seed", "reported", source, note))
-    return tuple(out)
-
-
-def _semi(one: float, ten: float) -> tuple[Metric, ...]:
-    return (
-        Metric(one, "top1", "ImageNet-1k 1% labels", "semi_finetune", "reported", SEED_PAPER),
-        Metric(ten, "top1", "ImageNet-1k 10% labels", "semi_finetune", "reported", SEED_PAPER),
-    )
+    return OfficialSource(url=release_url(filename), layout=layout)  # type: ignore[arg-type]
 
 
 # --- teachers ----------------------------------------------------------------------------------
@@ -99,13 +67,13 @@ def _teacher(name: str, arch: str, arch_label: str, method: str, epochs: int, he
 TEACHERS: tuple[ZooEntry, ...] = (
     _teacher("mocov2_r50.in1k_200ep", "seed_resnet50", "ResNet-50", "MoCo-v2", 200, _MOCO_HEAD,
              _src("jianfw_mocov2_ResNet50_epoch200.pth", "moco_v2"),
-             _linear(67.4, source=SEED_PAPER + " (SEED's in-house teacher)"),
+             linear("mocov2_r50_200ep"),
              license=LICENSE_SEED,
              notes=("SEED's own MoCo-v2 run, the R-50 teacher of the paper's main table "
                     "(the MoCo authors' 200-epoch model reports 67.7).",)),
     _teacher("mocov2_r50.in1k_800ep", "seed_resnet50", "ResNet-50", "MoCo-v2", 800, _MOCO_HEAD,
              _src("moco_v2_800ep_pretrain.pth.tar", "moco_v2"),
-             _linear(71.1, source="MoCo-v2 (Chen et al., 2020), as cited by SEED")),
+             linear("mocov2_r50_800ep")),
     _teacher("mocov1_r50.in1k_200ep", "seed_resnet50", "ResNet-50", "MoCo-v1", 200,
              HeadSpec(2048, 0, 128), _src("moco_v1_200ep_pretrain.pth.tar", "moco_v2"),
              notes=("MoCo-v1 has a single linear projection (`fc`), read with the MoCo-v2 layout rules.",)),
@@ -121,16 +89,16 @@ TEACHERS: tuple[ZooEntry, ...] = (
                     "released R-152 files it is; the number is not attached to either.",)),
     _teacher("swav_r50.in1k_800ep", "seed_resnet50", "ResNet-50", "SwAV", 800, HeadSpec(2048, 2048, 128, True),
              _src("swav_800ep_pretrain.pth.tar", "swav"),
-             _linear(75.3, source="SwAV (Caron et al., 2020), as cited by SEED")),
+             linear("swav_r50_800ep")),
     _teacher("swav_r50w2.in1k_400ep", "seed_resnet50w2", "ResNet-50x2", "SwAV", 400, HeadSpec(4096, 8192, 128, True),
              _src("swav_RN50w2_400ep_pretrain.pth.tar", "swav"),
-             _linear(77.3, source="SwAV (Caron et al., 2020), as cited by SEED")),
+             linear("swav_r50w2_400ep")),
     _teacher("swav_r50w4.in1k_400ep", "seed_resnet50w4", "ResNet-50x4", "SwAV", 400, HeadSpec(8192, 8192, 128, True),
              _src("swav_RN50w4_400ep_pretrain.pth.tar", "swav"),
-             _linear(77.9, source="SwAV (Caron et al., 2020), as cited by SEED")),
+             linear("swav_r50w4_400ep")),
     _teacher("swav_r50w5.in1k_400ep", "seed_resnet50w5", "ResNet-50x5", "SwAV", 400, HeadSpec(10240, 10240, 128, False),
              _src("swav_RN50w5_400ep_pretrain.pth.tar", "swav"),
-             _linear(78.5, source="SwAV (Caron et al., 2020), as cited by SEED"),
+             linear("swav_r50w5_400ep"),
              notes=("SwAV's x5 projection head has no batch norm.",)),
     _teacher("simclr_r50.in1k_200ep", "seed_resnet50", "ResNet-50", "SimCLR", 200, HeadSpec(2048, 2048, 128, True),
              _src("simclr_200.pth", "simclr_seed"), license=LICENSE_SEED, normalization=UNNORMALIZED,
@@ -171,15 +139,15 @@ _LEN_NOTE = ("The paper's number is for its best setting (SwAV R50x2 teacher, 80
 STUDENTS: tuple[ZooEntry, ...] = (
     _student("seed_mbv3_large.mocov2_r50_200ep", "seed_mobilenetv3_large", 1280, "mocov2_r50.in1k_200ep", 200,
              source=_src("mobilenetv3_large_distill-moco-v2-checkpoint_0199.pth.tar", "seed_student"),
-             metrics=_linear(55.2, note="listed as not verified against the paper's table")),
+             metrics=linear("mbv3_large <- mocov2_r50")),
     _student("seed_mbv3_large.swav_r50w2_800ep", "seed_mobilenetv3_large", 1280, "swav_r50w2.in1k_400ep", 800,
-             small_patches=True, metrics=_linear(68.2),
+             small_patches=True, metrics=linear("mbv3_large <- swav_r50w2_800ep"),
              notes=("The authors no longer keep this file: a reproduction recipe until seedzoo trains it.",)),
     _student("seed_effb0.swav_r50w2_800ep", "seed_efficientnet_b0", 1280, "swav_r50w2.in1k_400ep", 800,
              small_patches=True,
              source=_src("AMP_SMALL_PATCH_800_efficientnet_b0_distill_resnet50w2-swav-checkpoint_0799.pth.tar",
                          "seed_student"),
-             metrics=_linear(67.6)),
+             metrics=linear("effb0 <- swav_r50w2_800ep")),
     _student("seed_effb0.swav_r50w4_400ep", "seed_efficientnet_b0", 1280, "swav_r50w4.in1k_400ep", 400,
              small_patches=True,
              source=_src("AMP_SMALL_PATCH_400_efficientnet_b0_distill_resnet50w4-swav-checkpoint_0399.pth.tar",
@@ -192,23 +160,23 @@ STUDENTS: tuple[ZooEntry, ...] = (
     _student("seed_r18.swav_r50w2_400ep", "seed_resnet18", 512, "swav_r50w2.in1k_400ep", 400, small_patches=True,
              source=_src("AMP_SMALL_PATCH_400_resnet18_distill_resnet50w2-swav-checkpoint_0399.pth.tar",
                          "seed_student"),
-             metrics=_linear(63.0, 84.9, note=_LEN_NOTE), notes=(_LEN_NOTE,)),
+             metrics=linear("r18 <- swav_r50w2_800ep", note=_LEN_NOTE), notes=(_LEN_NOTE,)),
     _student("seed_r18.mocov2_r50_200ep", "seed_resnet18", 512, "mocov2_r50.in1k_200ep", 200,
              source=_src("resnet18_distill_resnet50-moco-v2-checkpoint_0199.pth.tar", "seed_student"),
-             metrics=_linear(57.6, 81.8) + _semi(39.1, 50.2)),
+             metrics=linear("r18 <- mocov2_r50") + semi("r18 <- mocov2_r50")),
     _student("seed_r18.mocov2_r152_200ep", "seed_resnet18", 512, "mocov2_r152.in1k_200ep", 200,
-             metrics=_linear(59.5, 83.3) + _semi(44.3, 54.8),
+             metrics=linear("r18 <- mocov2_r152") + semi("r18 <- mocov2_r152"),
              notes=("No released file: a reproduction recipe.",)),
     _student("seed_r34.swav_r50w2_800ep", "seed_resnet34", 512, "swav_r50w2.in1k_400ep", 800, small_patches=True,
-             metrics=_linear(65.7, 86.8), notes=("No ResNet-34 file was released: a reproduction recipe.",)),
+             metrics=linear("r34 <- swav_r50w2_800ep"), notes=("No ResNet-34 file was released: a reproduction recipe.",)),
     _student("seed_r34.mocov2_r50_200ep", "seed_resnet34", 512, "mocov2_r50.in1k_200ep", 200,
-             metrics=_linear(58.5, 82.6), notes=("No ResNet-34 file was released: a reproduction recipe.",)),
+             metrics=linear("r34 <- mocov2_r50"), notes=("No ResNet-34 file was released: a reproduction recipe.",)),
     _student("seed_r34.mocov2_r152_200ep", "seed_resnet34", 512, "mocov2_r152.in1k_200ep", 200,
-             metrics=_linear(62.7, 85.8), notes=("No ResNet-34 file was released: a reproduction recipe.",)),
+             metrics=linear("r34 <- mocov2_r152"), notes=("No ResNet-34 file was released: a reproduction recipe.",)),
     _student("seed_r50.swav_r50w4_400ep", "seed_resnet50", 2048, "swav_r50w4.in1k_400ep", 400, small_patches=True,
              source=_src("AMP_SMALL_PATCH_400_resnet50_distill_resnet50w4-swav-checkpoint_0399.pth.tar",
                          "seed_student"),
-             metrics=_linear(74.3, note="the paper's row for a SwAV R50x4 teacher; its training length "
+             metrics=linear("r50 <- swav_r50w4", note="the paper's row for a SwAV R50x4 teacher; its training length "
                                          "is not restated here, the file is a 400-epoch run")),
 )
 

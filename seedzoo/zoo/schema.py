@@ -61,7 +61,7 @@ class Lineage:
 
 @dataclass(frozen=True)
 class OfficialSource:
-    """A file the SEED authors released (see shared/official_releases.tsv)."""
+    """A file the SEED authors released (see `zoo/official_releases.tsv`)."""
 
     url: str
     layout: Layout
