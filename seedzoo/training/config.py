@@ -44,8 +44,11 @@ class TeacherConfig:
     head_hidden: int = 2048
     head_batch_norm: bool = False
     embed_dim: int = 128
-    channels_last: bool = False
-    compile: bool = False
+    # How the frozen teacher runs ("auto": chosen per device, see training/device_plan.py; the resolved
+    # choice is written to RUN_DIR/device_plan.json). Its embeddings are cast to fp32 before the loss.
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    channels_last: Literal["auto", True, False] = "auto"
+    compile: Literal["auto", True, False] = "auto"
 
 
 @dataclass
@@ -118,8 +121,10 @@ class TrainConfig:
     max_steps: int = 0  # stop after this many steps in all (0: run every epoch)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"  # autocast on GPU; the loss is always fp32
-    channels_last: bool = False  # for the student
+    # The trainable network's autocast (bf16 also on CPU, fp16 on GPU only); the loss is always fp32.
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    channels_last: Literal["auto", True, False] = "auto"  # for the trainable network
+    compile: Literal["auto", True, False] = "auto"  # torch.compile the trainable network
     save_every: int = 1000  # steps; a checkpoint is also written at every epoch end
     keep_last: int = 3
     log_every: int = 10

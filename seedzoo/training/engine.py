@@ -4,8 +4,9 @@ The trainable network (student + head, or MoCo's query encoder) is wrapped in DD
 than one process; the teacher, the key encoder and the queues stay outside DDP (identical on every rank:
 the queues are filled with embeddings gathered from all ranks). Per-process batch = global batch / world
 size, lr = base_lr x global_batch / 256, SGD (momentum 0.9, weight decay 1e-4 on every parameter, as the
-official code), warm-up then cosine (`schedule.py`). Autocast (bf16/fp16) applies on GPU only; the loss
-is always computed in fp32.
+official code), warm-up then cosine (`schedule.py`). Each network runs in the layout and precision of
+its device plan (`device_plan.py`: channels_last, bf16 autocast for the frozen teacher where the hardware
+has bf16, the student in `precision`), recorded in RUN_DIR/device_plan.json; the loss is always fp32.
 """
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ import json
 import math
 import sys
 import time
-from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,12 +27,21 @@ from ..data.augment import EvalTransform
 from ..data.datasets import ImageSource, KeyedViewDataset, build_source
 from ..data.sampler import GlobalBatchSampler
 from . import distributed as D
-from .checkpoint import latest_checkpoint, load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from .checkpoint import (
+    latest_checkpoint,
+    load_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from .config import TrainConfig, config_hash, dump_yaml, to_dict
+from .device_plan import DevicePlan, NetworkPlan, resolve_plan
 from .metrics import METRICS_FILE, MetricsLogger, knn_top1
 from .networks import build_student, build_teacher, unwrap
 from .queue import check_queue_size
 from .schedule import learning_rate, scaled_lr
+
+PLAN_FILE = "device_plan.json"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -67,10 +76,12 @@ class Trainer:
 
     # --- set-up ------------------------------------------------------------------------------
 
-    def _build_objective(self) -> nn.Module:
+    def _build_objective(self, plan: DevicePlan) -> nn.Module:
         cfg = self.cfg
         s = cfg.student
         student = build_student(s.arch, s.pretrained, s.head_hidden, s.embed_dim, backbone=self._student)
+        if plan.student.channels_last:  # before MoCo copies it into its key encoder
+            student.to(memory_format=torch.channels_last)
         if cfg.method == "moco":
             from .moco import MocoObjective
 
@@ -80,7 +91,7 @@ class Trainer:
         t = cfg.teacher
         teacher = self._teacher if self._teacher is not None else build_teacher(
             t.arch, t.pretrained, t.head_hidden, t.head_batch_norm, t.embed_dim, t.entry)
-        return SeedObjective(student, teacher, cfg)
+        return SeedObjective(student, teacher, cfg, plan.teacher)
 
     def _views(self):
         if self.cfg.method == "moco":
@@ -90,12 +101,6 @@ class Trainer:
         from .seed import SeedViews
 
         return SeedViews(self.cfg)
-
-    def _autocast(self, device: torch.device):
-        if device.type != "cuda" or self.cfg.precision == "fp32":
-            return nullcontext()
-        dtype = torch.bfloat16 if self.cfg.precision == "bf16" else torch.float16
-        return torch.autocast("cuda", dtype=dtype)
 
     def _resume_path(self) -> Path | None:
         if not self.resume:
@@ -121,21 +126,22 @@ class Trainer:
             raise ValueError(f"global_batch={cfg.global_batch} is not divisible by the {info.world_size} "
                              "processes: use a multiple of the number of processes")
         check_queue_size(cfg.moco.queue_size if cfg.method == "moco" else cfg.distill.queue_size, cfg.global_batch)
-        if cfg.precision != "fp32" and device.type != "cuda" and info.is_main:
-            print(f"precision={cfg.precision} applies on GPU only: this CPU run uses fp32", file=sys.stderr)
+        plan = resolve_plan(cfg, device)
+        if cfg.precision == "fp16" and device.type != "cuda" and info.is_main:
+            print("precision=fp16 applies on GPU only: this CPU run trains in fp32 (bf16 is available)",
+                  file=sys.stderr)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         chash = config_hash(cfg)
         if info.is_main:
             (self.run_dir / "config.yaml").write_text(f"# config_hash: {chash}\n" + dump_yaml(cfg))
+            (self.run_dir / PLAN_FILE).write_text(json.dumps(plan.record(), indent=2) + "\n")
 
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts them)
-        objective = self._build_objective().to(device)
+        objective = self._build_objective(plan).to(device)
         model = objective.model
-        if cfg.channels_last:
-            model.to(memory_format=torch.channels_last)
         optimizer = torch.optim.SGD(model.parameters(), lr=scaled_lr(cfg.optim.base_lr, cfg.global_batch),
                                     momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay)
-        scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16" and device.type == "cuda")
+        scaler = torch.amp.GradScaler(device.type, enabled=plan.student.precision == "fp16")
 
         source = self._source if self._source is not None else build_source(
             cfg.data.source, cfg.data.path, cfg.data.subset)
@@ -166,11 +172,14 @@ class Trainer:
             # Per-GPU BN as the official code (no SyncBN, buffers not broadcast from rank 0).
             net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                           broadcast_buffers=False)
+        if plan.student.compile:
+            net = torch.compile(net)
         objective.train()
         logger = MetricsLogger(self.run_dir, info.is_main, total, step, cfg.log_every)
         if info.is_main:
             logger.info(f"{cfg.method} run {cfg.name or '(unnamed)'}: {info.world_size} process(es) on "
                         f"{device.type}, {total} steps of global batch {cfg.global_batch}, into {self.run_dir}")
+            logger.info(f"device plan: student {_describe(plan.student)}; teacher {_describe(plan.teacher)}")
 
         def checkpoint() -> Path | None:
             if not info.is_main:
@@ -197,9 +206,8 @@ class Trainer:
                         group["lr"] = lr
                     views = {k: v.to(device, non_blocking=True) for k, v in batch.items()
                              if k in ("image", "small", "key_image")}
-                    if cfg.channels_last:
-                        views["image"] = views["image"].contiguous(memory_format=torch.channels_last)
-                    with self._autocast(device):
+                    views = {k: plan.student.input(v) for k, v in views.items()}
+                    with plan.student.autocast(device.type):
                         loss, pending = objective.compute(net, views, step)
                     # One collective for both numbers: the mean loss and the images skipped as unreadable.
                     stats = D.all_reduce_sum(torch.stack([loss.detach().float(),
@@ -290,6 +298,11 @@ class Trainer:
         head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
         return write_model_folder(self.run_dir / "export", architecture=cfg.student.arch, backbone=state,
                                   head=head, entry=entry, seedzoo=block)
+
+
+def _describe(p: NetworkPlan) -> str:
+    return (f"{p.precision}, {'channels_last' if p.channels_last else 'NCHW'}"
+            f"{', compiled' if p.compile else ''}")
 
 
 def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 
 from ..data.augment import view_augment
 from .config import TrainConfig
+from .device_plan import NetworkPlan
 from .loss import seed_loss
 from .networks import Encoder, freeze
 from .queue import EmbeddingQueue
@@ -37,7 +38,8 @@ class SeedViews:
 class SeedObjective(nn.Module):
     """CE(student, teacher | queue) [+ CE over small crops with their own queue]."""
 
-    def __init__(self, student: Encoder, teacher: nn.Module, cfg: TrainConfig) -> None:
+    def __init__(self, student: Encoder, teacher: nn.Module, cfg: TrainConfig,
+                 teacher_plan: NetworkPlan | None = None) -> None:
         super().__init__()
         self.model = student
         self.teacher = freeze(teacher)
@@ -46,12 +48,11 @@ class SeedObjective(nn.Module):
         self.queue = EmbeddingQueue(self.cfg.queue_size, dim, seed=cfg.seed)
         self.small_queue = (EmbeddingQueue(self.cfg.queue_size, dim, seed=cfg.seed + 1)
                             if self.cfg.small_patches else None)
-        self.channels_last = cfg.teacher.channels_last
-        if self.channels_last:
-            self.teacher.to(memory_format=torch.channels_last)
-        # The teacher stays outside DDP; compile it alone (it is 78-96% of the FLOPs for small students).
-        # Kept out of the module tree: it is the same network as `self.teacher`, not a second one.
-        self.__dict__["_teacher_fn"] = torch.compile(self.teacher) if cfg.teacher.compile else self.teacher
+        # The teacher stays outside DDP and runs in its own plan (layout, autocast, compile): it is
+        # 78-96% of the FLOPs for small students. `_teacher_fn` is kept out of the module tree: it is
+        # the same network as `self.teacher`, not a second one.
+        self.teacher_plan = teacher_plan = teacher_plan or NetworkPlan()
+        self.__dict__["_teacher_fn"] = teacher_plan.prepare(self.teacher)
         self.save_teacher = not cfg.teacher.pretrained  # a random teacher must be saved to be resumable
 
     def train(self, mode: bool = True) -> SeedObjective:
@@ -61,20 +62,28 @@ class SeedObjective(nn.Module):
 
     @torch.no_grad()
     def embed_teacher(self, x: Tensor) -> Tensor:
-        if self.channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        return self._teacher_fn(x)
+        """The teacher's embeddings of `x`, in fp32 whatever precision the teacher ran in."""
+        with self.teacher_plan.autocast(x.device.type):
+            return self._teacher_fn(self.teacher_plan.input(x)).float()
 
-    def compute(self, net: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, Any]:
+    def targets(self, batch: dict[str, Tensor]) -> tuple[Tensor, Tensor | None]:
+        """The teacher's embeddings of the view (and of the small crops): one pass that several students
+        of the same teacher and data can share (`compute(..., targets=)`)."""
+        t = self.embed_teacher(batch["image"])
+        t_small = self.embed_teacher(batch["small"].flatten(0, 1)) if self.small_queue is not None else None
+        return t, t_small
+
+    def compute(self, net: nn.Module, batch: dict[str, Tensor], step: int,
+                targets: tuple[Tensor, Tensor | None] | None = None) -> tuple[Tensor, Any]:
         c = self.cfg
         image = batch["image"]
         if self.small_queue is None:
             s = net(image)
-            t = self.embed_teacher(image)
+            t = (targets or self.targets(batch))[0]
             return seed_loss(s, t, self.queue.queue, c.student_temperature, c.teacher_temperature), (t, None)
         small = batch["small"].flatten(0, 1)  # N x S crops -> N*S, crops of one image adjacent
         s, s_small = net([image, small])
-        t, t_small = self.embed_teacher(image), self.embed_teacher(small)
+        t, t_small = targets or self.targets(batch)
         loss = (seed_loss(s, t, self.queue.queue, c.student_temperature, c.teacher_temperature)
                 + seed_loss(s_small, t_small, self.small_queue.queue, c.student_temperature, c.teacher_temperature))
         first_crop = t_small.unflatten(0, (len(image), -1))[:, 0]  # one small crop per image is enqueued
