@@ -166,6 +166,8 @@ class MobileNetV3(nn.Module):
         self._init_weights()
 
     def _init_weights(self) -> None:
+        # d-li14's init, which is also torchvision's MobileNetV3 init: Kaiming normal (fan_out, counted as
+        # torch does, k*k*out for a depthwise conv too), BN 1/0, Linear N(0, 0.01); nothing starts at zero.
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")

@@ -5,6 +5,12 @@ SimCLR and SEED releases all use). SwAV's and SimCLR's ResNet-50x2/x4/x5 multipl
 factor, stem included (ResNet-50x2: a 128-channel conv1, 4096-d output). That is not `wide_resnet50_2`
 (which widens only the bottleneck's inner convs), and timm's `ResNet` fixes a single-conv stem at 64
 channels, so `WidenedResNet` builds its stem and stages itself and inherits the rest of `ResNet`.
+
+Built fresh, every one initialises as torchvision's ResNet (and so the MoCo, SwAV and SEED code): Kaiming
+normal (fan_out) convolutions, every BN at weight 1 / bias 0. timm's default `zero_init_last=True` zeroes
+the last BN of each residual branch instead; at 32 px, where layer4 is 1x1 and each stride-2 1x1 shortcut
+keeps only the top-left cell, that leaves a fresh network blind to all but the top-left 6x6 pixels.
+`zero_init_last=True` can still be asked for; loaded weights replace the init either way.
 """
 from __future__ import annotations
 
@@ -35,7 +41,7 @@ class WidenedResNet(ResNet):
             global_pool: str = "avg",
             drop_rate: float = 0.0,
             drop_path_rate: float = 0.0,
-            zero_init_last: bool = True,
+            zero_init_last: bool = False,
             device=None,
             dtype=None,
     ) -> None:
@@ -79,6 +85,7 @@ def remap_official(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[s
 
 
 def _create_resnet(variant: str, pretrained: bool = False, **kwargs: Any) -> ResNet:
+    kwargs.setdefault("zero_init_last", False)  # torchvision's init (see the module docstring)
     return build_model_with_cfg(ResNet, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
 

@@ -36,10 +36,29 @@ def backbone_width(model: nn.Module) -> int:
 
 def create_backbone(arch: str, pretrained: str = "") -> nn.Module:
     """A classifier-free backbone (`num_classes=0`); `pretrained` is "", "zoo" (the entry's published
-    weights), or a path (seedzoo folder, .safetensors, official checkpoint)."""
+    weights), or a path (seedzoo folder, .safetensors, official checkpoint).
+
+    A network built from scratch initialises as torchvision's: seedzoo's architectures do so themselves,
+    and timm's residual families (which zero the last norm of each residual branch by default, the
+    `zero_init_last` option of ResNet, ResNetV2, RegNet, CSPNet, ByobNet) are built with it off.
+    """
     from ..factory import create_model
 
-    return create_model(arch, pretrained=True if pretrained == "zoo" else (pretrained or False), num_classes=0)
+    if pretrained:
+        return create_model(arch, pretrained=True if pretrained == "zoo" else pretrained, num_classes=0)
+    model = create_model(arch, num_classes=0)
+    if _zero_inits_residuals(model):
+        model = create_model(arch, num_classes=0, zero_init_last=False)
+    return model
+
+
+def _zero_inits_residuals(model: nn.Module) -> bool:
+    """A timm network whose blocks implement `zero_init_last`, other than seedzoo's (already off)."""
+    from ..models import list_architectures
+
+    architecture = (getattr(model, "pretrained_cfg", None) or {}).get("architecture")
+    return architecture not in list_architectures() and any(
+        callable(getattr(m, "zero_init_last", None)) for m in model.modules())
 
 
 def build_student(arch: str, pretrained: str = "", head_hidden: int = 0, embed_dim: int = 128,
