@@ -24,7 +24,11 @@ EXPECTED_WIDTH = {
     "seed_mobilenetv3_large": 1280, "seed_efficientnet_b0": 1280, "seed_efficientnet_b1": 1280,
     "seed_resnet18": 512, "seed_resnet34": 512, "seed_resnet50": 2048, "seed_resnet101": 2048,
     "seed_resnet152": 2048, "seed_resnet50w2": 4096, "seed_resnet50w4": 8192, "seed_resnet50w5": 10240,
+    "seed_mobilenetv3_large_lowres": 1280, "seed_efficientnet_b0_lowres": 1280, "seed_efficientnet_b1_lowres": 1280,
+    "seed_resnet18_lowres": 512, "seed_resnet34_lowres": 512, "seed_resnet50_lowres": 2048,
 }
+LOWRES = [a for a in ARCHS if a.endswith("_lowres")]
+IMAGENET = [a for a in ARCHS if a not in LOWRES]
 
 
 pytestmark = pytest.mark.usefixtures("single_thread")
@@ -82,10 +86,13 @@ def test_features_only_matches_feature_info(arch):
         maps = model(_input(arch))
     assert [m.shape[1] for m in maps] == info.channels()
     assert [SIZE // m.shape[-1] for m in maps] == info.reduction()
-    assert info.reduction() == [4, 8, 32]
+    if arch in LOWRES:  # stem at stride 1; the ResNets also drop the max-pool
+        assert info.reduction() == ([1, 2, 8] if "resnet" in arch else [2, 4, 16])
+    else:
+        assert info.reduction() == [4, 8, 32]
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", IMAGENET)
 def test_data_config_is_imagenet_224_bilinear(arch):
     model = timm.create_model(arch, device="meta")
     config = resolve_data_config({}, model=model)
@@ -93,6 +100,25 @@ def test_data_config_is_imagenet_224_bilinear(arch):
     assert config["crop_pct"] == 0.875
     assert config["interpolation"] == "bilinear"
     assert config["mean"] == IMAGENET_DEFAULT_MEAN and config["std"] == IMAGENET_DEFAULT_STD
+
+
+@pytest.mark.parametrize("arch", LOWRES)
+def test_lowres_variant_is_its_imagenet_architecture_with_a_stride_1_stem(arch):
+    imagenet = timm.create_model(arch.removesuffix("_lowres"), num_classes=0, device="meta")
+    lowres = timm.create_model(arch, num_classes=0, device="meta")
+    ours, theirs = lowres.state_dict(), imagenet.state_dict()
+    assert list(ours) == list(theirs)  # same key names: the same loaders, converters and heads
+    first = lowres.pretrained_cfg["first_conv"]
+    assert [k for k in ours if ours[k].shape != theirs[k].shape] == (
+        [f"{first}.weight"] if "resnet" in arch else [])  # the ResNet stem is 3x3 instead of 7x7
+    stem = lowres.get_submodule(first)
+    assert stem.stride == (1, 1)
+    if "resnet" in arch:
+        assert stem.kernel_size == (3, 3) and isinstance(lowres.maxpool, torch.nn.Identity)
+    config = resolve_data_config({}, model=lowres)
+    assert config["input_size"] == (3, 32, 32) and config["crop_pct"] == 1.0
+    x = torch.zeros(1, 3, 32, 32, device="meta")
+    assert lowres.forward_features(x).shape[-1] == lowres.pretrained_cfg["pool_size"][-1]
 
 
 def test_mobilenetv3_drop_rate_and_global_pool():

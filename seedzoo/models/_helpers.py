@@ -24,6 +24,13 @@ def imagenet_cfg(first_conv: str, classifier: str, **kwargs: Any) -> dict[str, A
     }
 
 
+def lowres_cfg(first_conv: str, classifier: str, pool_size: tuple[int, int], **kwargs: Any) -> dict[str, Any]:
+    """timm pretrained cfg of a small-input (`_lowres`) variant: 32 px, no resize or crop, bilinear,
+    ImageNet mean/std until weights say otherwise; `pool_size` is the final map at 32 px."""
+    return imagenet_cfg(first_conv, classifier, input_size=(3, 32, 32), pool_size=pool_size, crop_pct=1.0,
+                        **kwargs)
+
+
 def filter_seedzoo_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """Backbone weights under the model's own names, from seedzoo's format or a plain timm state dict.
 

@@ -13,6 +13,9 @@ Built fresh, it keeps timm's init, the TensorFlow reference's: convolutions N(0,
 torchvision's EfficientNet counts a depthwise conv's fan_out as k*k*out, which divides its output variance
 by the channel count at each of the 16 depthwise layers (measured at 32 px in eval mode: pooled features
 of std 4e-15 against 1e-6). Every region of the input reaches the output under either.
+
+`seed_efficientnet_b{0,1}_lowres` are the small-input variants (28-64 px): the stem conv at stride 1 and
+"SAME" padding fixed for 32 px, so a 32 px input ends on 2x2 maps instead of 1x1; same key names.
 """
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ from timm.models._efficientnet_blocks import DepthwiseSeparableConv
 from timm.models._efficientnet_builder import decode_arch_def, resolve_act_layer
 from timm.models.efficientnet import EfficientNet, EfficientNetFeatures
 
-from ._helpers import filter_seedzoo_state_dict, imagenet_cfg
+from ._helpers import filter_seedzoo_state_dict, imagenet_cfg, lowres_cfg
 
 __all__ = [
     "Conv2dStaticSame", "SeedEfficientNet", "SeedEfficientNetFeatures", "checkpoint_filter_fn",
@@ -113,21 +116,35 @@ def freeze_same_padding(model: EfficientNet | EfficientNetFeatures, native_size:
                            f"EfficientNet blocks differently from what seedzoo expects")
 
 
+def _set_stem_stride(model: EfficientNet | EfficientNetFeatures, stride: int) -> None:
+    """Run the stem conv at `stride` (timm fixes it at 2); the weights do not depend on it."""
+    if stride == 2:
+        return
+    if stride != 1:
+        raise ValueError(f"stem_stride={stride}: 2 (ImageNet) or 1 (28-64 px inputs)")
+    model.conv_stem.stride = (1, 1)
+    info = model.feature_info.info if hasattr(model.feature_info, "info") else model.feature_info
+    for level in info:  # every feature map is twice as fine
+        level["reduction"] //= 2
+
+
 class SeedEfficientNet(EfficientNet):
     """timm's EfficientNet with "SAME" padding fixed for `native_size`, as lukemelas' implementation."""
 
-    def __init__(self, *args: Any, native_size: int = 224, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, native_size: int = 224, stem_stride: int = 2, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.native_size = native_size
+        _set_stem_stride(self, stem_stride)
         freeze_same_padding(self, native_size)
 
 
 class SeedEfficientNetFeatures(EfficientNetFeatures):
     """Feature-map variant of `SeedEfficientNet` (`features_only=True`)."""
 
-    def __init__(self, *args: Any, native_size: int = 224, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, native_size: int = 224, stem_stride: int = 2, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.native_size = native_size
+        _set_stem_stride(self, stem_stride)
         freeze_same_padding(self, native_size)
 
 
@@ -191,7 +208,7 @@ def _create_effnet(variant: str, pretrained: bool = False, **kwargs: Any) -> See
 
 
 def _gen_seed_efficientnet(variant: str, depth_multiplier: float, native_size: int, pretrained: bool = False,
-                           **kwargs: Any) -> SeedEfficientNet:
+                           stem_stride: int = 2, **kwargs: Any) -> SeedEfficientNet:
     # lukemelas' defaults, which the official SEED students were trained with
     kwargs.setdefault("drop_rate", 0.2)
     kwargs.setdefault("drop_path_rate", 0.2)
@@ -203,6 +220,7 @@ def _gen_seed_efficientnet(variant: str, depth_multiplier: float, native_size: i
         act_layer=resolve_act_layer(kwargs, "swish"),
         norm_layer=partial(nn.BatchNorm2d, eps=1e-3, momentum=0.01),
         native_size=native_size,
+        stem_stride=stem_stride,
         **kwargs,
     )
     return _create_effnet(variant, pretrained, **model_kwargs)
@@ -215,6 +233,8 @@ def _cfg(**kwargs: Any) -> dict[str, Any]:
 default_cfgs = generate_default_cfgs({
     "seed_efficientnet_b0": _cfg(),
     "seed_efficientnet_b1": _cfg(),  # SEED trains and evaluates B1 at 224 too (padding still fixed for 240)
+    "seed_efficientnet_b0_lowres": lowres_cfg("conv_stem", "classifier", (2, 2)),
+    "seed_efficientnet_b1_lowres": lowres_cfg("conv_stem", "classifier", (2, 2)),
 })
 
 
@@ -228,3 +248,15 @@ def seed_efficientnet_b0(pretrained: bool = False, **kwargs: Any) -> SeedEfficie
 def seed_efficientnet_b1(pretrained: bool = False, **kwargs: Any) -> SeedEfficientNet:
     """EfficientNet-B1 as lukemelas builds it: "SAME" padding fixed for 240, BN eps 1e-3."""
     return _gen_seed_efficientnet("seed_efficientnet_b1", 1.1, 240, pretrained, **kwargs)
+
+
+@register_model
+def seed_efficientnet_b0_lowres(pretrained: bool = False, **kwargs: Any) -> SeedEfficientNet:
+    """EfficientNet-B0 for 28-64 px inputs: stem conv at stride 1, "SAME" padding fixed for 32 px."""
+    return _gen_seed_efficientnet("seed_efficientnet_b0_lowres", 1.0, 32, pretrained, stem_stride=1, **kwargs)
+
+
+@register_model
+def seed_efficientnet_b1_lowres(pretrained: bool = False, **kwargs: Any) -> SeedEfficientNet:
+    """EfficientNet-B1 for 28-64 px inputs: stem conv at stride 1, "SAME" padding fixed for 32 px."""
+    return _gen_seed_efficientnet("seed_efficientnet_b1_lowres", 1.1, 32, pretrained, stem_stride=1, **kwargs)

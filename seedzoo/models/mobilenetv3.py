@@ -6,6 +6,9 @@ squeeze-excite is built from `nn.Linear` layers, in expansion blocks it acts on 
 (+ dropout), whose 1280-d output is the representation SEED evaluates. Parameter names are those of that
 code (`features.N.conv.K.*`, `conv.0/1`, `classifier.0`), so official checkpoints load without a key map;
 the task classifier that timm expects is a separate `fc`.
+
+`seed_mobilenetv3_large_lowres` is the small-input variant (28-64 px): the stem conv at stride 1, so a
+32 px input ends on 2x2 maps instead of 1x1; same parameters and key names.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from timm.layers import DropPath, SelectAdaptivePool2d, make_divisible
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._manipulate import checkpoint_seq
 
-from ._helpers import filter_seedzoo_state_dict, imagenet_cfg
+from ._helpers import filter_seedzoo_state_dict, imagenet_cfg, lowres_cfg
 
 __all__ = ["MobileNetV3", "checkpoint_filter_fn", "remap_official"]
 
@@ -123,6 +126,7 @@ class MobileNetV3(nn.Module):
             num_classes: int = 1000,
             in_chans: int = 3,
             stem_size: int = 16,
+            stem_stride: int = 2,
             head_hidden_size: int = 1280,
             global_pool: str = "avg",
             drop_rate: float = 0.2,
@@ -140,9 +144,9 @@ class MobileNetV3(nn.Module):
         self.drop_rate = drop_rate
         self.grad_checkpointing = False
 
-        layers: list[nn.Module] = [_conv_bn_act(in_chans, stem_size, 3, 2, **dd)]
+        layers: list[nn.Module] = [_conv_bn_act(in_chans, stem_size, 3, stem_stride, **dd)]
         self.feature_info: list[dict[str, Any]] = []
-        in_chs, reduction, mid_chs = stem_size, 2, stem_size
+        in_chs, reduction, mid_chs = stem_size, stem_stride, stem_size
         for i, (k, t, c, use_se, use_hs, s) in enumerate(block_cfgs):
             if s > 1 and i > 0:  # a feature level ends where the next stride-2 block starts
                 self.feature_info.append(dict(num_chs=in_chs, reduction=reduction, module=f"features.{i}"))
@@ -245,6 +249,7 @@ def _cfg(**kwargs: Any) -> dict[str, Any]:
 
 default_cfgs = generate_default_cfgs({
     "seed_mobilenetv3_large": _cfg(),
+    "seed_mobilenetv3_large_lowres": lowres_cfg("features.0.0", "fc", (2, 2)),
 })
 
 
@@ -253,3 +258,10 @@ def seed_mobilenetv3_large(pretrained: bool = False, **kwargs: Any) -> MobileNet
     """MobileNetV3-Large, d-li14 layout (SEED's student); 1280-d representation."""
     model_args = dict(block_cfgs=LARGE_BLOCKS, head_hidden_size=1280)
     return _create_mobilenetv3("seed_mobilenetv3_large", pretrained, **dict(model_args, **kwargs))
+
+
+@register_model
+def seed_mobilenetv3_large_lowres(pretrained: bool = False, **kwargs: Any) -> MobileNetV3:
+    """MobileNetV3-Large (d-li14 layout) for 28-64 px inputs: stem conv at stride 1; 1280-d representation."""
+    model_args = dict(block_cfgs=LARGE_BLOCKS, head_hidden_size=1280, stem_stride=1)
+    return _create_mobilenetv3("seed_mobilenetv3_large_lowres", pretrained, **dict(model_args, **kwargs))

@@ -11,6 +11,10 @@ normal (fan_out) convolutions, every BN at weight 1 / bias 0. timm's default `ze
 the last BN of each residual branch instead; at 32 px, where layer4 is 1x1 and each stride-2 1x1 shortcut
 keeps only the top-left cell, that leaves a fresh network blind to all but the top-left 6x6 pixels.
 `zero_init_last=True` can still be asked for; loaded weights replace the init either way.
+
+`seed_resnet{18,34,50}_lowres` are the small-input variants (28-64 px): a 3x3 stride-1 stem conv and no
+max-pool, the "CIFAR stem" of the MoCo CIFAR demo, solo-learn and lightly. At 32 px layer4 then works
+on 4x4 maps instead of 1x1; the key names are the same, `conv1.weight` is 3x3.
 """
 from __future__ import annotations
 
@@ -23,9 +27,9 @@ from timm.layers import create_classifier
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet, make_blocks
 
-from ._helpers import filter_seedzoo_state_dict, imagenet_cfg
+from ._helpers import filter_seedzoo_state_dict, imagenet_cfg, lowres_cfg
 
-__all__ = ["WidenedResNet", "checkpoint_filter_fn", "remap_official"]
+__all__ = ["LowResResNet", "WidenedResNet", "checkpoint_filter_fn", "remap_official"]
 
 
 class WidenedResNet(ResNet):
@@ -74,6 +78,23 @@ class WidenedResNet(ResNet):
         self.init_weights(zero_init_last=zero_init_last)
 
 
+class LowResResNet(ResNet):
+    """timm's ResNet with the small-input stem: conv1 3x3 at stride 1, no max-pool (output stride 8)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not isinstance(self.conv1, nn.Conv2d):
+            raise ValueError("the small-input stem replaces a single-conv stem: leave stem_type at ''")
+        wide = self.conv1
+        self.conv1 = nn.Conv2d(wide.in_channels, wide.out_channels, kernel_size=3, stride=1, padding=1, bias=False,
+                               device=wide.weight.device, dtype=wide.weight.dtype)
+        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+        self.maxpool = nn.Identity()
+        # the stem no longer halves (2 -> 1) and neither does the pool: every stage is 4x finer
+        for info in self.feature_info:
+            info["reduction"] = max(info["reduction"] // 4, 1)
+
+
 def checkpoint_filter_fn(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
     """seedzoo's format (`backbone.*`, `head.*`) or a plain torchvision/timm state dict."""
     return filter_seedzoo_state_dict(state_dict)
@@ -84,9 +105,9 @@ def remap_official(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[s
     return dict(state_dict)
 
 
-def _create_resnet(variant: str, pretrained: bool = False, **kwargs: Any) -> ResNet:
+def _create_resnet(variant: str, pretrained: bool = False, cls: type[ResNet] = ResNet, **kwargs: Any) -> ResNet:
     kwargs.setdefault("zero_init_last", False)  # torchvision's init (see the module docstring)
-    return build_model_with_cfg(ResNet, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
+    return build_model_with_cfg(cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
 
 def _create_widened_resnet(variant: str, pretrained: bool = False, **kwargs: Any) -> WidenedResNet:
@@ -107,6 +128,9 @@ default_cfgs = generate_default_cfgs({
     "seed_resnet50w2": _cfg(),
     "seed_resnet50w4": _cfg(),
     "seed_resnet50w5": _cfg(),
+    "seed_resnet18_lowres": lowres_cfg("conv1", "fc", (4, 4)),
+    "seed_resnet34_lowres": lowres_cfg("conv1", "fc", (4, 4)),
+    "seed_resnet50_lowres": lowres_cfg("conv1", "fc", (4, 4)),
 })
 
 
@@ -161,3 +185,24 @@ def seed_resnet50w5(pretrained: bool = False, **kwargs: Any) -> WidenedResNet:
     """ResNet-50x5 (SwAV): every width x5, 320-channel stem; 10240-d representation."""
     return _create_widened_resnet("seed_resnet50w5", pretrained,
                                   **dict(dict(block=Bottleneck, layers=(3, 4, 6, 3), widen=5), **kwargs))
+
+
+@register_model
+def seed_resnet18_lowres(pretrained: bool = False, **kwargs: Any) -> LowResResNet:
+    """ResNet-18 for 28-64 px inputs: 3x3 stride-1 stem, no max-pool; 512-d representation."""
+    return _create_resnet("seed_resnet18_lowres", pretrained, LowResResNet,
+                          **dict(dict(block=BasicBlock, layers=(2, 2, 2, 2)), **kwargs))
+
+
+@register_model
+def seed_resnet34_lowres(pretrained: bool = False, **kwargs: Any) -> LowResResNet:
+    """ResNet-34 for 28-64 px inputs: 3x3 stride-1 stem, no max-pool; 512-d representation."""
+    return _create_resnet("seed_resnet34_lowres", pretrained, LowResResNet,
+                          **dict(dict(block=BasicBlock, layers=(3, 4, 6, 3)), **kwargs))
+
+
+@register_model
+def seed_resnet50_lowres(pretrained: bool = False, **kwargs: Any) -> LowResResNet:
+    """ResNet-50 for 28-64 px inputs: 3x3 stride-1 stem, no max-pool; 2048-d representation."""
+    return _create_resnet("seed_resnet50_lowres", pretrained, LowResResNet,
+                          **dict(dict(block=Bottleneck, layers=(3, 4, 6, 3)), **kwargs))
