@@ -10,9 +10,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train", help="distil a student (SEED) or pre-train a teacher (MoCo-v2)",
         description="Train from a zoo entry's recipe, a preset or a YAML file, with key=value overrides. "
+                    "Several SEED recipes of one teacher and data (seedzoo train A B ...) train together: "
+                    "one teacher pass per step for all students, each exported to RUN/export/<name>/. "
                     "Several processes: torchrun --nproc-per-node=N -m seedzoo train ...")
-    p.add_argument("recipe", nargs="?", help="zoo entry (e.g. seed_r18.mocov2_r50_200ep) or a recipe YAML")
-    p.add_argument("overrides", nargs="*", metavar="key=value", help="e.g. optim.base_lr=0.06 data.path=/data")
+    p.add_argument("recipes", nargs="*", metavar="RECIPE|key=value",
+                   help="zoo entries (e.g. seed_r18.mocov2_r50_200ep) or recipe YAMLs, then key=value "
+                        "overrides applied to each (e.g. optim.base_lr=0.06 data.path=/data)")
     p.add_argument("--preset", help="a shipped preset instead of RECIPE (e.g. smoke)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<name>)")
     p.add_argument("--resume", help="'auto' (newest checkpoint of the run folder) or a checkpoint path")
@@ -28,36 +31,49 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _train(args: argparse.Namespace) -> int:
     from ..training.config import ConfigError, dump_yaml, load_config
 
-    if args.preset and args.recipe:
-        if "=" not in args.recipe:
-            print("error: give either RECIPE or --preset, not both", file=sys.stderr)
-            return 2
-        args.overrides.insert(0, args.recipe)  # with --preset, the first positional is an override
-    source = args.preset or args.recipe
-    if not source:
+    sources = [r for r in args.recipes if "=" not in r]
+    overrides = [r for r in args.recipes if "=" in r]
+    if args.preset and sources:
+        print("error: give either RECIPE or --preset, not both", file=sys.stderr)
+        return 2
+    sources = [args.preset] if args.preset else sources
+    if not sources:
         print("error: name a zoo entry, a recipe YAML, or --preset smoke", file=sys.stderr)
         return 2
     try:
-        cfg = load_config(source, args.overrides)
+        cfgs = [load_config(source, overrides) for source in sources]
+        if len(cfgs) > 1:  # students trained together are told apart by name: a recipe's file name if unnamed
+            cfgs = [c if c.name else load_config(src, [f"name={_stem(src)}", *overrides])
+                    for c, src in zip(cfgs, sources)]
+            from ..training.cohort import check_cohort
+
+            check_cohort(cfgs)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.print_config:
-        print(dump_yaml(cfg), end="")
+        print("---\n".join(dump_yaml(c) for c in cfgs), end="")
         return 0
     from ..training.engine import NonFiniteLossError, train
 
-    run_dir = args.out or Path("runs") / (cfg.name or Path(str(source)).stem).replace("/", "_")
+    run_dir = args.out or Path("runs") / "+".join(c.name or _stem(s) for c, s in zip(cfgs, sources)).replace("/", "_")
     try:
-        result = train(cfg, run_dir, resume=args.resume, command=" ".join(["seedzoo", "train", *sys.argv[2:]]))
+        result = train(cfgs if len(cfgs) > 1 else cfgs[0], run_dir, resume=args.resume,
+                       command=" ".join(["seedzoo", "train", *sys.argv[2:]]))
     except NonFiniteLossError as err:
         print(f"error: {err}", file=sys.stderr)
         return 3
-    if result.export_dir is not None:
-        steps = f"{result.step} step{'s' if result.step != 1 else ''}"
-        print(f"done: {steps}, loss {result.loss:.4f}; weights in {result.export_dir} "
-              f"(seedzoo.create_model('{cfg.student.arch}', pretrained='{result.export_dir}'))")
+    steps = f"{result.step} step{'s' if result.step != 1 else ''}"
+    for cfg, (name, folder) in zip(cfgs, result.exports.items()):
+        if folder is not None:
+            print(f"done: {steps}, loss {result.losses[name]:.4f}; weights in {folder} "
+                  f"(seedzoo.create_model('{cfg.student.arch}', pretrained='{folder}'))")
     return 0
+
+
+def _stem(source: str) -> str:
+    """A recipe's name for an unnamed config: the YAML file's stem, or the entry or preset name."""
+    return Path(source).stem if source.endswith((".yaml", ".yml")) else source
 
 
 def _plot(args: argparse.Namespace) -> int:

@@ -14,7 +14,8 @@ import json
 import math
 import sys
 import time
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from ..data.augment import EvalTransform
+from ..data.augment import EvalTransform, sample_generator
 from ..data.datasets import ImageSource, KeyedViewDataset, build_source
 from ..data.sampler import GlobalBatchSampler
 from . import distributed as D
@@ -34,6 +35,7 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from .cohort import check_cohort
 from .config import TrainConfig, config_hash, dump_yaml, to_dict
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
 from .metrics import METRICS_FILE, MetricsLogger, knn_top1
@@ -50,6 +52,9 @@ class NonFiniteLossError(FloatingPointError):
 
 @dataclass
 class RunResult:
+    """What a run ended with. With several students, `loss`, `export_dir` and `knn_top1` are the first
+    student's; `losses`, `exports` and `knn` hold every student's, by name."""
+
     run_dir: Path
     step: int
     epoch: int
@@ -57,29 +62,84 @@ class RunResult:
     checkpoint: Path | None
     export_dir: Path | None
     knn_top1: float | None = None
+    losses: dict[str, float] = field(default_factory=dict)
+    exports: dict[str, Path | None] = field(default_factory=dict)
+    knn: dict[str, float | None] = field(default_factory=dict)
+
+
+@dataclass
+class _Student:
+    """One trained network of a run and what is its own: objective (queue, temperatures), optimiser,
+    scaler, device plan. `net` is what the step calls (`model` wrapped in DDP and/or compiled)."""
+
+    name: str
+    cfg: TrainConfig
+    plan: NetworkPlan
+    objective: nn.Module
+    optimizer: torch.optim.Optimizer
+    scaler: torch.amp.GradScaler
+    net: nn.Module
+    loss: float = float("nan")
+    knn: float | None = None
+
+    @property
+    def model(self) -> nn.Module:
+        return self.objective.model
+
+    def state(self) -> dict[str, Any]:
+        return {"student": self.model.state_dict(), "objective": self.objective.state(),
+                "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
+                "config": to_dict(self.cfg), "config_hash": config_hash(self.cfg)}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["student"])
+        self.objective.load_state(state["objective"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
 
 
 class Trainer:
-    """Runs a `TrainConfig` into `run_dir`.
+    """Runs a `TrainConfig` into `run_dir`, or several SEED students of one teacher together.
 
-    `student` (a backbone built with num_classes=0) and `teacher` (a network whose output is the teacher
-    embedding) replace the networks the config names; `source` replaces the configured data source.
-    `resume`: None (fresh run), "auto" (the newest checkpoint of `run_dir`, if any) or a checkpoint path.
+    `cfg` may be a sequence of configs that agree on teacher, data, batch, epochs and seed
+    (`cohort.SHARED`): every step then runs the teacher once on one batch and trains each student
+    against it, as it would train alone (bitwise, on one CPU process). Each student exports to
+    `run_dir/export/<name>/`; a single student to `run_dir/export/`.
+
+    `student` (a backbone built with num_classes=0, or one per config) and `teacher` (a network whose
+    output is the teacher embedding) replace the networks the configs name; `source` replaces the
+    configured data source. `resume`: None (fresh run), "auto" (the newest checkpoint of `run_dir`, if
+    any) or a checkpoint path.
     """
 
-    def __init__(self, cfg: TrainConfig, run_dir: str | Path, *, student: nn.Module | None = None,
-                 teacher: nn.Module | None = None, source: ImageSource | None = None,
-                 resume: str | None = None, command: str = "") -> None:
-        self.cfg, self.run_dir = cfg, Path(run_dir)
-        self._student, self._teacher, self._source = student, teacher, source
+    def __init__(self, cfg: TrainConfig | Sequence[TrainConfig], run_dir: str | Path, *,
+                 student: nn.Module | Sequence[nn.Module] | None = None, teacher: nn.Module | None = None,
+                 source: ImageSource | None = None, resume: str | None = None, command: str = "") -> None:
+        self.cfgs = [cfg] if isinstance(cfg, TrainConfig) else list(cfg)
+        self.names = check_cohort(self.cfgs)
+        self.cfg, self.run_dir = self.cfgs[0], Path(run_dir)  # cfg: the settings all students share
+        backbones = student if isinstance(student, Sequence) else [student] * len(self.cfgs)
+        if len(backbones) != len(self.cfgs):
+            raise ValueError(f"{len(backbones)} student backbones for {len(self.cfgs)} configs: pass one each")
+        self._students, self._teacher, self._source = list(backbones), teacher, source
         self.resume, self.command = resume, command or " ".join(["seedzoo", "train", *sys.argv[1:]])
 
     # --- set-up ------------------------------------------------------------------------------
 
-    def _build_objective(self, plan: DevicePlan) -> nn.Module:
-        cfg = self.cfg
+    def _build_teacher(self) -> nn.Module:
+        if self._teacher is not None:
+            return self._teacher
+        t = self.cfg.teacher
+        # Its own random stream: a random-init teacher is the same whichever students it teaches.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(sample_generator(self.cfg.seed, -1, -1).initial_seed())
+            return build_teacher(t.arch, t.pretrained, t.head_hidden, t.head_batch_norm, t.embed_dim, t.entry)
+
+    def _build_objective(self, cfg: TrainConfig, backbone: nn.Module | None, plan: DevicePlan,
+                         teacher: nn.Module | None) -> nn.Module:
         s = cfg.student
-        student = build_student(s.arch, s.pretrained, s.head_hidden, s.embed_dim, backbone=self._student)
+        torch.manual_seed(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts them)
+        student = build_student(s.arch, s.pretrained, s.head_hidden, s.embed_dim, backbone=backbone)
         if plan.student.channels_last:  # before MoCo copies it into its key encoder
             student.to(memory_format=torch.channels_last)
         if cfg.method == "moco":
@@ -88,9 +148,6 @@ class Trainer:
             return MocoObjective(student, cfg)
         from .seed import SeedObjective
 
-        t = cfg.teacher
-        teacher = self._teacher if self._teacher is not None else build_teacher(
-            t.arch, t.pretrained, t.head_hidden, t.head_batch_norm, t.embed_dim, t.entry)
         return SeedObjective(student, teacher, cfg, plan.teacher)
 
     def _views(self):
@@ -109,6 +166,36 @@ class Trainer:
             return latest_checkpoint(self.run_dir)
         return Path(self.resume)
 
+    def _write_run_config(self, plans: list[DevicePlan]) -> None:
+        text = "".join(f"# config_hash: {config_hash(c)}\n" + dump_yaml(c) for c in self.cfgs[:1])
+        for c in self.cfgs[1:]:  # several students: one YAML document each
+            text += f"---\n# config_hash: {config_hash(c)}\n" + dump_yaml(c)
+        (self.run_dir / "config.yaml").write_text(text)
+        record = plans[0].record() if len(plans) == 1 else {
+            **plans[0].record(), "student": {n: p.student.__dict__ for n, p in zip(self.names, plans)}}
+        (self.run_dir / PLAN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+
+    def _build_students(self, info: D.DistInfo, plans: list[DevicePlan]) -> list[_Student]:
+        device = info.device
+        teacher = self._build_teacher() if self.cfg.method == "seed" else None
+        out = []
+        for name, cfg, backbone, plan in zip(self.names, self.cfgs, self._students, plans):
+            objective = self._build_objective(cfg, backbone, plan, teacher).to(device)
+            model = objective.model
+            optimizer = torch.optim.SGD(model.parameters(), lr=scaled_lr(cfg.optim.base_lr, cfg.global_batch),
+                                        momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay)
+            scaler = torch.amp.GradScaler(device.type, enabled=plan.student.precision == "fp16")
+            net: nn.Module = model
+            if info.distributed:
+                # Per-GPU BN as the official code (no SyncBN, buffers not broadcast from rank 0).
+                net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
+                                              broadcast_buffers=False)
+            if plan.student.compile:
+                net = torch.compile(net)
+            objective.train()
+            out.append(_Student(name, cfg, plan.student, objective, optimizer, scaler, net))
+        return out
+
     # --- the run -----------------------------------------------------------------------------
 
     def fit(self) -> RunResult:
@@ -125,24 +212,17 @@ class Trainer:
         if cfg.global_batch % info.world_size:
             raise ValueError(f"global_batch={cfg.global_batch} is not divisible by the {info.world_size} "
                              "processes: use a multiple of the number of processes")
-        check_queue_size(cfg.moco.queue_size if cfg.method == "moco" else cfg.distill.queue_size, cfg.global_batch)
-        plan = resolve_plan(cfg, device)
-        if cfg.precision == "fp16" and device.type != "cuda" and info.is_main:
+        for c in self.cfgs:
+            check_queue_size(c.moco.queue_size if c.method == "moco" else c.distill.queue_size, c.global_batch)
+        plans = [resolve_plan(c, device) for c in self.cfgs]
+        if any(c.precision == "fp16" for c in self.cfgs) and device.type != "cuda" and info.is_main:
             print("precision=fp16 applies on GPU only: this CPU run trains in fp32 (bf16 is available)",
                   file=sys.stderr)
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        chash = config_hash(cfg)
         if info.is_main:
-            (self.run_dir / "config.yaml").write_text(f"# config_hash: {chash}\n" + dump_yaml(cfg))
-            (self.run_dir / PLAN_FILE).write_text(json.dumps(plan.record(), indent=2) + "\n")
+            self._write_run_config(plans)
 
-        torch.manual_seed(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts them)
-        objective = self._build_objective(plan).to(device)
-        model = objective.model
-        optimizer = torch.optim.SGD(model.parameters(), lr=scaled_lr(cfg.optim.base_lr, cfg.global_batch),
-                                    momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay)
-        scaler = torch.amp.GradScaler(device.type, enabled=plan.student.precision == "fp16")
-
+        students = self._build_students(info, plans)
         source = self._source if self._source is not None else build_source(
             cfg.data.source, cfg.data.path, cfg.data.subset)
         dataset = KeyedViewDataset(source, self._views(), seed=cfg.seed, on_error=cfg.data.on_error)
@@ -155,42 +235,39 @@ class Trainer:
         resume_from = self._resume_path()
         if resume_from is not None:
             state = load_checkpoint(resume_from, map_location=device)
-            model.load_state_dict(state["student"])
-            objective.load_state(state["objective"])
-            optimizer.load_state_dict(state["optimizer"])
-            scaler.load_state_dict(state["scaler"])
+            # One student: the checkpoint holds its state at the top level; several: under "students".
+            saved = state["students"] if "students" in state else {students[0].name: state}
+            if len(saved) != len(students) or (len(students) > 1 and sorted(saved) != sorted(self.names)):
+                raise ValueError(f"{resume_from} holds the students {', '.join(map(repr, saved))}, this run "
+                                 f"trains {', '.join(map(repr, self.names))}: resume with the same recipes")
+            for m, part in zip(students, [saved[m.name] for m in students] if len(students) > 1 else saved.values()):
+                m.load_state(part)
+                if part["config_hash"] != config_hash(m.cfg) and info.is_main:
+                    changed = _changed_keys(part["config"], to_dict(m.cfg))
+                    print(f"resuming {resume_from} with a changed config: {', '.join(changed)}", file=sys.stderr)
             set_rng_state({k: v.cpu() for k, v in state["rng"].items()})
             step, last_ckpt = int(state["step"]), resume_from
-            if state["config_hash"] != chash and info.is_main:
-                changed = _changed_keys(state["config"], to_dict(cfg))
-                print(f"resuming {resume_from} with a changed config: {', '.join(changed)}", file=sys.stderr)
             if info.is_main:
                 _truncate_metrics(self.run_dir / METRICS_FILE, step)
 
-        net: nn.Module = model
-        if info.distributed:
-            # Per-GPU BN as the official code (no SyncBN, buffers not broadcast from rank 0).
-            net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
-                                          broadcast_buffers=False)
-        if plan.student.compile:
-            net = torch.compile(net)
-        objective.train()
         logger = MetricsLogger(self.run_dir, info.is_main, total, step, cfg.log_every)
         if info.is_main:
-            logger.info(f"{cfg.method} run {cfg.name or '(unnamed)'}: {info.world_size} process(es) on "
+            who = ", ".join(n or "(unnamed)" for n in self.names)
+            logger.info(f"{cfg.method} run {who}: {info.world_size} process(es) on "
                         f"{device.type}, {total} steps of global batch {cfg.global_batch}, into {self.run_dir}")
-            logger.info(f"device plan: student {_describe(plan.student)}; teacher {_describe(plan.teacher)}")
+            logger.info(f"device plan: teacher {_describe(plans[0].teacher)}; student "
+                        + "; ".join(_describe(p.student) for p in plans))
 
         def checkpoint() -> Path | None:
             if not info.is_main:
                 return None
-            return save_checkpoint({
-                "step": step, "epoch": step // steps_per_epoch, "student": model.state_dict(),
-                "objective": objective.state(), "optimizer": optimizer.state_dict(),
-                "scaler": scaler.state_dict(), "rng": rng_state(), "config": to_dict(cfg), "config_hash": chash,
-            }, self.run_dir, step, cfg.keep_last)
+            state = {"step": step, "epoch": step // steps_per_epoch, "rng": rng_state()}
+            if len(students) == 1:
+                state.update(students[0].state())
+            else:
+                state["students"] = {m.name: m.state() for m in students}
+            return save_checkpoint(state, self.run_dir, step, cfg.keep_last)
 
-        loss_value, knn = float("nan"), None
         try:
             while step < total:
                 epoch, first_batch = divmod(step, steps_per_epoch)
@@ -200,35 +277,20 @@ class Trainer:
                 t_prev = time.perf_counter()
                 for batch in loader:
                     t_data = time.perf_counter()
-                    lr = learning_rate(step, steps_per_epoch, cfg.epochs, cfg.optim.base_lr, cfg.global_batch,
-                                       cfg.optim.warmup_epochs, per_step=cfg.optim.schedule == "step")
-                    for group in optimizer.param_groups:
-                        group["lr"] = lr
                     views = {k: v.to(device, non_blocking=True) for k, v in batch.items()
                              if k in ("image", "small", "key_image")}
-                    views = {k: plan.student.input(v) for k, v in views.items()}
-                    with plan.student.autocast(device.type):
-                        loss, pending = objective.compute(net, views, step)
-                    # One collective for both numbers: the mean loss and the images skipped as unreadable.
-                    stats = D.all_reduce_sum(torch.stack([loss.detach().float(),
-                                                          batch["skipped"].sum().float().to(device)]))
-                    loss_value, skipped = float(stats[0]) / info.world_size, int(stats[1])
-                    if not math.isfinite(loss_value):
-                        kept = (f"the last good checkpoint is {last_ckpt}" if last_ckpt
-                                else "no checkpoint was written yet")
-                        raise NonFiniteLossError(
-                            f"loss is {loss_value} at step {step + 1} (epoch {epoch}); the run stops before "
-                            f"updating anything, {kept}. Lower optim.base_lr, use precision=bf16 or fp32, or "
-                            "check the data, then continue with --resume auto")
-                    optimizer.zero_grad(set_to_none=True)
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                    objective.update(pending)
+                    # The teacher's pass, once for every student (None: the objective has no teacher).
+                    targets = students[0].objective.targets(views)
+                    skipped = int(D.all_reduce_sum(batch["skipped"].sum().to(device)))
+                    for m in students:
+                        lr = self._step(m, views, targets, step, steps_per_epoch, epoch, info, last_ckpt)
                     step += 1
                     t_end = time.perf_counter()
-                    logger.step({"step": step, "epoch": epoch, "loss": loss_value, "lr": lr,
-                                 "images_per_s": cfg.global_batch / max(t_end - t_prev, 1e-9),
+                    record: dict[str, Any] = {"step": step, "epoch": epoch, "loss": students[0].loss, "lr": lr}
+                    if len(students) > 1:  # loss, lr: the first student's; every student's by name
+                        record["students"] = {m.name: {"loss": m.loss, "lr": m.optimizer.param_groups[0]["lr"]}
+                                              for m in students}
+                    logger.step({**record, "images_per_s": cfg.global_batch / max(t_end - t_prev, 1e-9),
                                  "data_wait": (t_data - t_prev) / max(t_end - t_prev, 1e-9), "skipped": skipped})
                     t_prev = t_end
                     if step % cfg.save_every == 0 or step % steps_per_epoch == 0 or step == total:
@@ -237,20 +299,52 @@ class Trainer:
                     if step >= total:
                         break
                 if step % steps_per_epoch == 0:
-                    knn = self._monitor(unwrap(model).backbone, step, step // steps_per_epoch, device, info,
-                                        logger) or knn
+                    for m in students:
+                        m.knn = self._monitor(m, step, step // steps_per_epoch, device, info, logger) or m.knn
         finally:
             logger.close()
 
-        export_dir = self._export(model, step, knn) if info.is_main and cfg.export else None
+        exports: dict[str, Path | None] = {}
+        for m in students:
+            folder = self.run_dir / "export" / (m.name if len(students) > 1 else "")
+            exports[m.name] = self._export(m, step, folder) if info.is_main and m.cfg.export else None
         D.barrier()
-        return RunResult(self.run_dir, step, step // steps_per_epoch, loss_value, last_ckpt, export_dir, knn)
+        first = students[0]
+        return RunResult(self.run_dir, step, step // steps_per_epoch, first.loss, last_ckpt, exports[first.name],
+                         first.knn, {m.name: m.loss for m in students}, exports,
+                         {m.name: m.knn for m in students})
+
+    def _step(self, m: _Student, views: dict[str, torch.Tensor], targets: Any, step: int, steps_per_epoch: int,
+              epoch: int, info: D.DistInfo, last_ckpt: Path | None) -> float:
+        """One optimisation step of student `m` on this batch; returns its learning rate."""
+        o = m.cfg.optim
+        lr = learning_rate(step, steps_per_epoch, m.cfg.epochs, o.base_lr, m.cfg.global_batch, o.warmup_epochs,
+                           per_step=o.schedule == "step")
+        for group in m.optimizer.param_groups:
+            group["lr"] = lr
+        with m.plan.autocast(info.device.type):
+            loss, pending = m.objective.compute(m.net, {k: m.plan.input(v) for k, v in views.items()}, step,
+                                                targets)
+        m.loss = float(D.all_reduce_sum(loss.detach().float())) / info.world_size
+        if not math.isfinite(m.loss):
+            kept = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
+            who = f" of student {m.name}" if len(self.cfgs) > 1 else ""
+            raise NonFiniteLossError(
+                f"loss{who} is {m.loss} at step {step + 1} (epoch {epoch}); the run stops before "
+                f"updating anything, {kept}. Lower optim.base_lr, use precision=bf16 or fp32, or "
+                "check the data, then continue with --resume auto")
+        m.optimizer.zero_grad(set_to_none=True)
+        m.scaler.scale(loss).backward()
+        m.scaler.step(m.optimizer)
+        m.scaler.update()
+        m.objective.update(pending)
+        return lr
 
     # --- reporting ---------------------------------------------------------------------------
 
-    def _monitor(self, backbone: nn.Module, step: int, epoch: int, device: torch.device, info: D.DistInfo,
+    def _monitor(self, student: _Student, step: int, epoch: int, device: torch.device, info: D.DistInfo,
                  logger: MetricsLogger) -> float | None:
-        m, d = self.cfg.monitor, self.cfg.data
+        m, d = student.cfg.monitor, self.cfg.data
         if not (m.knn_every and epoch % m.knn_every == 0 and info.is_main):
             return None
         if d.source == "fashion_mnist":
@@ -261,17 +355,19 @@ class Trainer:
         else:
             logger.info(f"kNN monitor skipped: data.source={d.source} has no labels")
             return None
-        top1 = knn_top1(backbone, train_src, test_src, EvalTransform(d.image_size, mean=d.mean, std=d.std),
-                        device, m.knn_train, m.knn_test, m.knn_k)
-        logger.write({"step": step, "epoch": epoch, f"knn{m.knn_k}_top1": top1})
-        logger.info(f"epoch {epoch}: kNN-{m.knn_k} top-1 {top1:.2f}%")
+        top1 = knn_top1(unwrap(student.model).backbone, train_src, test_src,
+                        EvalTransform(d.image_size, mean=d.mean, std=d.std), device, m.knn_train, m.knn_test, m.knn_k)
+        several = len(self.cfgs) > 1
+        logger.write({"step": step, "epoch": epoch, f"knn{m.knn_k}_top1": top1,
+                      **({"student": student.name} if several else {})})
+        logger.info(f"epoch {epoch}: kNN-{m.knn_k} top-1 {top1:.2f}%{f' ({student.name})' if several else ''}")
         return top1
 
-    def _export(self, model: nn.Module, step: int, knn: float | None) -> Path | None:
+    def _export(self, student: _Student, step: int, folder: Path) -> Path | None:
         from ..weights.export import write_model_folder
         from ..zoo import UnknownModelError, get_entry
 
-        cfg = self.cfg
+        cfg, model, knn = student.cfg, student.model, student.knn
         try:
             entry = get_entry(cfg.name) if cfg.name else None
         except UnknownModelError:
@@ -296,7 +392,7 @@ class Trainer:
                                 "teacher_temperature": cfg.distill.teacher_temperature}
         state = {k: v.detach().cpu().contiguous() for k, v in model.backbone.state_dict().items()}
         head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
-        return write_model_folder(self.run_dir / "export", architecture=cfg.student.arch, backbone=state,
+        return write_model_folder(folder, architecture=cfg.student.arch, backbone=state,
                                   head=head, entry=entry, seedzoo=block)
 
 
@@ -325,6 +421,6 @@ def _truncate_metrics(path: Path, step: int) -> None:
     path.write_text("".join(line + "\n" for line in keep))
 
 
-def train(cfg: TrainConfig, run_dir: str | Path, **kwargs: Any) -> RunResult:
-    """Run `cfg` into `run_dir` (see `Trainer` for the keyword arguments)."""
+def train(cfg: TrainConfig | Sequence[TrainConfig], run_dir: str | Path, **kwargs: Any) -> RunResult:
+    """Run `cfg` (or several SEED students of one teacher, together) into `run_dir` (see `Trainer`)."""
     return Trainer(cfg, run_dir, **kwargs).fit()

@@ -53,7 +53,11 @@ class MocoObjective(nn.Module):
         all_keys = all_gather_cat(k)
         return all_keys[torch.argsort(perm)].chunk(world)[me]
 
-    def compute(self, net: nn.Module, batch: dict[str, Tensor], step: int) -> tuple[Tensor, Any]:
+    def targets(self, batch: dict[str, Tensor]) -> None:
+        """No part of a MoCo step is shared with another network (the key encoder is this run's own)."""
+        return
+
+    def compute(self, net: nn.Module, batch: dict[str, Tensor], step: int, targets: None = None) -> tuple[Tensor, Any]:
         q = net(batch["image"])
         with torch.no_grad():
             momentum_update(self.key_encoder, unwrap(net), self.cfg.momentum)
