@@ -17,12 +17,33 @@ TOY = ["max_steps=2", "data.subset=128", "global_batch=32", "data.workers=0", "d
        "moco.queue_size=256", "monitor.knn_every=1", "monitor.knn_train=64", "monitor.knn_test=32"]
 
 
+def _package_files() -> dict[str, tuple[int, int]]:
+    """(mtime, size) of what a release into the package would overwrite."""
+    files = [*fmnist.EMBEDDED_DIR.glob("*"), fmnist.PACKAGE.record]
+    return {str(f): (f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file()}
+
+
 @pytest.fixture(scope="module")
-def toy_run(tmp_path_factory):
+def package_before():
+    return _package_files()
+
+
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory, package_before):
     out, ship = tmp_path_factory.mktemp("fmnist"), tmp_path_factory.mktemp("embedded")
     torch.set_num_threads(1)
-    rows = fmnist.run_all(out, overrides=TOY, limit=64, ship_to=ship, record_to=out / "measured.json")
+    rows = fmnist.run_all(out, overrides=TOY, limit=64)  # no release: nothing leaves OUT
+    assert _package_files() == package_before
+    fmnist.release(out, rows, fmnist.ReleaseTarget(weights_dir=ship, record=out / "measured.json"))
     return out, ship, rows
+
+
+def test_a_run_writes_into_the_package_only_when_released(toy_run, package_before):
+    out, ship, _ = toy_run
+    assert _package_files() == package_before
+    packed = sorted(p.name for p in (out / "release").glob("*.safetensors"))
+    assert packed == sorted(p.name for p in ship.glob("*.safetensors")) == sorted(
+        f"{name}.safetensors" for name in fmnist.SHIPPED.values())
 
 
 def test_every_stage_trains_and_every_network_is_in_the_table(toy_run):
@@ -58,7 +79,7 @@ def test_the_seed_runs_distil_the_teacher_the_reproduction_trained(toy_run):
 
 def test_shipped_weights_are_fp16_copies_with_the_recorded_sha256_and_heads_only_where_used(toy_run):
     out, ship, _ = toy_run
-    hashes = json.loads((out / "shipped.json").read_text())
+    hashes = json.loads((out / "release" / "sha256.json").read_text())
     assert set(hashes) == set(fmnist.SHIPPED.values())
     for key, name in fmnist.SHIPPED.items():
         path = ship / f"{name}.safetensors"
@@ -92,8 +113,7 @@ def test_the_registry_record_holds_each_shipped_entry_with_its_numbers(toy_run):
 def test_a_second_call_trains_nothing_again(toy_run):
     out, ship, _ = toy_run
     before = {s.key: (out / s.key / "export" / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
-    fmnist.run_all(out, stages=["teacher", "seed", "mocov2", "supervised"], overrides=TOY, ship_to=ship,
-                   record_to=None)
+    fmnist.run_all(out, stages=["teacher", "seed", "mocov2", "supervised"], overrides=TOY)
     after = {s.key: (out / s.key / "export" / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
     assert before == after
 

@@ -81,3 +81,16 @@ def test_list_filters():
     assert {e.name for e in list_entries("swav_*")} == {e.name for e in ENTRIES if e.name.startswith("swav_")}
     assert all(e.teacher and e.teacher.entry.startswith("mocov2_r152") for e in list_entries(teacher="mocov2_r152"))
     assert all(e.has_file for e in list_entries(pretrained=True))
+
+
+def test_the_zoo_imports_nothing_above_it():
+    """The registry reads its records as data: importing it loads no experiment, trainer or weights code."""
+    import json
+    import subprocess
+    import sys
+
+    code = "import json, sys, seedzoo.zoo; print(json.dumps(sorted(m for m in sys.modules if m.startswith('seedzoo.'))))"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = {m.split(".")[1] for m in json.loads(run.stdout)}
+    assert "zoo" in loaded
+    assert not loaded & {"experiments", "training", "evaluation", "weights", "factory", "cards", "cli"}, loaded

@@ -26,7 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--out", type=Path, default=Path("runs/fmnist"))
     r.add_argument("--stage", action="append", dest="stages",
                    help="only these stages (teacher, seed, mocov2, seed_tt1e-4, seed_q4096, supervised, evaluate)")
-    r.add_argument("--no-ship", action="store_true", help="do not write the weights into the package")
+    r.add_argument("--release", action="store_true",
+                   help="also write the shipped entries' weights and their measured record into the package "
+                        "source (seedzoo/weights/embedded, seedzoo/zoo/measured_fmnist.json); off by default")
     r.add_argument("--readme", type=Path, metavar="README",
                    help="also write the results section of this README (and its plot, docs/fmnist_curves.png)")
     r.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every training run")
@@ -88,11 +90,15 @@ def _card(entry, metric: str, protocol: str) -> float | None:
 def _reproduce(args: argparse.Namespace) -> int:
     from seedzoo.experiments import fmnist
 
-    rows = fmnist.run_all(args.out, args.stages, args.overrides, ship_to=None if args.no_ship else fmnist.EMBEDDED_DIR,
+    rows = fmnist.run_all(args.out, args.stages, args.overrides, release_to=fmnist.PACKAGE if args.release else None,
                           progress=True)
+    if args.release and not rows:
+        print("--release needs the evaluate stage: nothing was released", file=sys.stderr)
     if rows:
         print((args.out / "results.md").read_text())
         print(f"results: {args.out / 'results.json'}; curves: {args.out / 'curves.png'}")
+        if args.release:
+            print(f"released into the package: {fmnist.PACKAGE.weights_dir}, {fmnist.PACKAGE.record}")
         if args.readme:
             fmnist.update_readme(args.readme, args.out)
             print(f"updated {args.readme} and its plot")

@@ -8,21 +8,17 @@ command that measured them.
 """
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from .schema import (
     FASHION_MNIST_NORM,
     UNNORMALIZED,
     DataConfig,
     HeadSpec,
     Lineage,
-    Metric,
     OfficialSource,
     Recipe,
-    Weights,
     ZooEntry,
 )
+from .measured import read_record
 from .releases import release_url
 from .reported import linear, semi
 
@@ -204,26 +200,9 @@ _FMNIST_NOTE = ("Trained on Fashion-MNIST's 60,000 training images without their
                 "offline reproduction of SEED's claim, not an ImageNet model.")
 
 
-# Written by `seedzoo reproduce fmnist`, the command that trained, shipped and measured these entries:
-# the sha256 of each shipped file and every number measured, with its pinned protocol.
-_MEASURED_FILE = Path(__file__).with_name("measured_fmnist.json")
-_MEASURED = json.loads(_MEASURED_FILE.read_text()) if _MEASURED_FILE.is_file() else {"command": "", "entries": {}}
-
-
-def _embedded(name: str, with_head: bool = True) -> Weights:
-    record = _MEASURED["entries"].get(name)
-    return Weights(embedded=f"{name}.safetensors" if record else "", sha256=record["sha256"] if record else "",
-                   with_head=with_head)
-
-
-def _measured(name: str) -> tuple[Metric, ...]:
-    record = _MEASURED["entries"].get(name, {"metrics": []})
-    return tuple(Metric(m["value"], m["metric"], m["dataset"], m["protocol"], "measured", _MEASURED["command"])
-                 for m in record["metrics"])
-
-
-def _measured_notes(name: str) -> tuple[str, ...]:
-    return tuple(_MEASURED["entries"].get(name, {}).get("notes", ()))
+# The shipped files' sha256 and the numbers measured on them: zoo data, written only by the release
+# step of `seedzoo reproduce fmnist --release` (see `measured.py`).
+_RECORD = read_record()
 
 
 def _fmnist_moco(name: str, arch: str, width: int, epochs: int, role: str,
@@ -231,12 +210,12 @@ def _fmnist_moco(name: str, arch: str, width: int, epochs: int, role: str,
     lineage = Lineage("MoCo-v2", arch, epochs, FASHION_MNIST_NORM, LICENSE_SEEDZOO)
     return ZooEntry(
         name=name, role=role, architecture=arch, head=HeadSpec(width, width, 128), trained_by=lineage,  # type: ignore[arg-type]
-        weights=_embedded(name, with_head), metrics=_measured(name), data=FASHION_MNIST_DATA,
+        weights=_RECORD.weights(name, with_head), metrics=_RECORD.metrics(name), data=FASHION_MNIST_DATA,
         train_data="Fashion-MNIST",
         license=LICENSE_SEEDZOO,
         recipe=Recipe(config=name.replace(".", "__") + ".yaml", epochs=epochs, method="moco", queue_size=16384),
         citation=SEED_CITATION, description=f"{arch} trained by MoCo-v2 on Fashion-MNIST ({epochs} epochs, 32 px)",
-        notes=(_FMNIST_NOTE, *notes, *_measured_notes(name)),
+        notes=(_FMNIST_NOTE, *notes, *_RECORD.notes(name)),
     )
 
 
@@ -250,22 +229,22 @@ FASHION_MNIST: tuple[ZooEntry, ...] = (
         head=HeadSpec(1280, 1280, 128),
         trained_by=Lineage("SEED", "", 3, FASHION_MNIST_NORM, LICENSE_SEEDZOO),
         teacher=Lineage("MoCo-v2", "ResNet-18", 3, FASHION_MNIST_NORM, LICENSE_SEEDZOO, entry="mocov2_r18.fmnist"),
-        weights=_embedded("seed_mbv3_large.fmnist_mocov2_r18", with_head=False),
-        metrics=_measured("seed_mbv3_large.fmnist_mocov2_r18"),
+        weights=_RECORD.weights("seed_mbv3_large.fmnist_mocov2_r18", with_head=False),
+        metrics=_RECORD.metrics("seed_mbv3_large.fmnist_mocov2_r18"),
         data=FASHION_MNIST_DATA,
         train_data="Fashion-MNIST",
         recipe=Recipe(config="seed_mbv3_large__fmnist_mocov2_r18.yaml", epochs=3, queue_size=16384,
                       teacher_temperature=0.01),
         license=LICENSE_SEEDZOO, citation=SEED_CITATION,
         description="seed_mbv3_large distilled by SEED from mocov2_r18.fmnist on Fashion-MNIST (3 epochs, 32 px)",
-        notes=(_FMNIST_NOTE, _BACKBONE_ONLY, *_measured_notes("seed_mbv3_large.fmnist_mocov2_r18"))),
+        notes=(_FMNIST_NOTE, _BACKBONE_ONLY, *_RECORD.notes("seed_mbv3_large.fmnist_mocov2_r18"))),
     _fmnist_moco("mocov2_mbv3_large.fmnist", "seed_mobilenetv3_large", 1280, 3, "baseline",
                  notes=("The paper's baseline: the SEED student's architecture, epochs, batch and augmentation, "
                         "trained by MoCo-v2 alone.", _BACKBONE_ONLY), with_head=False),
     ZooEntry(
         name="supervised_mbv3_large.fmnist", role="reference", architecture="seed_mobilenetv3_large",
         head=HeadSpec(1280, 0, 10), trained_by=Lineage("supervised (labels)", "", 3, FASHION_MNIST_NORM, LICENSE_SEEDZOO),
-        weights=_embedded("supervised_mbv3_large.fmnist"), metrics=_measured("supervised_mbv3_large.fmnist"),
+        weights=_RECORD.weights("supervised_mbv3_large.fmnist"), metrics=_RECORD.metrics("supervised_mbv3_large.fmnist"),
         data=FASHION_MNIST_DATA, train_data="Fashion-MNIST",
         license=LICENSE_SEEDZOO,
         citation=SEED_CITATION,

@@ -1,0 +1,57 @@
+"""SEED's central claim, reproduced offline on Fashion-MNIST with one CPU.
+
+Five training runs and one labelled reference, all resumable, then one evaluation of every network
+under the same protocols:
+
+1. `teacher`: MoCo-v2 ResNet-18 on the 60,000 training images, no labels (`mocov2_r18.fmnist`);
+2. `seed`: MobileNetV3-Large distilled from it by SEED (`seed_mbv3_large.fmnist_mocov2_r18`);
+3. `mocov2`: the same student, epochs, batch and augmentation, trained by MoCo-v2 alone
+   (`mocov2_mbv3_large.fmnist`): the paper's baseline;
+4. two ablations of the SEED run: teacher temperature 1e-4 (the official default) instead of 0.01; a
+   queue of a quarter the size;
+5. `supervised`: the student trained with the labels for the same epoch (a reference), and the
+   randomly initialised student (the other reference).
+
+`run_all` skips every stage whose output exists, so an interrupted reproduction continues where it
+stopped (training runs resume from their last checkpoint). Results go to `OUT/results.json` and
+`OUT/results.md`; the wall time of each stage to `OUT/timings.json`; the fp16 files that would ship to
+`OUT/release/`. Nothing is written into the package unless a release is asked for.
+
+Modules, in the order a run uses them: `stages` (what is trained, and how), `evaluation` (the table's
+protocols), `report` (tables, verdict, curves, README section), `release` (packing, and the explicit
+release into the package), `run` (`run_all`, which chains them).
+"""
+from .evaluation import PROTOCOLS, RANDOM_INIT_LABEL, Row, evaluate, teacher_crowding
+from .release import EMBEDDED_DIR, PACKAGE, SHIPPED, ReleaseTarget, measured_record, pack, release
+from .report import (
+    README_MARKERS,
+    gains_table,
+    markdown_table,
+    plot_curves,
+    readme_section,
+    seed_vs_moco,
+    update_readme,
+    verdict,
+)
+from .run import run_all
+from .stages import (
+    BASELINE,
+    COMMAND,
+    REFERENCE,
+    STUDENT,
+    TEACHER,
+    TRAINING,
+    Stage,
+    reference_label,
+    student_epochs,
+    train_stage,
+    train_supervised,
+)
+
+__all__ = [
+    "BASELINE", "COMMAND", "EMBEDDED_DIR", "PACKAGE", "PROTOCOLS", "RANDOM_INIT_LABEL", "README_MARKERS",
+    "REFERENCE", "SHIPPED", "STUDENT", "TEACHER", "TRAINING", "ReleaseTarget", "Row", "Stage", "evaluate",
+    "gains_table", "markdown_table", "measured_record", "pack", "plot_curves", "readme_section", "reference_label",
+    "release", "run_all", "seed_vs_moco", "student_epochs", "teacher_crowding", "train_stage", "train_supervised",
+    "update_readme", "verdict",
+]

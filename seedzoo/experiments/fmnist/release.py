@@ -1,0 +1,97 @@
+"""Shipping the reproduction's entries: fp16 copies of their weights, and the registry's record of them.
+
+Two steps. `pack` writes the copies under `OUT/release/` on every run, so the table always measures
+the files that would ship. `release` is the only code that writes into the package source: it copies
+them into `seedzoo/weights/embedded/` and writes the zoo's record (`zoo/measured.py`: sha256 and
+every measured number). It runs only when asked (`seedzoo reproduce fmnist --release`).
+"""
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ...weights.io import load_weights, save_weights
+from ...zoo import get_entry
+from ...zoo.measured import MEASURED_FILE, MeasuredNumber, MeasuredRecord, ShippedEntry, write_record
+from .evaluation import Row
+from .report import verdict
+from .stages import BASELINE, COMMAND, REFERENCE, STUDENT, TEACHER, TRAINING, export_dir, reference_label
+
+# The stages whose networks ship, by the entry they ship as.
+SHIPPED = {"teacher": TEACHER, "seed": STUDENT, "mocov2": BASELINE, "supervised": REFERENCE}
+# Where `weights/hub.py` reads an entry's `Weights.embedded` file.
+EMBEDDED_DIR = Path(__file__).resolve().parents[2] / "weights" / "embedded"
+
+
+@dataclass(frozen=True)
+class ReleaseTarget:
+    """Where a release writes: the weights folder and the registry's record file."""
+
+    weights_dir: Path
+    record: Path
+
+
+PACKAGE = ReleaseTarget(EMBEDDED_DIR, MEASURED_FILE)
+
+
+def packed_dir(out: Path) -> Path:
+    return out / "release"
+
+
+def pack(out: Path) -> dict[str, Path]:
+    """Write each shipped entry's weights as fp16 (the head only where the registry says `with_head`)
+    into `OUT/release/`, with their sha256 in `OUT/release/sha256.json`; returns the files by stage key."""
+    dest = packed_dir(out)
+    dest.mkdir(parents=True, exist_ok=True)
+    hashes, files = {}, {}
+    for key, name in SHIPPED.items():
+        weights = load_weights(export_dir(out / key))
+        entry = get_entry(name)
+        head = (weights.head or {}) if entry.weights.with_head else {}
+        half = {part: {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
+                for part, tensors in (("backbone", weights.backbone), ("head", head))}
+        files[key] = dest / f"{name}.safetensors"
+        hashes[name] = save_weights(files[key], half["backbone"], half["head"],
+                                    {"entry": name, "architecture": entry.architecture, "dtype": "float16"})
+    (dest / "sha256.json").write_text(json.dumps(hashes, indent=2) + "\n")
+    return files
+
+
+def packed_hashes(out: Path) -> dict[str, str]:
+    """The sha256 of the packed files, by entry name, as `pack` recorded them."""
+    return json.loads((packed_dir(out) / "sha256.json").read_text())
+
+
+def measured_record(rows: list[Row], hashes: dict[str, str]) -> MeasuredRecord:
+    """The registry's record of the shipped entries: sha256 and every measured number with its protocol."""
+    from ...evaluation.datasets import DISPLAY_NAMES
+
+    by_label = {r.label: r for r in rows}
+    labels = {stage.recipe: stage.label for stage in TRAINING if stage.key in SHIPPED}
+    labels[REFERENCE] = reference_label()
+    entries = {}
+    for name, sha in hashes.items():
+        metrics = []
+        for key, result in by_label[labels[name]].results.items():
+            dataset = DISPLAY_NAMES[key.split("/")[0]]
+            for metric, value in result.items():
+                if metric.endswith("top1"):
+                    metrics.append(MeasuredNumber(round(value, 2), metric, dataset, result["protocol"]))
+        # the students' cards say what the comparison showed
+        notes = (verdict(rows),) if name in (STUDENT, BASELINE) else ()
+        entries[name] = ShippedEntry(sha, tuple(metrics), notes)
+    return MeasuredRecord(COMMAND, entries)
+
+
+def release(out: Path, rows: list[Row], target: ReleaseTarget = PACKAGE) -> MeasuredRecord:
+    """Copy the packed files into `target.weights_dir` and write the registry's record of them, with the
+    numbers of `rows` (measured on those files). The default target is the package source."""
+    hashes = packed_hashes(out)
+    target.weights_dir.mkdir(parents=True, exist_ok=True)
+    for name in hashes:
+        shutil.copyfile(packed_dir(out) / f"{name}.safetensors", target.weights_dir / f"{name}.safetensors")
+    record = measured_record(rows, hashes)
+    write_record(record, target.record)
+    return record

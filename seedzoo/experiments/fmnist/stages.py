@@ -1,0 +1,108 @@
+"""What the reproduction trains: its stages, and the two ways a stage's network is trained.
+
+Each stage trains one zoo recipe into `OUT/<key>/` (resuming from its last checkpoint) and exports it
+to `OUT/<key>/export/`; a stage whose export exists is done. The labelled reference is trained by
+fine-tuning rather than by `seedzoo train`.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ...weights.export import write_model_folder
+from ...zoo import get_entry
+
+STUDENT = "seed_mbv3_large.fmnist_mocov2_r18"
+BASELINE = "mocov2_mbv3_large.fmnist"
+TEACHER = "mocov2_r18.fmnist"
+REFERENCE = "supervised_mbv3_large.fmnist"
+COMMAND = "seedzoo reproduce fmnist"
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str  # run folder under OUT
+    recipe: str  # the zoo entry whose recipe is trained
+    label: str  # row of the table
+    overrides: tuple[str, ...] = ()  # ablations rename the run, so that its export claims no entry
+    distils: bool = False  # reads the teacher trained by the `teacher` stage
+
+    def run_dir(self, out: Path) -> Path:
+        return out / self.key
+
+
+TRAINING = (
+    Stage("teacher", TEACHER, "teacher: MoCo-v2 ResNet-18"),
+    Stage("seed", STUDENT, "SEED (teacher temp 0.01, queue 16384)", distils=True),
+    Stage("mocov2", BASELINE, "MoCo-v2 alone"),
+    Stage("seed_tt1e-4", STUDENT, "SEED, teacher temp 1e-4 (ablation)",
+          ("distill.teacher_temperature=0.0001", "name=ablation.fmnist_tt1e-4"), distils=True),
+    Stage("seed_q4096", STUDENT, "SEED, queue 4096 (ablation)",
+          ("distill.queue_size=4096", "name=ablation.fmnist_q4096"), distils=True),
+)
+
+
+def export_dir(run_dir: Path) -> Path:
+    return run_dir / "export"
+
+
+def is_done(run_dir: Path) -> bool:
+    return (export_dir(run_dir) / "model.safetensors").is_file()
+
+
+def train_stage(stage: Stage, out: Path, extra: Iterable[str] = ()) -> Path:
+    """Train one stage (resuming it if a checkpoint exists); returns its export folder."""
+    from ...training.config import load_config
+    from ...training.engine import train
+
+    run_dir = stage.run_dir(out)
+    overrides = list(stage.overrides)
+    if stage.distils:
+        overrides.append(f"teacher.pretrained={export_dir(out / 'teacher')}")
+    cfg = load_config(stage.recipe, [*overrides, *extra])
+    command = " ".join(["seedzoo", "train", stage.recipe, *overrides, *extra])
+    train(cfg, run_dir, resume="auto", command=command)
+    return export_dir(run_dir)
+
+
+def student_epochs() -> int:
+    """The students' budget, read from the SEED student's recipe (the MoCo-v2 baseline shares it)."""
+    from ...training.config import load_config
+
+    return load_config(STUDENT).epochs
+
+
+def reference_label() -> str:
+    return f"supervised reference (labels, {student_epochs()} epochs)"
+
+
+def train_supervised(out: Path, epochs: int | None = None, base_lr: float = 0.1, limit: int | None = None) -> Path:
+    """The labelled reference: the student architecture trained with Fashion-MNIST's labels (cross-entropy,
+    RandomResizedCrop + flip, SGD with cosine decay) for the same number of epochs as the students."""
+    import timm
+
+    from ...evaluation.datasets import build_dataset
+    from ...evaluation.finetune import FinetuneConfig, finetune
+    from ...evaluation.transforms import preprocessing_for
+
+    epochs = epochs or student_epochs()
+    entry = get_entry(STUDENT)
+    prep = preprocessing_for(STUDENT)
+    torch.manual_seed(0)
+    backbone = timm.create_model(entry.architecture, num_classes=0)
+    config = FinetuneConfig(epochs=epochs, batch_size=256, base_lr=base_lr, weight_decay=1e-4, seed=0)
+    result, classifier = finetune(backbone, build_dataset("fashion_mnist", "train", None, prep.train_transform(), limit),
+                         build_dataset("fashion_mnist", "test", None, prep.eval_transform(), limit), 10, config,
+                         torch.device("cpu"), num_workers=2, model=entry.architecture, dataset="Fashion-MNIST")
+    state = {k: v.detach().contiguous() for k, v in backbone.state_dict().items()}
+    # the trained classifier is the entry's head: a linear ProjectionHead (key `0`, 1280 -> 10)
+    head = {f"0.{k}": v.detach().contiguous() for k, v in classifier.head.state_dict().items()}
+    block = {"entry": REFERENCE, "trained_by": {"method": "supervised (labels)", "epochs": epochs},
+             "measured": [{"value": result.top1, "metric": "top1", "dataset": "Fashion-MNIST",
+                           "protocol": "supervised head", "kind": "measured",
+                           "source": COMMAND}]}
+    return write_model_folder(out / "supervised" / "export", architecture=entry.architecture, backbone=state,
+                              head=head, entry=get_entry(REFERENCE), seedzoo=block)
