@@ -91,9 +91,9 @@ class MocoConfig:
     momentum: float = 0.999
     temperature: float = 0.2
     queue_size: int = 65536
-    # Shuffle-BN: keys are computed on a batch permuted across ranks; `bn_splits` > 1 further splits each
-    # rank's key batch into groups with their own BN statistics (what keeps shuffle-BN meaningful on
-    # one process, where there is no other rank to shuffle with).
+    # Shuffle-BN: keys are computed on a batch permuted across ranks; `bn_splits` > 1 normalises each
+    # rank's batch in that many groups, in the query and the key encoder alike (SplitBatchNorm, what keeps
+    # shuffle-BN meaningful on one process, where there is no other rank to shuffle with).
     bn_splits: int = 1
 
 

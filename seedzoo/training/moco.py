@@ -1,11 +1,13 @@
 """MoCo-v2 (Chen et al., 2020): a query encoder trained against a momentum key encoder and a queue of keys.
 
-Shuffle-BN. MoCo computes the keys on a batch shuffled across GPUs so that a query and its key never
-share BN statistics (which would let the network cheat through the batch statistics). Here the key batch
-is gathered from every rank, permuted with a permutation shared by all ranks (seeded by (seed, step)),
-split back, and each rank's part is further split into `moco.bn_splits` groups that are normalised
-separately. On one process with `bn_splits=1` this degenerates to plain BN over the whole batch (no other
-rank to shuffle with); `bn_splits=2` or more emulates the multi-GPU behaviour on one device.
+Shuffle-BN. MoCo's BN statistics are per GPU (32 images of the batch of 256 on 8 GPUs), for queries and
+keys alike, and the keys are computed on a batch shuffled across GPUs, so that a query and its key never
+share BN statistics (which would let the network find the positive through the batch statistics). Here
+the key batch is gathered from every rank, permuted with a permutation shared by all ranks (seeded by
+(seed, step)) and split back; with `moco.bn_splits` > 1 every BatchNorm of *both* encoders normalises
+each rank's batch in that many groups (`SplitBatchNorm2d`, as the MoCo CIFAR demo and lightly do), which
+is what makes shuffle-BN meaningful on one process. With `bn_splits=1` on one process a query and its key
+see the statistics of the same images.
 """
 from __future__ import annotations
 
@@ -13,7 +15,10 @@ import copy
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from timm.layers import BatchNormAct2d
 
 from ..data.augment import sample_generator, view_augment
 from .config import TrainConfig
@@ -21,6 +26,75 @@ from .distributed import all_gather_cat, rank, world_size
 from .loss import info_nce_loss
 from .networks import Encoder, freeze, momentum_update, unwrap
 from .queue import EmbeddingQueue
+
+
+def split_batch_norm_2d(bn: nn.BatchNorm2d, x: Tensor, splits: int) -> Tensor:
+    """`bn` applied to `x` in training mode with statistics of `splits` groups of the batch (sample n in
+    group n mod `splits`); the running statistics move by the mean of the groups' updates. In eval mode,
+    or with `splits` 1, it is `bn` itself."""
+    if splits == 1 or not bn.training:
+        return nn.BatchNorm2d.forward(bn, x)
+    n, c, h, w = x.shape
+    if n % splits:
+        raise ValueError(f"a batch of {n} images cannot be split into {splits} equal BN groups: make the "
+                         f"per-process batch a multiple of moco.bn_splits={splits}")
+    factor = 0.0 if bn.momentum is None else bn.momentum
+    if bn.track_running_stats and bn.num_batches_tracked is not None:
+        bn.num_batches_tracked.add_(1)
+        if bn.momentum is None:  # cumulative average, as nn.BatchNorm2d
+            factor = 1.0 / float(bn.num_batches_tracked)
+    tracked = bn.track_running_stats and bn.running_mean is not None
+    mean = bn.running_mean.repeat(splits) if tracked else None
+    var = bn.running_var.repeat(splits) if tracked else None
+    weight = None if bn.weight is None else bn.weight.repeat(splits)
+    bias = None if bn.bias is None else bn.bias.repeat(splits)
+    out = F.batch_norm(x.reshape(n // splits, splits * c, h, w), mean, var, weight, bias, True, factor, bn.eps)
+    if tracked:
+        with torch.no_grad():
+            bn.running_mean.copy_(mean.view(splits, c).mean(0))
+            bn.running_var.copy_(var.view(splits, c).mean(0))
+    return out.reshape(n, c, h, w)
+
+
+class SplitBatchNorm2d(nn.BatchNorm2d):
+    """BatchNorm2d whose training-mode statistics are those of `num_splits` groups of the batch."""
+
+    num_splits: int = 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        return split_batch_norm_2d(self, x, self.num_splits)
+
+
+class SplitBatchNormAct2d(BatchNormAct2d):
+    """timm's BatchNormAct2d (EfficientNet) with split statistics, then its dropout and activation."""
+
+    num_splits: int = 1
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.act(self.drop(split_batch_norm_2d(self, x, self.num_splits)))
+
+
+_SPLIT = {nn.BatchNorm2d: SplitBatchNorm2d, BatchNormAct2d: SplitBatchNormAct2d,
+          SplitBatchNorm2d: SplitBatchNorm2d, SplitBatchNormAct2d: SplitBatchNormAct2d}
+
+
+def split_batch_norm(model: nn.Module, splits: int) -> nn.Module:
+    """Make every BatchNorm2d of `model` normalise in `splits` groups during training, in place.
+
+    Each module keeps its parameters, buffers and state-dict keys (so checkpoints and exports are plain
+    BN); only its class changes, to the split subclass. Raises for batch norms of another kind (1d, 3d,
+    SyncBatchNorm), which MoCo's encoders do not have.
+    """
+    if splits < 1:
+        raise ValueError(f"moco.bn_splits={splits}: use 1 (one BN group) or more")
+    for name, m in model.named_modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            if type(m) not in _SPLIT:
+                raise TypeError(f"moco.bn_splits={splits} cannot split '{name}' ({type(m).__name__}): "
+                                "it splits nn.BatchNorm2d and timm's BatchNormAct2d; use moco.bn_splits=1")
+            m.__class__ = _SPLIT[type(m)]
+            m.num_splits = splits
+    return model
 
 
 class TwoViews:
@@ -39,7 +113,7 @@ class MocoObjective(nn.Module):
 
     def __init__(self, encoder: Encoder, cfg: TrainConfig) -> None:
         super().__init__()
-        self.model = encoder
+        self.model = split_batch_norm(encoder, cfg.moco.bn_splits)  # queries: BN groups as the keys'
         self.key_encoder = freeze(copy.deepcopy(encoder)).train()  # BN in train mode, as MoCo's encoder_k
         self.cfg, self.seed = cfg.moco, cfg.seed
         self.queue = EmbeddingQueue(self.cfg.queue_size, cfg.student.embed_dim, seed=cfg.seed)
@@ -48,8 +122,7 @@ class MocoObjective(nn.Module):
     def _keys(self, x: Tensor, step: int) -> Tensor:
         gathered, world, me = all_gather_cat(x), world_size(), rank()
         perm = torch.randperm(len(gathered), generator=sample_generator(self.seed, step, -1)).to(x.device)
-        mine = gathered[perm].chunk(world)[me]
-        k = torch.cat([self.key_encoder(part) for part in mine.chunk(self.cfg.bn_splits)])
+        k = self.key_encoder(gathered[perm].chunk(world)[me])  # split BN inside, as for the queries
         all_keys = all_gather_cat(k)
         return all_keys[torch.argsort(perm)].chunk(world)[me]
 
