@@ -29,7 +29,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..training.config import ConfigError, dump_yaml, load_config
+    from ..errors import SeedzooError
+    from ..training.config import dump_yaml, load_config
 
     sources = [r for r in args.recipes if "=" not in r]
     overrides = [r for r in args.recipes if "=" in r]
@@ -48,9 +49,8 @@ def _train(args: argparse.Namespace) -> int:
             from ..training.cohort import check_cohort
 
             check_cohort(cfgs)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except SeedzooError as err:
+        return _refuse(err)
     if args.print_config:
         print("---\n".join(dump_yaml(c) for c in cfgs), end="")
         return 0
@@ -61,14 +61,23 @@ def _train(args: argparse.Namespace) -> int:
         result = train(cfgs if len(cfgs) > 1 else cfgs[0], run_dir, resume=args.resume,
                        command=" ".join(["seedzoo", "train", *sys.argv[2:]]))
     except NonFiniteLossError as err:
-        print(f"error: {err}", file=sys.stderr)
+        _refuse(err)
         return 3
+    except SeedzooError as err:
+        return _refuse(err)
     steps = f"{result.step} step{'s' if result.step != 1 else ''}"
     for cfg, (name, folder) in zip(cfgs, result.exports.items()):
         if folder is not None:
             print(f"done: {steps}, loss {result.losses[name]:.4f}; weights in {folder} "
                   f"(seedzoo.create_model('{cfg.student.arch}', pretrained='{folder}'))")
     return 0
+
+
+def _refuse(err: Exception) -> int:
+    """One line per problem (a config error lists them all), no traceback; exit status 2."""
+    for line in str(err).splitlines():
+        print(f"error: {line}", file=sys.stderr)
+    return 2
 
 
 def _stem(source: str) -> str:

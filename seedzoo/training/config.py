@@ -10,6 +10,8 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import math
+import os
 import types
 import typing
 from dataclasses import dataclass, field
@@ -19,11 +21,19 @@ from typing import Any, Literal
 
 import yaml
 
-RECIPES_PACKAGE = "seedzoo"  # YAMLs live in seedzoo/recipes/ (package data)
+from ..errors import SeedzooError
+
+RECIPES_PACKAGE = "seedzoo"
+_FLOAT32_MAX = 3.4028234663852886e38  # the optimizer applies the learning rate as a float32  # YAMLs live in seedzoo/recipes/ (package data)
 
 
-class ConfigError(ValueError):
-    """A recipe or an override names an unknown key or holds a value of the wrong type."""
+class ConfigError(SeedzooError, ValueError):
+    """A recipe or an override names an unknown key, holds a value of the wrong type, or holds values
+    that cannot run. `problems` lists every problem found, one line each (the message joins them)."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = list(problems)
 
 
 @dataclass
@@ -281,11 +291,48 @@ def load_config(source: str | Path, overrides: list[str] | None = None) -> Train
         text = path.read_text()
     else:
         text = recipe_text(_entry_recipe_stem(str(source)))
+    data = parse_yaml(text, str(source))
+    cfg = apply_overrides(from_dict(data), overrides or [])
+    validate(cfg, world_size=int(os.environ.get("WORLD_SIZE", "1") or 1))
+    return cfg
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """yaml's safe loader, except that a key given twice in one mapping is recorded (yaml keeps the last)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.duplicates: list[tuple[int, str]] = []
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            if key in first:
+                message = f"line {line}: key '{key}' is given twice (first on line {first[key]}); keep one"
+                self.duplicates.append((line, message))
+            else:
+                first[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str, source: str = "recipe") -> dict[str, Any]:
+    """A recipe's YAML as a mapping; invalid YAML and duplicate keys are errors (all duplicates listed)."""
+    loader = _StrictLoader(text)
     try:
-        data = yaml.safe_load(text) or {}
+        data = loader.get_single_data() or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{source}: not valid YAML ({err})") from None
-    return apply_overrides(from_dict(data), overrides or [])
+        raise ConfigError(f"{source}: not valid YAML ({' '.join(str(err).split())})") from None
+    finally:
+        loader.dispose()
+    if loader.duplicates:
+        raise ConfigError(*(f"{source}, {d}" for _, d in sorted(loader.duplicates)))
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: expected a mapping of config keys, got {type(data).__name__}")
+    return data
 
 
 def _entry_recipe_stem(name: str) -> str:
@@ -303,3 +350,97 @@ def _entry_recipe_stem(name: str) -> str:
 
 def dump_yaml(cfg: TrainConfig) -> str:
     return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+
+
+# --- validation --------------------------------------------------------------------------------
+
+def validate(cfg: TrainConfig, world_size: int = 1) -> None:
+    """Refuse values that cannot run, before any work: every problem at once, one line each."""
+    problems = config_problems(cfg, world_size)
+    if problems:
+        raise ConfigError(*problems)
+
+
+def config_problems(cfg: TrainConfig, world_size: int = 1) -> list[str]:
+    """What is wrong with `cfg` for a run on `world_size` processes (an empty list: nothing)."""
+    out: list[str] = []
+
+    def need(ok: bool, key: str, value: Any, rule: str) -> None:
+        if not ok:
+            out.append(f"{key}={value!r}: {rule}")
+
+    def positive(key: str, value: float, rule: str = "must be a finite number > 0") -> None:
+        need(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, key, value, rule)
+
+    def at_least(key: str, value: float, low: float, rule: str) -> None:
+        need(math.isfinite(value) and value >= low, key, value, rule)
+
+    need(cfg.epochs > 0, "epochs", cfg.epochs, "must be > 0 (the schedule's length; max_steps=N stops earlier)")
+    at_least("max_steps", cfg.max_steps, 0, "must be >= 0 (0: run every epoch)")
+    batch_ok = cfg.global_batch > 0
+    need(batch_ok, "global_batch", cfg.global_batch, "must be > 0 (images per step, over all processes)")
+    if batch_ok and world_size > 1 and cfg.global_batch % world_size:
+        out.append(f"global_batch={cfg.global_batch} is not divisible by the {world_size} processes: use a "
+                   f"multiple of {world_size}, e.g. {_multiple_near(cfg.global_batch, world_size)}")
+    queue_key = "moco.queue_size" if cfg.method == "moco" else "distill.queue_size"
+    queue = cfg.moco.queue_size if cfg.method == "moco" else cfg.distill.queue_size
+    if queue <= 0:
+        out.append(f"{queue_key}={queue}: must be > 0 (a multiple of global_batch)")
+    elif batch_ok and queue % cfg.global_batch:
+        out.append(f"{queue_key}={queue} is not a multiple of global_batch={cfg.global_batch}: use "
+                   f"{_multiple_near(queue, cfg.global_batch)}, or change global_batch")
+
+    o = cfg.optim
+    positive("optim.base_lr", o.base_lr)
+    if math.isfinite(o.base_lr) and max(o.base_lr, o.base_lr * cfg.global_batch / 256) >= _FLOAT32_MAX:
+        out.append(f"optim.base_lr={o.base_lr!r}: too large, the learning rate it gives (up to base_lr x "
+                   "global_batch / 256) must fit in float32 (< 3.4e38)")
+    need(math.isfinite(o.momentum) and 0 <= o.momentum < 1, "optim.momentum", o.momentum, "must be in [0, 1)")
+    at_least("optim.weight_decay", o.weight_decay, 0, "must be a finite number >= 0")
+    at_least("optim.warmup_epochs", o.warmup_epochs, 0, "must be >= 0")
+    if cfg.method == "seed":
+        positive("distill.student_temperature", cfg.distill.student_temperature)
+        positive("distill.teacher_temperature", cfg.distill.teacher_temperature)
+        if cfg.distill.small_patches:
+            positive("distill.small_crops", cfg.distill.small_crops, "must be > 0")
+            positive("distill.small_size", cfg.distill.small_size, "must be > 0 (pixels)")
+            lo, hi = cfg.distill.small_scale
+            need(0 < lo <= hi <= 1, "distill.small_scale", cfg.distill.small_scale, "must satisfy 0 < min <= max <= 1")
+        positive("teacher.embed_dim", cfg.teacher.embed_dim, "must be > 0")
+        at_least("teacher.head_hidden", cfg.teacher.head_hidden, 0, "must be >= 0")
+    else:
+        positive("moco.temperature", cfg.moco.temperature)
+        need(math.isfinite(cfg.moco.momentum) and 0 <= cfg.moco.momentum <= 1, "moco.momentum", cfg.moco.momentum,
+             "must be in [0, 1]")
+        per_rank = cfg.global_batch // max(world_size, 1)
+        if cfg.moco.bn_splits < 1:
+            out.append(f"moco.bn_splits={cfg.moco.bn_splits}: must be >= 1")
+        elif batch_ok and per_rank % cfg.moco.bn_splits:
+            out.append(f"moco.bn_splits={cfg.moco.bn_splits} does not divide the {per_rank} images per process: "
+                       "use a divisor of global_batch / processes")
+    positive("student.embed_dim", cfg.student.embed_dim, "must be > 0")
+    at_least("student.head_hidden", cfg.student.head_hidden, 0, "must be >= 0 (0: the backbone's width)")
+
+    d = cfg.data
+    positive("data.image_size", d.image_size, "must be > 0 (pixels)")
+    need(all(math.isfinite(v) for v in d.mean), "data.mean", d.mean, "must be finite")
+    need(all(math.isfinite(v) and v > 0 for v in d.std), "data.std", d.std, "must be finite and > 0")
+    need(all(math.isfinite(v) and v >= 0 for v in d.blur_sigma) and d.blur_sigma[0] <= d.blur_sigma[1],
+         "data.blur_sigma", d.blur_sigma, "must satisfy 0 <= min <= max")
+    at_least("data.subset", d.subset, 0, "must be >= 0 (0: every image)")
+    at_least("data.workers", d.workers, 0, "must be >= 0")
+
+    m = cfg.monitor
+    at_least("monitor.knn_every", m.knn_every, 0, "must be >= 0 (epochs; 0: off)")
+    if m.knn_every:
+        for key in ("knn_train", "knn_test", "knn_k"):
+            positive(f"monitor.{key}", getattr(m, key), "must be > 0")
+    positive("save_every", cfg.save_every, "must be > 0 (steps)")
+    at_least("keep_last", cfg.keep_last, 0, "must be >= 0 (0: keep every checkpoint)")
+    positive("log_every", cfg.log_every, "must be > 0 (steps)")
+    return out
+
+
+def _multiple_near(value: int, base: int) -> str:
+    low, high = (value // base) * base, (value // base + 1) * base
+    return " or ".join(str(v) for v in (low, high) if v > 0)

@@ -27,27 +27,28 @@ from torch.utils.data import DataLoader
 from ..data.augment import EvalTransform, sample_generator
 from ..data.datasets import ImageSource, KeyedViewDataset, build_source
 from ..data.sampler import GlobalBatchSampler
+from ..errors import SeedzooError
 from . import distributed as D
 from .checkpoint import (
-    latest_checkpoint,
-    load_checkpoint,
+    NonFiniteStateError,
+    remove_partial_files,
+    resolve_resume,
     rng_state,
     save_checkpoint,
     set_rng_state,
 )
 from .cohort import check_cohort
-from .config import TrainConfig, config_hash, dump_yaml, to_dict
+from .config import ConfigError, TrainConfig, config_hash, config_problems, dump_yaml, to_dict
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
-from .metrics import METRICS_FILE, MetricsLogger, knn_top1
+from .metrics import MetricsLogger, knn_top1, truncate_metrics
 from .networks import build_student, build_teacher, unwrap
-from .queue import check_queue_size
 from .schedule import learning_rate, scaled_lr
 
 PLAN_FILE = "device_plan.json"
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or infinite; the run stops before the bad step updates anything."""
+class NonFiniteLossError(SeedzooError, FloatingPointError):
+    """The loss or the weights became NaN or infinite; the run stops, and no checkpoint holds them."""
 
 
 @dataclass
@@ -89,13 +90,14 @@ class _Student:
     def state(self) -> dict[str, Any]:
         return {"student": self.model.state_dict(), "objective": self.objective.state(),
                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-                "config": to_dict(self.cfg), "config_hash": config_hash(self.cfg)}
+                "config": to_dict(self.cfg), "config_hash": config_hash(self.cfg), "loss": self.loss}
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["student"])
         self.objective.load_state(state["objective"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
+        self.loss = float(state.get("loss", float("nan")))
 
 
 class Trainer:
@@ -159,13 +161,6 @@ class Trainer:
 
         return SeedViews(self.cfg)
 
-    def _resume_path(self) -> Path | None:
-        if not self.resume:
-            return None
-        if self.resume == "auto":
-            return latest_checkpoint(self.run_dir)
-        return Path(self.resume)
-
     def _write_run_config(self, plans: list[DevicePlan]) -> None:
         text = "".join(f"# config_hash: {config_hash(c)}\n" + dump_yaml(c) for c in self.cfgs[:1])
         for c in self.cfgs[1:]:  # several students: one YAML document each
@@ -209,11 +204,15 @@ class Trainer:
 
     def _fit(self, info: D.DistInfo) -> RunResult:
         cfg, device = self.cfg, info.device
-        if cfg.global_batch % info.world_size:
-            raise ValueError(f"global_batch={cfg.global_batch} is not divisible by the {info.world_size} "
-                             "processes: use a multiple of the number of processes")
-        for c in self.cfgs:
-            check_queue_size(c.moco.queue_size if c.method == "moco" else c.distill.queue_size, c.global_batch)
+        # Also here, not only in load_config: a config built in Python has not been validated.
+        problems = [f"{c.name}: {p}" if len(self.cfgs) > 1 else p
+                    for c in self.cfgs for p in config_problems(c, info.world_size)]
+        if problems:
+            raise ConfigError(*problems)
+        if info.is_main:
+            for path, size in remove_partial_files(self.run_dir):
+                print(f"removed {path.name} ({size / 1e6:.1f} MB), left by an interrupted save", file=sys.stderr)
+        point = resolve_resume(self.resume, self.run_dir)  # verified before anything is written
         plans = [resolve_plan(c, device) for c in self.cfgs]
         if any(c.precision == "fp16" for c in self.cfgs) and device.type != "cuda" and info.is_main:
             print("precision=fp16 applies on GPU only: this CPU run trains in fp32 (bf16 is available)",
@@ -232,9 +231,11 @@ class Trainer:
         total = min(total, cfg.max_steps) if cfg.max_steps else total
 
         step, last_ckpt = 0, None
-        resume_from = self._resume_path()
-        if resume_from is not None:
-            state = load_checkpoint(resume_from, map_location=device)
+        if point is not None:
+            state, resume_from = point.state, point.path
+            if info.is_main:
+                for path, reason in point.damaged:
+                    print(f"{reason}; resuming from the older {resume_from.name} instead", file=sys.stderr)
             # One student: the checkpoint holds its state at the top level; several: under "students".
             saved = state["students"] if "students" in state else {students[0].name: state}
             if len(saved) != len(students) or (len(students) > 1 and sorted(saved) != sorted(self.names)):
@@ -247,8 +248,8 @@ class Trainer:
                     print(f"resuming {resume_from} with a changed config: {', '.join(changed)}", file=sys.stderr)
             set_rng_state({k: v.cpu() for k, v in state["rng"].items()})
             step, last_ckpt = int(state["step"]), resume_from
-            if info.is_main:
-                _truncate_metrics(self.run_dir / METRICS_FILE, step)
+        if info.is_main and self.resume:  # also when no checkpoint was found: the run starts from step 0
+            truncate_metrics(self.run_dir, step)  # what follows the resume point is about to run again
 
         logger = MetricsLogger(self.run_dir, info.is_main, total, step, cfg.log_every)
         if info.is_main:
@@ -266,7 +267,14 @@ class Trainer:
                 state.update(students[0].state())
             else:
                 state["students"] = {m.name: m.state() for m in students}
-            return save_checkpoint(state, self.run_dir, step, cfg.keep_last)
+            try:
+                return save_checkpoint(state, self.run_dir, step, cfg.keep_last)
+            except NonFiniteStateError as err:
+                kept = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
+                raise NonFiniteLossError(
+                    f"the weights became non-finite at step {step} (epoch {step // steps_per_epoch}): {err}; "
+                    f"nothing was saved, {kept}. Lower optim.base_lr, use precision=bf16 or fp32, or check "
+                    "the data, then continue with --resume auto") from None
 
         try:
             while step < total:
@@ -410,15 +418,6 @@ def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") ->
         elif a != b:
             out.append(f"{prefix}{k}: {a!r} -> {b!r}")
     return out
-
-
-def _truncate_metrics(path: Path, step: int) -> None:
-    """Drop records of steps after the resume point (they are about to be run again)."""
-    if not path.is_file():
-        return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= step]
-    path.write_text("".join(line + "\n" for line in keep))
 
 
 def train(cfg: TrainConfig | Sequence[TrainConfig], run_dir: str | Path, **kwargs: Any) -> RunResult:

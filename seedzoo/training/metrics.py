@@ -13,6 +13,34 @@ from torch import nn
 METRICS_FILE = "metrics.jsonl"
 
 
+def read_metrics(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The records of RUN_DIR/metrics.jsonl; a line a kill cut short (or any unreadable one) is skipped."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and isinstance(record.get("step"), int):
+            records.append(record)
+    return records
+
+
+def truncate_metrics(run_dir: str | Path, step: int) -> list[dict[str, Any]]:
+    """Keep the records up to `step` (a resume point: what follows is about to run again); returns them."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    kept = [r for r in read_metrics(run_dir) if r["step"] <= step]
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    tmp.replace(path)
+    return kept
+
+
 class MetricsLogger:
     """Appends one JSON object per line to RUN_DIR/metrics.jsonl (main process only) and shows progress."""
 
