@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 from seedzoo.cards import HF_ORG
-from seedzoo.weights.cache import file_sha256
-from seedzoo.weights.export import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
+from seedzoo.weights.io import sha256_file
+from seedzoo.weights.publish import CARD_NAME, CONFIG_NAME, WEIGHTS_NAME
 
 REQUIRED = (WEIGHTS_NAME, CONFIG_NAME, CARD_NAME)
 
@@ -29,7 +29,7 @@ def check_folder(folder: Path) -> dict:
         raise SystemExit(f"{folder} holds files that are not part of a model folder: {extra}")
     config = json.loads((folder / CONFIG_NAME).read_text(encoding="utf-8"))
     block = config.get("seedzoo") or {}
-    actual = file_sha256(folder / WEIGHTS_NAME)
+    actual = sha256_file(folder / WEIGHTS_NAME)
     if block.get("sha256") != actual:
         raise SystemExit(f"{folder / WEIGHTS_NAME} has sha256 {actual}, config.json records {block.get('sha256')}")
     return config

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
 
-from .zoo import Lineage, Metric, ZooEntry, list_entries
+from .zoo import Metric, ZooEntry, list_entries
 
 __all__ = ["GITHUB_REPO", "HF_ORG", "card_data", "render_card", "write_cards", "check_cards", "default_cards_dir"]
 
@@ -41,18 +41,6 @@ def _license_fields(license: str) -> dict[str, str]:
         return {"license": license}
     slug = "seed-release-unstated" if license.startswith("unknown") else license.lower().replace(" ", "-")
     return {"license": "other", "license_name": slug}
-
-
-def _lineage_yaml(lineage: Lineage) -> dict:
-    out = {"method": lineage.method, "arch": lineage.arch, "epochs": lineage.epochs,
-           "input_normalization": lineage.normalization.note}
-    if not lineage.arch:
-        del out["arch"]
-    if lineage.entry:
-        out["entry"] = lineage.entry
-    if lineage.license:
-        out["license"] = lineage.license
-    return out
 
 
 _PAPERS = {"SEED": "https://arxiv.org/abs/2101.04731", "MoCo-v2": "https://arxiv.org/abs/2003.04297",
@@ -87,10 +75,7 @@ def card_data(entry: ZooEntry):
                    source_url=_source_url(m), verified=False)
         for m in entry.metrics
     ]
-    lineage = {"role": entry.role, "architecture": entry.architecture,
-               "trained_by": _lineage_yaml(entry.trained_by)}
-    if entry.teacher is not None:
-        lineage["teacher"] = _lineage_yaml(entry.teacher)
+    lineage = entry.lineage_record()
     tags = ["image-feature-extraction", "self-supervised", "seed", entry.role, entry.arch_name]
     if entry.role == "student":
         tags.append("knowledge-distillation")
@@ -131,17 +116,9 @@ def _usage(entry: ZooEntry) -> str:
     return "\n".join(lines)
 
 
-def _lineage_line(lineage: Lineage) -> str:
-    where = f" (entry `{lineage.entry}`)" if lineage.entry else ""
-    return (f"{lineage.method} {lineage.arch}, {lineage.epochs} epochs{where}; input normalisation: "
-            f"{lineage.normalization.note}; licence: {lineage.license or 'not stated'}")
-
-
 def _details(entry: ZooEntry) -> str:
     d, h = entry.data, entry.head
-    head = f"Linear({h.in_dim}, {h.out_dim})" if not h.hidden_dim else (
-        f"Linear({h.in_dim}, {h.hidden_dim})" + (" - BN1d" if h.batch_norm else "")
-        + f" - ReLU - Linear({h.hidden_dim}, {h.out_dim})")
+    head = h.describe()
     lines = ["## Model", "",
              f"- Architecture: `{entry.architecture}` (registered with timm by seedzoo); "
              f"representation: {h.in_dim}-d",
@@ -151,7 +128,7 @@ def _details(entry: ZooEntry) -> str:
              f"({d.normalization.note})", ""]
     lines += ["## Teacher and recipe", ""]
     if entry.teacher is not None:
-        lines.append(f"- Teacher: {_lineage_line(entry.teacher)}")
+        lines.append(f"- Teacher: {entry.teacher.describe()}")
     lines.append(f"- Trained by: {entry.trained_by.method}"
                  + (f" {entry.trained_by.arch}" if entry.trained_by.arch else "")
                  + f", {entry.trained_by.epochs} epochs")
@@ -257,14 +234,10 @@ _COLUMNS = ("name", "architecture", "teacher", "params (M)", "linear top-1 (%)",
 @lru_cache(maxsize=None)
 def param_count(architecture: str) -> int | None:
     """Parameters of the backbone (`num_classes=0`), counted on the meta device; None if not built."""
-    import timm
-    import torch
-
-    from . import models  # noqa: F401  (registers the architectures)
+    from .weights.io import meta_model
 
     try:
-        with torch.device("meta"):  # shapes only: no memory, no initialisation cost
-            model = timm.create_model(architecture, pretrained=False, num_classes=0)
+        model = meta_model(architecture)
     except RuntimeError:  # not a registered architecture (yet)
         return None
     return sum(p.numel() for p in model.parameters())

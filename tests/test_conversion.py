@@ -13,9 +13,9 @@ from safetensors.torch import load_file
 
 import seedzoo
 from seedzoo.cli import main as cli
-from seedzoo.weights.cache import file_sha256
+from seedzoo.weights.io import sha256_file
 from seedzoo.weights.io import ChecksumError
-from seedzoo.weights.export import convert_release, write_model_folder
+from seedzoo.weights.publish import convert_release, write_model_folder
 from seedzoo.weights.official import OfficialLayoutError, UnsafeCheckpointError
 from seedzoo.zoo import get_entry
 
@@ -59,10 +59,10 @@ def test_seedzoo_block_records_source_result_and_dropped_keys(mbv3_folder, golde
     golden = golden_dir / "seed_mbv3_large.pth.tar"
     assert block["entry"] == MBV3
     assert block["lineage"]["teacher"]["entry"] == "mocov2_r50.in1k_200ep"
-    assert block["source"]["sha256"] == file_sha256(golden)
+    assert block["source"]["sha256"] == sha256_file(golden)
     assert block["source"]["layout"] == "seed_student"
     assert "?" not in block["source"]["url"]  # the signed token is not recorded
-    assert block["sha256"] == file_sha256(mbv3_folder / "model.safetensors")
+    assert block["sha256"] == sha256_file(mbv3_folder / "model.safetensors")
     assert block["converter_version"]
 
     checkpoint = torch.load(golden, map_location="cpu", weights_only=True)
@@ -153,7 +153,7 @@ def test_write_model_folder_without_entry(tmp_path):
                              head=head, seedzoo={"run": "fmnist-demo"})
     config = _config(out)
     assert config["num_features"] == 512 and config["seedzoo"]["run"] == "fmnist-demo"
-    assert config["seedzoo"]["sha256"] == file_sha256(out / "model.safetensors")
+    assert config["seedzoo"]["sha256"] == sha256_file(out / "model.safetensors")
     assert not (out / "README.md").exists()
     reloaded = seedzoo.create_model("seed_resnet18", pretrained=str(out), num_classes=0)
     assert all(torch.equal(a, b) for a, b in zip(reloaded.state_dict().values(), model.state_dict().values()))

@@ -16,8 +16,9 @@ from safetensors.torch import load_file
 import seedzoo
 from seedzoo import zoo
 from seedzoo.weights import hub
-from seedzoo.weights.cache import cache_root, file_sha256, read_source_record
-from seedzoo.weights.export import convert_release
+from seedzoo.weights.cache import cache_root, read_source_record
+from seedzoo.weights.io import sha256_file
+from seedzoo.weights.publish import convert_release
 from seedzoo.weights.io import ChecksumError
 from seedzoo.zoo import OfficialSource, Weights, get_entry
 from tests.conftest import rel_max_err
@@ -201,7 +202,7 @@ def test_damaged_cached_blob_is_fetched_again(students, online):
     sha = json.loads((folder / "config.json").read_text())["seedzoo"]["sha256"]
     _flip_cached_weights(folder)
     folder = hub.resolve_hf_hub(spec)
-    assert file_sha256(folder / "model.safetensors") == sha
+    assert sha256_file(folder / "model.safetensors") == sha
     model = seedzoo.create_model(spec, pretrained=True, num_classes=0)
     assert rel_max_err(_features(model, case.input), case.features) < 1e-4
 
@@ -233,7 +234,7 @@ def test_pretrained_true_resolves_a_registry_entry_from_the_hub(students, online
     case = students[MBV3]
     pinned = dataclasses.replace(get_entry(MBV3), weights=Weights(
         hf_repo=f"{ORG}/{case.repo}", revision=case.commit,
-        sha256=file_sha256(case.folder / "model.safetensors")))
+        sha256=sha256_file(case.folder / "model.safetensors")))
     monkeypatch.setitem(zoo._ENTRIES, MBV3, pinned)
     model = seedzoo.create_model(MBV3, pretrained=True, num_classes=0)
     assert rel_max_err(_features(model, case.input), case.features) < 1e-4
@@ -266,18 +267,18 @@ def _register(monkeypatch, **changes) -> zoo.ZooEntry:
 
 
 def test_http_mirror(students, served, seedzoo_cache, monkeypatch):
-    sha = file_sha256(served / "model.safetensors")
+    sha = sha256_file(served / "model.safetensors")
     with http_file_server(served) as url:
         _register(monkeypatch, source=None, weights=Weights(mirrors=(f"{url}/model.safetensors",), sha256=sha))
         model = seedzoo.create_model(MBV3, pretrained=True, num_classes=0)
     assert rel_max_err(_features(model, students[MBV3].input), students[MBV3].features) < 1e-4
-    assert file_sha256(next(seedzoo_cache.rglob("model.safetensors"))) == sha
+    assert sha256_file(next(seedzoo_cache.rglob("model.safetensors"))) == sha
 
 
 def test_cli_download_fetches_into_the_cache(served, seedzoo_cache, monkeypatch, capsys):
     from seedzoo.cli import main as cli
 
-    sha = file_sha256(served / "model.safetensors")
+    sha = sha256_file(served / "model.safetensors")
     with http_file_server(served) as url:
         _register(monkeypatch, source=None, weights=Weights(mirrors=(f"{url}/model.safetensors",), sha256=sha))
         assert cli(["download", MBV3]) == 0
@@ -287,7 +288,7 @@ def test_cli_download_fetches_into_the_cache(served, seedzoo_cache, monkeypatch,
 
 @pytest.mark.parametrize("damage", ["truncate", "flip"])
 def test_damaged_download_is_rejected_and_not_cached(damage, served, seedzoo_cache, monkeypatch):
-    sha = file_sha256(served / "model.safetensors")
+    sha = sha256_file(served / "model.safetensors")
     with http_file_server(served) as url, damaging_proxy(url, damage) as proxy:
         entry = _register(monkeypatch, source=None,
                           weights=Weights(mirrors=(f"{proxy}/model.safetensors",), sha256=sha))
@@ -297,7 +298,7 @@ def test_damaged_download_is_rejected_and_not_cached(damage, served, seedzoo_cac
 
 
 def test_damaged_mirror_falls_back_to_the_official_url(students, served, seedzoo_cache, monkeypatch):
-    sha = file_sha256(served / "model.safetensors")
+    sha = sha256_file(served / "model.safetensors")
     with http_file_server(served) as url, damaging_proxy(url, "flip") as proxy:
         entry = _register(monkeypatch, weights=Weights(mirrors=(f"{proxy}/model.safetensors",), sha256=sha),
                           source=OfficialSource(url=f"{url}/release.pth.tar?sig=secret", layout="seed_student"))
@@ -314,8 +315,8 @@ def test_official_url_is_converted_once_and_its_source_recorded(students, served
                           source=OfficialSource(url=f"{url}/release.pth.tar?sig=secret", layout="seed_student"))
         path = hub.resolve_weights(entry, progress=False)
     record = read_source_record(path.parent)
-    assert record.source_sha256 == file_sha256(golden_dir / "seed_mbv3_large.pth.tar")
-    assert record.sha256 == file_sha256(path) and "secret" not in (path.parent / "source.json").read_text()
+    assert record.source_sha256 == sha256_file(golden_dir / "seed_mbv3_large.pth.tar")
+    assert record.sha256 == sha256_file(path) and "secret" not in (path.parent / "source.json").read_text()
     assert not list(seedzoo_cache.rglob("*.pth.tar"))  # the release file is not kept
 
     # The server is gone: the converted copy is verified and used without any request.

@@ -10,7 +10,7 @@ from torch import nn
 
 import seedzoo
 from seedzoo.models import list_architectures
-from seedzoo.weights.export import write_model_folder
+from seedzoo.weights.publish import write_model_folder
 
 pytestmark = pytest.mark.usefixtures("single_thread")
 

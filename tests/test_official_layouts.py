@@ -58,9 +58,10 @@ def _state(keys: dict[str, list[int]], device: str, seed: int = 0) -> dict[str, 
     g = torch.Generator().manual_seed(seed)
     out = {}
     for k, shape in keys.items():
+        counter = k.endswith(("num_batches_tracked", "queue_ptr"))  # integer buffers, as in the real files
         if device == "meta":
-            out[k] = torch.empty(shape, device="meta")
-        elif k.endswith(("num_batches_tracked", "queue_ptr")):
+            out[k] = torch.empty(shape, device="meta", dtype=torch.long if counter else torch.float32)
+        elif counter:
             out[k] = torch.zeros(shape, dtype=torch.long)
         elif k.startswith(_DROPPED):
             out[k] = torch.zeros(1).expand(shape)

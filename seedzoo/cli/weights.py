@@ -39,12 +39,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def download(args: argparse.Namespace) -> int:
-    from ..weights.cache import file_sha256
+    from ..weights.io import sha256_file
     from ..weights.hub import resolve_weights
     from ..zoo import get_entry
 
     path = resolve_weights(get_entry(args.name), cache_dir=args.cache_dir)
-    print(f"{path}\nsha256 {file_sha256(path)}")
+    print(f"{path}\nsha256 {sha256_file(path)}")
     return 0
 
 
@@ -63,7 +63,7 @@ def _reference_config(entry, weights: Path, cache_dir: str | None) -> dict[str, 
 
 
 def verify(args: argparse.Namespace) -> int:
-    from ..weights.cache import file_sha256
+    from ..weights.io import sha256_file
     from ..weights.hub import resolve_weights
     from ..weights.io import find_weights
     from ..zoo import get_entry
@@ -73,7 +73,7 @@ def verify(args: argparse.Namespace) -> int:
     if args.pretrained:
         weights, pinned = find_weights(args.pretrained)
         expected = pinned or entry.weights.sha256
-        actual = file_sha256(weights)
+        actual = sha256_file(weights)
         if expected:
             good = actual == expected
             ok &= good
@@ -83,7 +83,7 @@ def verify(args: argparse.Namespace) -> int:
             print(f"sha256 {actual}: {weights} (nothing pins it: no config.json and no published hash)")
     else:
         weights = resolve_weights(entry, cache_dir=args.cache_dir)  # raises unless the sha256 matches
-        print(f"sha256 ok: {weights} {file_sha256(weights)}")
+        print(f"sha256 ok: {weights} {sha256_file(weights)}")
 
     if args.fingerprint:
         ok &= _verify_fingerprint(entry, weights, args.cache_dir)
@@ -119,7 +119,8 @@ def _verify_fingerprint(entry, weights: Path, cache_dir: str | None) -> bool:
 
 def convert(args: argparse.Namespace) -> int:
     from ..weights.cache import download_url
-    from ..weights.export import convert_release, read_config
+    from ..weights.io import read_config
+    from ..weights.publish import convert_release
     from ..zoo import get_entry
 
     entry = get_entry(args.entry)

@@ -22,7 +22,7 @@ def load_backbone(name: str, pretrained: Pretrained = True, **kwargs) -> nn.Modu
 def weights_id(pretrained: Pretrained) -> str | None:
     """A cheap, stable id of weights that come from a file (its sha256), for the feature cache."""
     if isinstance(pretrained, (str, Path)) and Path(pretrained).is_file():
-        from .features import file_sha256
+        from ..weights.io import sha256_file
 
-        return "file-sha256:" + file_sha256(pretrained)
+        return "file-sha256:" + sha256_file(pretrained)
     return None

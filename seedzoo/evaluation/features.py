@@ -27,14 +27,6 @@ def state_dict_sha256(model: nn.Module) -> str:
     return digest.hexdigest()
 
 
-def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def representation(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The pooled pre-logits features of a timm-style model; plain modules are simply called."""
     if hasattr(model, "forward_features") and hasattr(model, "forward_head"):

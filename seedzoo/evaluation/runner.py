@@ -21,7 +21,8 @@ from .knn import DEFAULT_KS, DEFAULT_TEMPERATURE, knn_evaluate
 from .linear import FAST_PROBE, LinearProbeConfig, linear_probe, linear_probe_features
 from .results import EvalResult
 from .semi import class_balanced_subset, semi_supervised
-from .transforms import preprocessing_for
+from .transforms import Preprocessing, preprocessing_for
+from ..weights.preprocessing import data_config_from_cfg
 
 PROTOCOLS = ("knn", "linear", "linear_fast", "finetune", "semi")
 _SPEC_KEYS = {"input_size": int, "limit": int, "batch_size": int, "epochs": int, "temperature": float,
@@ -79,9 +80,11 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
         temperature, seed = opts.get("temperature", temperature), opts.get("seed", seed)
         fraction = opts.get("fraction", fraction)
     device = torch.device(device) if device is not None else default_device()
-    prep = preprocessing_for(name, input_size)
     torch.manual_seed(seed)
     backbone = model if model is not None else load_backbone(name, pretrained)
+    # The transforms of the weights evaluated (a run's export records its own), read off the model.
+    prep = (preprocessing_for(name, input_size) if model is not None else
+            Preprocessing.from_data_config(data_config_from_cfg(backbone.pretrained_cfg), input_size))
     dataset = DATASET_BY_DISPLAY.get(dataset, dataset)
     display = D.DISPLAY_NAMES.get(dataset, dataset)
 

@@ -1,57 +1,22 @@
-"""The evaluation transforms of SEED's protocols, built from a model's data config.
+"""The transforms an evaluation runs with: those of the weights it evaluates.
 
-Eval: Resize(size / crop_pct) + CenterCrop(size) (256 -> 224 at the default crop_pct 0.875).
-Train (linear probe, fine-tuning): RandomResizedCrop(size) + horizontal flip. Both bilinear with the
-network's own normalisation (ImageNet mean/std for all but the SimCLR teacher).
+The preprocessing comes from the weights' own record (`seedzoo.weights.resolve`): an entry's published
+one, or what a model folder (a run's export) recorded in its config.json; `seedzoo.weights.preprocessing`
+builds the transforms (SEED's protocols: Resize + CenterCrop for eval, RandomResizedCrop + flip to train).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
 
-from torchvision import transforms as T
+from ..weights.preprocessing import Preprocessing
+from ..weights.resolve import Pretrained, resolve
 
-from ..zoo import DataConfig, UnknownModelError, get_entry
-
-_INTERPOLATION = {"bilinear": T.InterpolationMode.BILINEAR, "bicubic": T.InterpolationMode.BICUBIC,
-                  "nearest": T.InterpolationMode.NEAREST}
+__all__ = ["Preprocessing", "preprocessing_for"]
 
 
-@dataclass(frozen=True)
-class EvalPreprocessing:
-    """What a transform does, in a form that goes into result settings and cache keys."""
-
-    input_size: int
-    crop_pct: float
-    interpolation: str
-    mean: tuple[float, ...]
-    std: tuple[float, ...]
-
-    @classmethod
-    def from_data_config(cls, data: DataConfig, input_size: int | None = None) -> EvalPreprocessing:
-        return cls(input_size or data.input_size[-1], data.crop_pct, data.interpolation,
-                   tuple(data.normalization.mean), tuple(data.normalization.std))
-
-    def eval_transform(self) -> T.Compose:
-        resize = int(self.input_size / self.crop_pct)  # timm and seedzoo.get_transform truncate too
-        return T.Compose([T.Resize(resize, interpolation=self._interp()), T.CenterCrop(self.input_size),
-                          T.ToTensor(), T.Normalize(self.mean, self.std)])
-
-    def train_transform(self) -> T.Compose:
-        return T.Compose([T.RandomResizedCrop(self.input_size, interpolation=self._interp()),
-                          T.RandomHorizontalFlip(), T.ToTensor(), T.Normalize(self.mean, self.std)])
-
-    def _interp(self) -> T.InterpolationMode:
-        try:
-            return _INTERPOLATION[self.interpolation]
-        except KeyError:
-            raise ValueError(f"unsupported interpolation '{self.interpolation}': "
-                             f"use one of {sorted(_INTERPOLATION)}") from None
-
-
-def preprocessing_for(name: str, input_size: int | None = None) -> EvalPreprocessing:
-    """The preprocessing of a zoo entry (its own data config), or ImageNet defaults for other names."""
-    try:
-        data = get_entry(name).data
-    except UnknownModelError:
-        data = DataConfig()
-    return EvalPreprocessing.from_data_config(data, input_size)
+def preprocessing_for(name: str | os.PathLike, input_size: int | None = None,
+                      pretrained: Pretrained = False) -> Preprocessing:
+    """The preprocessing of `name`'s weights (`pretrained` as in `create_model`: a path reads that file's
+    or folder's record); `input_size` overrides the resolution."""
+    data = resolve(name, False if pretrained is True else pretrained).data
+    return Preprocessing.from_data_config(data, input_size)

@@ -5,11 +5,52 @@ Every official release stores its head as a plain `nn.Sequential`, so the module
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import nn
 
+from ..errors import SeedzooError
 from ..zoo.schema import HeadSpec
 
-__all__ = ["ProjectionHead", "seed_student_head", "mocov1_head", "mocov2_head", "swav_head", "simclr_head"]
+__all__ = ["ProjectionHead", "HeadStateError", "infer_head_spec", "head_shapes", "seed_student_head", "mocov1_head",
+           "mocov2_head", "swav_head", "simclr_head"]
+
+
+class HeadStateError(SeedzooError, ValueError):
+    """Tensors that are not a projection head's state dict (`0.*`, `2.*` or `0.*`, `1.*`, `3.*`)."""
+
+
+def _shape(v: Any) -> tuple[int, ...]:
+    return tuple(v.shape) if hasattr(v, "shape") else tuple(v)
+
+
+def infer_head_spec(state: Mapping[str, Any]) -> HeadSpec:
+    """The HeadSpec a projection head state dict (ProjectionHead names; tensors or shapes) was built from."""
+    try:
+        if set(state) == {"0.weight", "0.bias"}:
+            out, in_dim = _shape(state["0.weight"])
+            return HeadSpec(in_dim, 0, out)
+        hidden, in_dim = _shape(state["0.weight"])
+        batch_norm = "1.weight" in state
+        out, _ = _shape(state["3.weight" if batch_norm else "2.weight"])
+    except (KeyError, ValueError):
+        raise HeadStateError(f"not a projection head (keys {sorted(state)[:8]}): expected 0.*, 2.* "
+                             f"or 0.*, 1.*, 3.* (with batch norm)") from None
+    return HeadSpec(in_dim, hidden, out, batch_norm)
+
+
+def head_shapes(spec: HeadSpec) -> dict[str, tuple[int, ...]]:
+    """Every key of `spec`'s ProjectionHead with its shape, without building it."""
+    if not spec.hidden_dim:
+        return {"0.weight": (spec.out_dim, spec.in_dim), "0.bias": (spec.out_dim,)}
+    last = 3 if spec.batch_norm else 2
+    shapes = {"0.weight": (spec.hidden_dim, spec.in_dim), "0.bias": (spec.hidden_dim,),
+              f"{last}.weight": (spec.out_dim, spec.hidden_dim), f"{last}.bias": (spec.out_dim,)}
+    if spec.batch_norm:
+        shapes.update({f"1.{k}": (spec.hidden_dim,) for k in ("weight", "bias", "running_mean", "running_var")})
+        shapes["1.num_batches_tracked"] = ()
+    return shapes
 
 
 class ProjectionHead(nn.Sequential):
@@ -31,6 +72,13 @@ class ProjectionHead(nn.Sequential):
     @classmethod
     def from_spec(cls, spec: HeadSpec) -> ProjectionHead:
         return cls(spec.in_dim, spec.hidden_dim, spec.out_dim, spec.batch_norm)
+
+    @classmethod
+    def from_state_dict(cls, state: Mapping[str, Any], spec: HeadSpec | None = None) -> ProjectionHead:
+        """The head that `state` holds (its spec inferred unless given), loaded strictly, in eval mode."""
+        head = cls.from_spec(spec or infer_head_spec(state))
+        head.load_state_dict(dict(state), strict=True)
+        return head.eval()
 
     @property
     def spec(self) -> HeadSpec:

@@ -372,7 +372,7 @@ class Trainer:
         return top1
 
     def _export(self, student: _Student, step: int, folder: Path) -> Path | None:
-        from ..weights.export import write_model_folder
+        from ..weights.publish import write_run_export
         from ..zoo import UnknownModelError, get_entry
 
         cfg, model, knn = student.cfg, student.model, student.knn
@@ -400,8 +400,8 @@ class Trainer:
                                 "teacher_temperature": cfg.distill.teacher_temperature}
         state = {k: v.detach().cpu().contiguous() for k, v in model.backbone.state_dict().items()}
         head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
-        return write_model_folder(folder, architecture=cfg.student.arch, backbone=state,
-                                  head=head, entry=entry, seedzoo=block)
+        return write_run_export(folder, architecture=cfg.student.arch, backbone=state, head=head, entry=entry,
+                                seedzoo=block, image_size=cfg.data.image_size, mean=cfg.data.mean, std=cfg.data.std)
 
 
 def _describe(p: NetworkPlan) -> str:

@@ -20,15 +20,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .io import ChecksumError, sha256_file
+from ..errors import SeedzooError
+from .io import ChecksumError
 
-__all__ = ["DownloadError", "cache_root", "download_url", "file_sha256", "mirror_path", "converted_dir",
+__all__ = ["DownloadError", "cache_root", "download_url", "mirror_path", "converted_dir",
            "clear_converted", "SourceRecord", "read_source_record", "write_source_record", "remove_cached"]
 
 _CHUNK = 1 << 20
 
 
-class DownloadError(OSError):
+class DownloadError(SeedzooError, OSError):
     """A URL could not be fetched completely (network error, HTTP error, truncated body)."""
 
 
@@ -52,8 +53,6 @@ def mirror_path(entry_name: str, sha256: str, filename: str, cache_dir: str | os
 def converted_dir(entry_name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     return cache_root(cache_dir) / "converted" / entry_name
 
-
-file_sha256 = sha256_file
 
 
 def remove_cached(path: str | os.PathLike) -> None:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 __all__ = ["FINGERPRINT_VERSION", "fingerprint_input", "compute_fingerprint", "fingerprint_model",
-           "compare_fingerprints", "build_head"]
+           "compare_fingerprints"]
 
 FINGERPRINT_VERSION = 1
 _SEED = 0
@@ -27,22 +27,6 @@ def fingerprint_input(input_size: tuple[int, int, int] = (3, 224, 224), seed: in
     """The fixed input: standard normal, as if already normalised, from a seeded CPU generator."""
     generator = torch.Generator().manual_seed(seed)
     return torch.randn((_BATCH, *input_size), generator=generator)
-
-
-def build_head(state: Mapping[str, torch.Tensor]) -> nn.Sequential:
-    """A projection head from its keys: `0`,`2` (MLP), `0`,`1`,`3` (MLP with BN1d) or `0` alone (linear)."""
-    if "0.weight" not in state:
-        raise ValueError(f"not a projection head state dict (keys: {sorted(state)[:6]})")
-    hidden, in_dim = state["0.weight"].shape
-    if "3.weight" in state:
-        head = nn.Sequential(nn.Linear(in_dim, hidden), nn.BatchNorm1d(hidden), nn.ReLU(),
-                             nn.Linear(hidden, state["3.weight"].shape[0]))
-    elif "2.weight" in state:
-        head = nn.Sequential(nn.Linear(in_dim, hidden), nn.ReLU(), nn.Linear(hidden, state["2.weight"].shape[0]))
-    else:
-        head = nn.Sequential(nn.Linear(in_dim, hidden))
-    head.load_state_dict(dict(state), strict=True)
-    return head.eval()
 
 
 def _stats(t: torch.Tensor) -> dict[str, Any]:
@@ -77,7 +61,9 @@ def compute_fingerprint(architecture: str, backbone: Mapping[str, torch.Tensor],
     if missing or unexpected:
         raise ValueError(f"weights do not fit {architecture}: missing {sorted(missing)[:5]}, "
                          f"unexpected {sorted(unexpected)[:5]}")
-    return fingerprint_model(model, build_head(head) if head else None, input_size)
+    from ..models.heads import ProjectionHead
+
+    return fingerprint_model(model, ProjectionHead.from_state_dict(head) if head else None, input_size)
 
 
 def compare_fingerprints(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> tuple[bool, float]:

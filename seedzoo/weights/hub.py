@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import SeedzooError
 from ..zoo import ZooEntry
 from .cache import (
     DownloadError,
@@ -34,23 +35,22 @@ from .cache import (
     clear_converted,
     converted_dir,
     download_url,
-    file_sha256,
     mirror_path,
     read_source_record,
     remove_cached,
     write_source_record,
 )
-from .io import ChecksumError
-from .export import CONFIG_NAME, CONVERTER_VERSION, WEIGHTS_NAME, convert_release
+from .io import CONFIG_NAME, WEIGHTS_NAME, ChecksumError, WeightsFormatError, sha256_file
+from .publish import CONVERTER_VERSION, convert_release_weights
 
-__all__ = ["WeightsNotFoundError", "HubSpec", "is_offline", "parse_hf_hub", "resolve_weights", "resolve_hf_hub",
+__all__ = ["WeightsNotFoundError", "HubNameError", "HubSpec", "is_offline", "parse_hf_hub", "resolve_weights", "resolve_hf_hub",
            "hub_file", "hf_cache_dir"]
 
 _logger = logging.getLogger(__name__)
 _TRUE = {"1", "true", "yes", "on"}
 
 
-class WeightsNotFoundError(FileNotFoundError):
+class WeightsNotFoundError(SeedzooError, FileNotFoundError):
     """No source could provide the weights (offline with nothing cached, or every source failed)."""
 
 
@@ -76,11 +76,15 @@ _COMMIT = re.compile(r"[0-9a-f]{40}")
 _SPEC = re.compile(r"^hf[-_]hub:(?P<repo>[\w.\-]+/[\w.\-]+)(?:@(?P<rev>[\w.\-/]+))?$")
 
 
+class HubNameError(SeedzooError, ValueError):
+    """A malformed `hf-hub:` name."""
+
+
 def parse_hf_hub(spec: str) -> HubSpec:
     """`hf-hub:ORG/REPO[@REV]` -> HubSpec."""
     m = _SPEC.match(spec.strip())
     if m is None:
-        raise ValueError(f"'{spec}' is not a hub name: expected hf-hub:ORG/REPO or hf-hub:ORG/REPO@REVISION")
+        raise HubNameError(f"'{spec}' is not a hub name: expected hf-hub:ORG/REPO or hf-hub:ORG/REPO@REVISION")
     return HubSpec(m["repo"], m["rev"])
 
 
@@ -89,13 +93,13 @@ def parse_hf_hub(spec: str) -> HubSpec:
 def _verified(fetch: Callable[[bool], Path], sha256: str, what: str) -> Path:
     """`fetch(force)` returns a local path; verify it, and on a mismatch delete it and fetch once more."""
     path = fetch(False)
-    actual = file_sha256(path)
+    actual = sha256_file(path)
     if actual == sha256:
         return path
     _logger.warning("%s failed its sha256 check (cached copy damaged?); deleting it and fetching it again", what)
     remove_cached(path)
     path = fetch(True)
-    actual = file_sha256(path)
+    actual = sha256_file(path)
     if actual != sha256:
         remove_cached(path)
         raise ChecksumError(f"{what} (fetched twice)", sha256, actual)
@@ -159,11 +163,13 @@ def resolve_hf_hub(spec: str, *, cache_dir: str | os.PathLike | None = None, off
     except _hub_errors() as err:
         raise WeightsNotFoundError(f"cannot load {hub}: " + _hub_message(hub.repo_id, hub.revision, CONFIG_NAME, err)
                                    + _offline_hint(offline)) from err
-    config = json.loads(config_path.read_text(encoding="utf-8"))
+    from .io import read_config
+
+    config = read_config(config_path.parent)
     block = config.get("seedzoo") or {}
     sha256, filename = block.get("sha256"), block.get("filename", WEIGHTS_NAME)
     if not sha256:
-        raise ValueError(f"{hub}: config.json has no seedzoo.sha256, so its weights cannot be verified; "
+        raise WeightsFormatError(f"{hub}: config.json has no seedzoo.sha256, so its weights cannot be verified; "
                          f"load it with timm.create_model('{hub}') if you trust it unverified")
     # Pin the weights to the commit the config came from: a branch that moves in between cannot mix files.
     revision = config_path.parent.name if _COMMIT.fullmatch(config_path.parent.name) else hub.revision
@@ -205,7 +211,7 @@ def _from_official(entry: ZooEntry, cache_dir, offline: bool, progress: bool) ->
     weights = folder / WEIGHTS_NAME
     record = read_source_record(folder)
     if record is not None and weights.is_file():
-        if file_sha256(weights) == record.sha256:
+        if sha256_file(weights) == record.sha256:
             return weights
         _logger.warning("converted weights of '%s' in %s are damaged; converting again", entry.name, folder)
         weights.unlink()
@@ -220,11 +226,11 @@ def _from_official(entry: ZooEntry, cache_dir, offline: bool, progress: bool) ->
         source_sha256 = download_url(entry.source.url, src, expected_sha256=expected_source or None,
                                      progress=progress)
         out = Path(tmp) / "converted"
-        convert_release(entry, src, out, source_url=entry.source.url)
+        # Only the weights: a load writes nothing else (no card, no fingerprint, no config.json).
+        result = convert_release_weights(entry, src, out / WEIGHTS_NAME)
         src.unlink()  # release files are large (up to GBs); the record keeps its hash
         clear_converted(folder)
         os.replace(out, folder)
-    result = file_sha256(weights)
     write_source_record(folder, SourceRecord(entry.source.url, source_sha256, result, CONVERTER_VERSION))
     return weights
 
@@ -263,7 +269,7 @@ def resolve_weights(entry: ZooEntry, *, cache_dir: str | os.PathLike | None = No
     w = entry.weights
     if w.embedded:
         path = Path(__file__).with_name("embedded") / w.embedded
-        actual = file_sha256(path)
+        actual = sha256_file(path)
         if w.sha256 and actual != w.sha256:
             raise ChecksumError(f"embedded weights {path}", w.sha256, actual)
         return path

@@ -13,14 +13,18 @@ Pickles are read with `weights_only=True` only: a file that needs arbitrary code
 """
 from __future__ import annotations
 
+import io
 import pickle
+import pickletools
+import zipfile
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
 import torch
 
+from ..errors import SeedzooError
+from ..models.heads import HeadStateError, head_shapes, infer_head_spec
 from ..zoo import HeadSpec
 from .io import check_backbone, is_safetensors
 
@@ -45,11 +49,11 @@ _MOCO_QUEUE = "MoCo's queue of keys"
 _SWAV_PROTOTYPES = "SwAV's prototypes (the clustering layer, not part of the embedding)"
 
 
-class OfficialLayoutError(ValueError):
+class OfficialLayoutError(SeedzooError, ValueError):
     """A checkpoint whose keys do not follow the official layout they are read with."""
 
 
-class UnsafeCheckpointError(RuntimeError):
+class UnsafeCheckpointError(SeedzooError, RuntimeError):
     """A pickle that `weights_only=True` refuses: it would need code to be imported or run."""
 
 
@@ -74,26 +78,66 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        reason = _unpickler_reason(str(err))
-        if "global" in reason.lower():  # the pickle names a class or function: code would run
+        calls = [g for g in pickle_globals(path) if not g.startswith(_PLAIN_GLOBALS)]
+        if calls:  # the pickle names functions or classes beyond tensors: unpickling would run code
+            shown = ", ".join(calls[:5]) + (f" and {len(calls) - 5} more" if len(calls) > 5 else "")
             raise UnsafeCheckpointError(
-                f"{path} is not a plain-tensor checkpoint: loading it would import and call code "
-                f"({reason}). seedzoo will not unpickle it; turn it into a plain state dict of tensors "
-                f"with code you trust first.") from None
-        raise OfficialLayoutError(f"{path} is not a PyTorch checkpoint ({reason})") from None
-    except (RuntimeError, EOFError) as err:
-        detail = f": {err}" if str(err) else ""
-        raise OfficialLayoutError(f"{path} is not a readable PyTorch checkpoint (truncated, empty or another "
+                f"{path} is not a plain-tensor checkpoint: unpickling it would import and call {shown}. "
+                f"seedzoo will not unpickle it; if you trust its author, turn it into a plain state dict of "
+                f"tensors (or safetensors) with their code first.") from None
+        raise OfficialLayoutError(f"{path} is not a plain PyTorch checkpoint ({_unpickler_reason(str(err))})") \
+            from None
+    except Exception as err:  # torch raises anything from KeyError to RuntimeError on a foreign file
+        detail = f": {type(err).__name__} {err}" if str(err) else f": {type(err).__name__}"
+        raise OfficialLayoutError(f"{path} is not a PyTorch checkpoint (truncated, empty or another "
                                   f"format{detail})") from None
     if not isinstance(obj, dict):
         raise OfficialLayoutError(f"{path} holds a {type(obj).__name__}, not a checkpoint dict")
     return obj
 
 
+# What a plain checkpoint's pickle names: torch's tensor rebuilders and storages, and ordered dicts.
+_PLAIN_GLOBALS = ("torch.", "collections.OrderedDict", "_codecs.encode", "builtins.set")
+
+
+def pickle_globals(path: str | Path) -> list[str]:
+    """Every `module.name` a pickle (plain, or inside torch's zip format) would import, read with
+    pickletools without executing anything."""
+    path = Path(path)
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as z:
+                blobs = [z.read(n) for n in z.namelist() if n.endswith(".pkl")]
+        else:
+            blobs = [path.read_bytes()]
+    except (OSError, zipfile.BadZipFile, RuntimeError):
+        return []
+    found: list[str] = []
+    for blob in blobs:
+        stream = io.BytesIO(blob)
+        while stream.tell() < len(blob):  # torch's legacy format is several pickles in a row
+            start, strings = stream.tell(), []
+            try:
+                for op, arg, _ in pickletools.genops(stream):
+                    if isinstance(arg, str):
+                        strings.append(arg)
+                    if op.name in ("GLOBAL", "INST"):
+                        found.append(str(arg).replace(" ", "."))
+                    elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                        found.append(f"{strings[-2]}.{strings[-1]}")
+            except Exception:  # noqa: BLE001 (a malformed pickle: report what was read so far)
+                break
+            if stream.tell() == start:
+                break
+    return list(dict.fromkeys(found))
+
+
 def _unpickler_reason(message: str) -> str:
-    # torch's refusal is a long text; the line after "WeightsUnpickler error:" says what was refused.
+    # torch's refusal is a long text that suggests weights_only=False; only the line after
+    # "WeightsUnpickler error:" says what was refused, and only that is repeated.
     lines = [ln.strip() for ln in message.split("WeightsUnpickler error:", 1)[-1].splitlines() if ln.strip()]
-    return lines[0].split(". Please")[0] if lines else "refused by weights_only=True"
+    reason = lines[0].split(". Please")[0] if lines else ""
+    return reason if reason and "weights_only" not in reason else "refused by the tensors-only unpickler"
 
 
 def _strip_module(key: str) -> str:
@@ -192,36 +236,9 @@ _RULES: dict[str, _Rule] = {
 }
 
 
-def infer_head_spec(head: Mapping[str, Any]) -> HeadSpec:
-    """The HeadSpec a projection head state dict (ProjectionHead names) was built from."""
-    def shape(k: str) -> tuple[int, ...]:
-        v = head[k]
-        return tuple(v.shape) if hasattr(v, "shape") else tuple(v)
-
-    try:
-        if set(head) == {"0.weight", "0.bias"}:
-            out, in_dim = shape("0.weight")
-            return HeadSpec(in_dim, 0, out)
-        hidden, in_dim = shape("0.weight")
-        batch_norm = "1.weight" in head
-        out, _ = shape("3.weight" if batch_norm else "2.weight")
-    except (KeyError, ValueError):
-        raise OfficialLayoutError(f"not a projection head (keys {sorted(head)}): expected 0.*, 2.* "
-                                  f"or 0.*, 1.*, 3.* (with batch norm)") from None
-    return HeadSpec(in_dim, hidden, out, batch_norm)
-
-
-@lru_cache(maxsize=None)
-def _head_shapes(spec: HeadSpec) -> dict[str, tuple[int, ...]]:
-    from ..models.heads import ProjectionHead
-
-    with torch.device("meta"):
-        return {k: tuple(v.shape) for k, v in ProjectionHead.from_spec(spec).state_dict().items()}
-
-
 def check_head(spec: HeadSpec, head: Mapping[str, Any], source: str = "the head weights") -> None:
     """Raise `OfficialLayoutError` unless `head` has exactly the keys and shapes of `spec`'s ProjectionHead."""
-    expected = _head_shapes(spec)
+    expected = head_shapes(spec)
     got = {k: tuple(v.shape) if hasattr(v, "shape") else tuple(v) for k, v in head.items()}
     if got != expected:
         diff = sorted(f"{k}: {got.get(k, 'missing')} vs {expected.get(k, 'unexpected')}"
@@ -267,7 +284,10 @@ def split_official(checkpoint: Mapping[str, Any], architecture: str, head: HeadS
     head_sd = parts["head"]
     if set(head_sd) == {"weight", "bias"}:  # MoCo-v1: `fc` is one Linear, ProjectionHead's `0`
         head_sd = {f"0.{k}": v for k, v in head_sd.items()}
-    spec = head if head is not None else infer_head_spec(head_sd)
+    try:
+        spec = head if head is not None else infer_head_spec(head_sd)
+    except HeadStateError as err:
+        raise OfficialLayoutError(str(err)) from None
     check_head(spec, head_sd, source=f"the '{layout}' head")
 
     try:
@@ -275,5 +295,8 @@ def split_official(checkpoint: Mapping[str, Any], architecture: str, head: HeadS
     except KeyError as err:
         raise OfficialLayoutError(f"backbone keys of the '{layout}' layout that '{architecture}' cannot "
                                   f"take: {err.args[0] if err.args else err}") from None
-    check_backbone(architecture, backbone, source=f"the backbone of this '{layout}' checkpoint")
+    # A release stored in one float precision throughout (fp16 copies) declares it by being uniform.
+    floats = {v.dtype for v in backbone.values() if v.is_floating_point()}
+    check_backbone(architecture, backbone, source=f"the backbone of this '{layout}' checkpoint",
+                   storage_dtype=floats.pop() if len(floats) == 1 else None)
     return OfficialSplit(layout=layout, backbone=backbone, head=head_sd, dropped=dropped)

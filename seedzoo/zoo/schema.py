@@ -46,6 +46,13 @@ class HeadSpec:
     out_dim: int = 128
     batch_norm: bool = False
 
+    def describe(self) -> str:
+        """The head as text, e.g. `Linear(1280, 1280) - ReLU - Linear(1280, 128)`: seedzoo's one rendering."""
+        if not self.hidden_dim:
+            return f"Linear({self.in_dim}, {self.out_dim})"
+        return (f"Linear({self.in_dim}, {self.hidden_dim})" + (" - BN1d" if self.batch_norm else "")
+                + f" - ReLU - Linear({self.hidden_dim}, {self.out_dim})")
+
 
 @dataclass(frozen=True)
 class Lineage:
@@ -57,6 +64,24 @@ class Lineage:
     normalization: Normalization = IMAGENET_NORM
     license: str = ""
     entry: str = ""  # the zoo entry of the teacher, when it is one
+
+    def record(self) -> dict[str, object]:
+        """The lineage as a record (cards' YAML, a model folder's config.json): seedzoo's one rendering."""
+        out: dict[str, object] = {"method": self.method, "arch": self.arch, "epochs": self.epochs,
+                                  "input_normalization": self.normalization.note}
+        if not self.arch:
+            del out["arch"]
+        if self.entry:
+            out["entry"] = self.entry
+        if self.license:
+            out["license"] = self.license
+        return out
+
+    def describe(self) -> str:
+        """The lineage as one line of text (cards, hub docstrings)."""
+        where = f" (entry `{self.entry}`)" if self.entry else ""
+        return (f"{self.method} {self.arch}, {self.epochs} epochs{where}; input normalisation: "
+                f"{self.normalization.note}; licence: {self.license or 'not stated'}")
 
 
 @dataclass(frozen=True)
@@ -154,6 +179,20 @@ class ZooEntry:
     @property
     def tag(self) -> str:
         return self.name.split(".", 1)[1] if "." in self.name else ""
+
+    def lineage_record(self) -> dict[str, object]:
+        """Who trained the network and, for a student, its teacher: the record cards and configs carry."""
+        record: dict[str, object] = {"role": self.role, "architecture": self.architecture,
+                                     "trained_by": self.trained_by.record()}
+        if self.teacher is not None:
+            record["teacher"] = self.teacher.record()
+        return record
+
+    @property
+    def ships_classifier(self) -> bool:
+        """Whether the weights' head is a trained classifier (a labelled reference's linear layer), which
+        `create_model(..., num_classes=head.out_dim)` then loads as the model's classifier."""
+        return self.role == "reference" and self.head.hidden_dim == 0 and self.weights.with_head
 
     @property
     def has_file(self) -> bool:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from ...weights.export import write_model_folder
+from ...weights.publish import write_model_folder
 from ...zoo import get_entry
 
 STUDENT = "seed_mbv3_large.fmnist_mocov2_r18"

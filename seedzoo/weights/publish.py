@@ -1,0 +1,176 @@
+"""Publishing: writing seedzoo model folders (`model.safetensors`, `config.json`, `README.md`).
+
+Nothing here runs when weights are loaded: loading (`resolve`, `io`) only reads, and writes nothing
+but the verified weights file into the cache. A folder is written by `seedzoo convert` (an official
+release), by the trainer (a run's `export/`, through `write_run_export`) and by the release step of
+an experiment; it is what `hf-hub:` names resolve to and what `conversion/publish.py` uploads.
+
+`config.json` follows timm's `save_config_for_hf` layout so that `timm.create_model("hf-hub:...")`
+reads it; seedzoo's own fields live in a top-level `seedzoo` block because timm rejects unknown keys
+inside `pretrained_cfg`.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from ..zoo import DataConfig, Normalization, ZooEntry
+from .io import CONFIG_NAME, FORMAT, WEIGHTS_NAME, save_weights, sha256_file
+from .preprocessing import architecture_data_config, pretrained_cfg
+
+__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CARD_NAME", "FORMAT_VERSION", "CONVERTER_VERSION", "write_model_folder",
+           "write_run_export", "convert_release", "convert_release_weights", "lineage_record", "summarize_dropped"]
+
+CARD_NAME = "README.md"
+FORMAT_VERSION = 1
+CONVERTER_VERSION = "seedzoo-convert/1"
+
+
+def _num_features(architecture: str, entry: ZooEntry | None, head: Mapping[str, torch.Tensor] | None) -> int:
+    if entry is not None:
+        return entry.head.in_dim
+    if head is not None and "0.weight" in head:
+        return int(head["0.weight"].shape[1])
+    from .io import meta_model
+
+    return int(meta_model(architecture).num_features)
+
+
+def _weights_metadata(architecture: str, entry: ZooEntry | None, data: DataConfig,
+                      extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    # The preprocessing travels inside the file too, so that a bare file knows how it is fed.
+    metadata = {"format": FORMAT, "architecture": architecture,
+                "pretrained_cfg": json.dumps(pretrained_cfg(data), sort_keys=True, separators=(",", ":"))}
+    if entry is not None:
+        metadata["entry"] = entry.name
+    metadata.update(extra or {})
+    return metadata
+
+
+def write_model_folder(out_dir: str | Path, *, architecture: str, backbone: Mapping[str, torch.Tensor],
+                       head: Mapping[str, torch.Tensor] | None, entry: ZooEntry | None = None,
+                       seedzoo: Mapping[str, Any] | None = None, card: str | None = None,
+                       data: DataConfig | None = None) -> Path:
+    """Write `model.safetensors`, `config.json` and `README.md` into `out_dir`; returns `out_dir`.
+
+    `backbone` holds the architecture's timm key names, `head` the projection head's keys (`0.weight`,
+    ...). `seedzoo` adds fields to the config's `seedzoo` block (lineage, source, dropped keys, a
+    fingerprint, ...); the result's sha256 is always filled in here. `data` is the preprocessing the
+    weights expect (default: the entry's, else the architecture's). `card` defaults to the entry's
+    generated model card.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if entry is not None and entry.architecture != architecture:
+        raise ValueError(f"architecture '{architecture}' does not match entry '{entry.name}' "
+                         f"({entry.architecture})")
+    if data is None:
+        data = entry.data if entry is not None else architecture_data_config(architecture)
+    sha256 = save_weights(out / WEIGHTS_NAME, dict(backbone), None if head is None else dict(head),
+                          _weights_metadata(architecture, entry, data))
+
+    block: dict[str, Any] = {"format_version": FORMAT_VERSION}
+    if entry is not None:
+        block["entry"] = entry.name
+        block["head"] = {"in_dim": entry.head.in_dim, "hidden_dim": entry.head.hidden_dim,
+                         "out_dim": entry.head.out_dim, "batch_norm": entry.head.batch_norm}
+    block.update(seedzoo or {})
+    block["filename"] = WEIGHTS_NAME
+    block["sha256"] = sha256
+
+    config = {
+        "architecture": architecture,
+        "num_classes": 0,
+        "num_features": _num_features(architecture, entry, head),
+        "pretrained_cfg": pretrained_cfg(data, entry),
+        "seedzoo": block,
+    }
+    (out / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+
+    if card is None and entry is not None:
+        from ..cards import render_card
+
+        card = render_card(entry)
+    if card is not None:
+        (out / CARD_NAME).write_text(card, encoding="utf-8")
+    return out
+
+
+def write_run_export(out_dir: str | Path, *, architecture: str, backbone: Mapping[str, torch.Tensor],
+                     head: Mapping[str, torch.Tensor] | None, entry: ZooEntry | None, seedzoo: Mapping[str, Any],
+                     image_size: int, mean: tuple[float, ...], std: tuple[float, ...],
+                     interpolation: str = "bilinear", crop_pct: float = 1.0) -> Path:
+    """The export of a training run: a model folder whose `pretrained_cfg` records the preprocessing
+    the run trained with (its image size and mean/std), not the entry's published one. timm's
+    `resolve_data_config`, `seedzoo.get_transform` and `seedzoo eval` read it from there.
+
+    `crop_pct` 1.0: the run's images were resized to `image_size` whole (no crop margin to undo).
+    """
+    data = DataConfig(input_size=(3, image_size, image_size), crop_pct=crop_pct, interpolation=interpolation,
+                      normalization=Normalization(tuple(mean), tuple(std), note="the training run's mean/std"))
+    return write_model_folder(out_dir, architecture=architecture, backbone=backbone, head=head, entry=entry,
+                              seedzoo=seedzoo, data=data)
+
+
+def lineage_record(entry: ZooEntry) -> dict[str, Any]:
+    """The teacher lineage of an entry, for the `seedzoo` block (how a teacher was itself trained)."""
+    return entry.lineage_record()
+
+
+def summarize_dropped(dropped: Mapping[str, str]) -> dict[str, Any]:
+    """Dropped keys grouped by reason (rule -> count), plus the full sorted list."""
+    rules: dict[str, int] = {}
+    for reason in dropped.values():
+        rules[reason] = rules.get(reason, 0) + 1
+    return {"count": len(dropped), "rules": dict(sorted(rules.items())),
+            "keys": {k: dropped[k] for k in sorted(dropped)}}
+
+
+def _split_release(entry: ZooEntry, src: Path):
+    from .io import ChecksumError
+    from .official import read_checkpoint, split_official
+
+    if entry.source is None:
+        raise ValueError(f"entry '{entry.name}' has no official release to convert (recipe only)")
+    source_sha256 = sha256_file(src)
+    if entry.source.sha256 and source_sha256 != entry.source.sha256:
+        raise ChecksumError(f"official release {src.name} of '{entry.name}'", entry.source.sha256, source_sha256)
+    split = split_official(read_checkpoint(src), entry.architecture, entry.head, layout=entry.source.layout)
+    return split, source_sha256
+
+
+def convert_release_weights(entry: ZooEntry, src: str | Path, out_file: str | Path) -> str:
+    """Convert an official release file of `entry` into `out_file` (seedzoo safetensors) only: what an
+    on-the-fly load writes into the cache. Returns the result's sha256."""
+    split, _ = _split_release(entry, Path(src))
+    return save_weights(out_file, split.backbone, split.head, _weights_metadata(entry.architecture, entry, entry.data))
+
+
+def convert_release(entry: ZooEntry, src: str | Path, out_dir: str | Path, *, source_url: str | None = None,
+                    fingerprint: bool = True) -> Path:
+    """Convert one official release file of `entry` into a seedzoo model folder (to publish).
+
+    The file is read with `weights_only=True`; its layout must be the entry's (an unknown layout is
+    refused, naming the keys that did not match). When the entry pins the source's sha256, the file
+    must match it. The weights file is byte-identical to what `convert_release_weights` writes.
+    """
+    from .fingerprint import compute_fingerprint
+
+    split, source_sha256 = _split_release(entry, Path(src))
+    assert entry.source is not None
+    block: dict[str, Any] = {
+        "entry": entry.name,
+        "lineage": lineage_record(entry),
+        "source": {"url": (source_url or entry.source.url).split("?", 1)[0], "filename": entry.source.filename,
+                   "layout": split.layout, "sha256": source_sha256},
+        "converter_version": CONVERTER_VERSION,
+        "dropped": summarize_dropped(split.dropped),
+    }
+    if fingerprint:
+        block["fingerprint"] = compute_fingerprint(entry.architecture, split.backbone, split.head,
+                                                   tuple(entry.data.input_size))
+    return write_model_folder(out_dir, architecture=entry.architecture, backbone=split.backbone,
+                              head=split.head, entry=entry, seedzoo=block)
