@@ -15,6 +15,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision import datasets as tvd
 
+from ..errors import SeedzooError
 from ..data.fashion_mnist import default_root as fashion_mnist_root
 from ..data.fashion_mnist import load_fashion_mnist
 
@@ -73,15 +74,17 @@ _TORCHVISION = {
     "food101": (tvd.Food101, "ROOT/food-101/ (images/, meta/)", "split"),
     "sun397": (tvd.SUN397, "ROOT/SUN397/ (ClassName.txt and the class folders)", None),
 }
-DATASET_NAMES = ("fashion_mnist", "digits", *_TORCHVISION, "imagefolder")
+DATASET_NAMES = ("fashion_mnist", "digits", *_TORCHVISION, "image_folder")
 DISPLAY_NAMES = {"fashion_mnist": "Fashion-MNIST", "digits": "Digits (scikit-learn)", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
                  "stl10": "STL-10", "flowers102": "Flowers-102", "food101": "Food-101", "sun397": "SUN-397",
-                 "imagefolder": "ImageFolder"}
+                 "image_folder": "ImageFolder"}
+# Names seedzoo no longer accepts, and the one to use: one name per kind of data, as in `seedzoo train`.
+_RENAMED = {"imagefolder": "image_folder"}
 SUN397_TEST_FRACTION = 0.2  # torchvision's SUN397 has no split: a seeded 80/20 split, fixed below
 SUN397_SPLIT_SEED = 0
 
 
-class DatasetNotFoundError(FileNotFoundError):
+class DatasetNotFoundError(SeedzooError, FileNotFoundError):
     pass
 
 
@@ -95,10 +98,13 @@ def build_dataset(name: str, split: str = "train", root: str | Path | None = Non
         dataset: Dataset = FashionMNIST(split, root, transform)
     elif name == "digits":
         dataset = Digits(split, transform)
-    elif name == "imagefolder":
+    elif name == "image_folder":
         dataset = _image_folder(split, root, transform)
     elif name in _TORCHVISION:
         dataset = _torchvision(name, split, root, transform)
+    elif name in _RENAMED:
+        raise ValueError(f"dataset '{name}' is called '{_RENAMED[name]}' (the name `seedzoo train` uses for "
+                         f"data.source): pass --dataset {_RENAMED[name]}")
     else:
         raise ValueError(f"unknown dataset '{name}': choose one of {', '.join(DATASET_NAMES)}")
     if limit is not None:
@@ -116,7 +122,7 @@ def _require_root(name: str, root: str | Path | None) -> Path:
 
 
 def _where(name: str) -> str:
-    if name == "imagefolder":
+    if name == "image_folder":
         return "train/<class>/*.jpg and test/<class>/*.jpg (val/ is accepted for test)"
     return _TORCHVISION[name][1]
 
@@ -145,12 +151,12 @@ def _sun397_split(n: int, split: str) -> list[int]:
 
 
 def _image_folder(split: str, root: str | Path | None, transform: Transform) -> Dataset:
-    root = _require_root("imagefolder", root)
+    root = _require_root("image_folder", root)
     candidates = [root / split] + ([root / "val"] if split == "test" else [])
     for folder in candidates:
         if folder.is_dir():
             return tvd.ImageFolder(str(folder), transform=transform)
-    raise DatasetNotFoundError(f"no {split} folder under {root}: expected {_where('imagefolder')}")
+    raise DatasetNotFoundError(f"no {split} folder under {root}: expected {_where('image_folder')}")
 
 
 def dataset_labels(dataset: Dataset) -> torch.Tensor:
