@@ -42,6 +42,7 @@ from .config import ConfigError, TrainConfig, config_hash, config_problems, dump
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
 from .metrics import MetricsLogger, knn_top1, truncate_metrics
 from .networks import build_student, build_teacher, unwrap
+from .objective import Objective
 from .schedule import learning_rate, scaled_lr
 
 PLAN_FILE = "device_plan.json"
@@ -76,7 +77,7 @@ class _Student:
     name: str
     cfg: TrainConfig
     plan: NetworkPlan
-    objective: nn.Module
+    objective: Objective
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     net: nn.Module
@@ -138,7 +139,7 @@ class Trainer:
             return build_teacher(t.arch, t.pretrained, t.head_hidden, t.head_batch_norm, t.embed_dim, t.entry)
 
     def _build_objective(self, cfg: TrainConfig, backbone: nn.Module | None, plan: DevicePlan,
-                         teacher: nn.Module | None) -> nn.Module:
+                         teacher: nn.Module | None) -> Objective:
         s = cfg.student
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts them)
         student = build_student(s.arch, s.pretrained, s.head_hidden, s.embed_dim, backbone=backbone)
@@ -151,15 +152,6 @@ class Trainer:
         from .seed import SeedObjective
 
         return SeedObjective(student, teacher, cfg, plan.teacher)
-
-    def _views(self):
-        if self.cfg.method == "moco":
-            from .moco import TwoViews
-
-            return TwoViews(self.cfg)
-        from .seed import SeedViews
-
-        return SeedViews(self.cfg)
 
     def _write_run_config(self, plans: list[DevicePlan]) -> None:
         text = "".join(f"# config_hash: {config_hash(c)}\n" + dump_yaml(c) for c in self.cfgs[:1])
@@ -175,7 +167,8 @@ class Trainer:
         teacher = self._build_teacher() if self.cfg.method == "seed" else None
         out = []
         for name, cfg, backbone, plan in zip(self.names, self.cfgs, self._students, plans):
-            objective = self._build_objective(cfg, backbone, plan, teacher).to(device)
+            objective = self._build_objective(cfg, backbone, plan, teacher)
+            objective.to(device)
             model = objective.model
             optimizer = torch.optim.SGD(model.parameters(), lr=scaled_lr(cfg.optim.base_lr, cfg.global_batch),
                                         momentum=cfg.optim.momentum, weight_decay=cfg.optim.weight_decay)
@@ -224,7 +217,8 @@ class Trainer:
         students = self._build_students(info, plans)
         source = self._source if self._source is not None else build_source(
             cfg.data.source, cfg.data.path, cfg.data.subset)
-        dataset = KeyedViewDataset(source, self._views(), seed=cfg.seed, on_error=cfg.data.on_error)
+        # The students of a cohort share their data settings, hence their views.
+        dataset = KeyedViewDataset(source, students[0].objective.views, seed=cfg.seed, on_error=cfg.data.on_error)
         sampler = GlobalBatchSampler(len(dataset), cfg.global_batch, info.rank, info.world_size, cfg.seed)
         steps_per_epoch = len(dataset) // cfg.global_batch
         total = cfg.epochs * steps_per_epoch

@@ -109,11 +109,13 @@ class TwoViews:
 
 
 class MocoObjective(nn.Module):
-    """InfoNCE at temperature `moco.temperature` between queries and momentum keys, negatives the queue."""
+    """InfoNCE at temperature `moco.temperature` between queries and momentum keys, negatives the queue.
+    An `Objective`."""
 
     def __init__(self, encoder: Encoder, cfg: TrainConfig) -> None:
         super().__init__()
         self.model = split_batch_norm(encoder, cfg.moco.bn_splits)  # queries: BN groups as the keys'
+        self.views = TwoViews(cfg)
         self.key_encoder = freeze(copy.deepcopy(encoder)).train()  # BN in train mode, as MoCo's encoder_k
         self.cfg, self.seed = cfg.moco, cfg.seed
         self.queue = EmbeddingQueue(self.cfg.queue_size, cfg.student.embed_dim, seed=cfg.seed)

@@ -36,12 +36,13 @@ class SeedViews:
 
 
 class SeedObjective(nn.Module):
-    """CE(student, teacher | queue) [+ CE over small crops with their own queue]."""
+    """CE(student, teacher | queue) [+ CE over small crops with their own queue]. An `Objective`."""
 
     def __init__(self, student: Encoder, teacher: nn.Module, cfg: TrainConfig,
                  teacher_plan: NetworkPlan | None = None) -> None:
         super().__init__()
         self.model = student
+        self.views = SeedViews(cfg)
         self.teacher = freeze(teacher)
         self.cfg = cfg.distill
         dim = cfg.student.embed_dim
