@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import models  # noqa: F401  (registers the architectures with timm)
+from .errors import SeedzooError
 from .zoo import UnknownModelError, ZooEntry
 
 __version__ = "0.1.0"
@@ -24,7 +25,7 @@ _LAZY = {
     "seed_loss": "seedzoo.training.loss",
 }
 
-__all__ = ["UnknownModelError", "ZooEntry", "__version__", *_LAZY]
+__all__ = ["SeedzooError", "UnknownModelError", "ZooEntry", "__version__", *_LAZY]
 
 
 def __getattr__(name: str) -> Any:

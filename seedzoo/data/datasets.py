@@ -13,12 +13,13 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from ..errors import SeedzooError
 from .augment import sample_generator
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
 
 
-class UnreadableImageError(RuntimeError):
+class UnreadableImageError(SeedzooError, RuntimeError):
     """An image file could not be decoded."""
 
 

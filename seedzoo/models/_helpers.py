@@ -8,6 +8,8 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
 
 from torch import Tensor
 
+from ..errors import SeedzooError
+
 BACKBONE_PREFIX = "backbone."
 HEAD_PREFIX = "head."
 
@@ -42,7 +44,7 @@ def filter_seedzoo_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Ten
     return {k: v for k, v in state_dict.items() if not k.startswith(HEAD_PREFIX)}
 
 
-class UnmappedKeysError(KeyError):
+class UnmappedKeysError(SeedzooError, KeyError):
     """Keys of an official checkpoint that have no counterpart in a seedzoo architecture."""
 
     def __init__(self, architecture: str, keys: Iterable[str], hint: str = "") -> None:

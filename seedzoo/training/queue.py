@@ -5,10 +5,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import SeedzooError
 from .distributed import all_gather_cat
 
 
-class QueueSizeError(ValueError):
+class QueueSizeError(SeedzooError, ValueError):
     """The queue size is not a multiple of the global batch (each enqueue must fill whole slots)."""
 
 

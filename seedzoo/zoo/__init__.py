@@ -4,6 +4,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 
+from ..errors import SeedzooError
 from .entries import ENTRIES, EXCLUDED_RELEASES
 from .schema import (
     DataConfig,
@@ -27,7 +28,7 @@ _ENTRIES: dict[str, ZooEntry] = {}
 _ALIASES: dict[str, str] = {}
 
 
-class UnknownModelError(KeyError):
+class UnknownModelError(SeedzooError, KeyError):
     """A name that is neither an entry, an alias nor a registered architecture."""
 
     def __init__(self, name: str, candidates: list[str]) -> None:
