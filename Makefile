@@ -29,8 +29,14 @@ demo: venv data
 test: venv data
 	$(BIN)/python -m pytest -q
 
-bench: venv
-	$(BIN)/python benchmarks/distill_throughput.py
+# The trainer's speed, side by side in each run (ratios; see benchmarks/README.md). Figures need a quiet
+# machine; `make bench BENCH_ARGS=--quick` only checks that every benchmark runs.
+BENCH_ARGS ?=
+bench: venv data
+	$(BIN)/python benchmarks/distill_throughput.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/multi_student.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/train_end_to_end.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/teacher_precision.py $(BENCH_ARGS)
 
 cards: venv
 	$(BIN)/seedzoo cards

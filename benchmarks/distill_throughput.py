@@ -1,88 +1,67 @@
-"""Throughput of one SEED distillation step against its two unavoidable parts.
+"""The trainer's SEED step against its best parts and against the authors' SEED module, side by side.
 
-CPU, fp32, MobileNetV3-Large student (`seed_mobilenetv3_large`) from a ResNet-50 teacher, 64 px, global
-batch 32 (the defaults). It times, interleaved in each repeat and on the same input:
-  A. the full training step (teacher forward, student forward, SEED loss, backward, SGD update, enqueue);
-  B. a teacher forward alone (no_grad, eval);
-  C. a student forward-backward-update alone (same loss against fixed targets);
-and prints images/s of A and the ratio median(A) / (median(B) + median(C)): the trainer's overhead over
-the work it cannot avoid (target <= 1.05).
+On the same networks and input, interleaved in each repeat (CPU; the trainer's device plan decides the
+layouts and precisions, as in a run):
+  step      seedzoo's step: teacher pass, student forward, loss, backward, SGD update, enqueue;
+  teacher   the frozen teacher's forward alone, at the trainer's best (device plan);
+  student   the student's forward-backward-update alone against fixed targets, at the trainer's best;
+  authors   the authors' SEED module (benchmarks/_parts.py: AuthorsSEED) + soft cross-entropy +
+            backward + SGD, NCHW fp32 as their script runs;
+and prints step / (teacher + student) (target <= 1.1) and authors / step (the speed-up).
 
-    python benchmarks/distill_throughput.py [--repeats 7] [--size 64] [--batch 32]
+Settings: fmnist (MobileNetV3-Large from ResNet-18, 32 px, batch 256: the Fashion-MNIST SEED recipe),
+imagenet64 (MobileNetV3-Large from ResNet-50, 64 px, batch 32).
+
+    python benchmarks/distill_throughput.py [--setting fmnist|imagenet64|all] [--repeats 5] [--quick]
 """
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
+from _parts import (
+    SETTINGS,
+    SeedStep,
+    authors_step,
+    best_teacher,
+    interleaved,
+    setting_config,
+    student_update,
+    threads_line,
+)
+from _parts import quick as quick_setting
 
-from seedzoo.training.config import TrainConfig, apply_overrides
-from seedzoo.training.loss import seed_loss
-from seedzoo.training.networks import build_student, build_teacher
-from seedzoo.training.schedule import scaled_lr
-from seedzoo.training.seed import SeedObjective
 
-
-def _timed(fn) -> float:
-    start = time.perf_counter()
-    fn()
-    return time.perf_counter() - start
+def measure(name: str, repeats: int, quick: bool) -> None:
+    s = SETTINGS[name]
+    if quick:
+        s = quick_setting(s)
+    step = SeedStep(setting_config(s))
+    x = torch.randn(s.batch, 3, s.size, s.size)
+    teacher = best_teacher(step.objective.teacher, step.plan.teacher)
+    targets = teacher(x)
+    student = student_update(step, targets)
+    authors = authors_step(s, step.objective.teacher)
+    t = interleaved({"step": lambda: step(x), "teacher": lambda: teacher(x), "student": lambda: student(x),
+                     "authors": lambda: authors(x)}, repeats)
+    plan = step.plan
+    print(f"\n{name}: {s.student} <- {s.teacher}, {s.size} px, batch {s.batch}, queue {s.queue}; {threads_line()}; "
+          f"teacher {plan.teacher.precision}{' channels_last' if plan.teacher.channels_last else ''}, "
+          f"student {plan.student.precision}{' channels_last' if plan.student.channels_last else ''}")
+    for k, v in t.items():
+        print(f"  {k:8s} {1000 * v.seconds:9.1f} ms  {v.rate(s.batch):8.1f} images/s  (spread {100 * v.spread:.0f}%)")
+    print(f"  step / (teacher + student) = {t['step'].seconds / (t['teacher'].seconds + t['student'].seconds):.3f}")
+    print(f"  authors / step             = {t['authors'].seconds / t['step'].seconds:.2f}x")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--student", default="seed_mobilenetv3_large")
-    parser.add_argument("--teacher", default="seed_resnet50")
-    parser.add_argument("--size", type=int, default=64)
-    parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--setting", choices=[*SETTINGS, "all"], default="all", help="all: fmnist and imagenet64")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--quick", action="store_true", help="batch 8, queue 256, 2 repeats: checks the script runs")
     args = parser.parse_args()
-
-    torch.manual_seed(0)
-    cfg = apply_overrides(TrainConfig(), [f"student.arch={args.student}", f"teacher.arch={args.teacher}",
-                                          f"global_batch={args.batch}", "distill.queue_size=4096"])
-    objective = SeedObjective(build_student(args.student), build_teacher(args.teacher), cfg).train()
-    student, teacher = objective.model, objective.teacher
-    optimizer = torch.optim.SGD(student.parameters(), lr=scaled_lr(0.03, args.batch), momentum=0.9,
-                                weight_decay=1e-4)
-    x = torch.randn(args.batch, 3, args.size, args.size)
-    targets = objective.embed_teacher(x)
-
-    def full_step() -> None:
-        loss, pending = objective.compute(student, {"image": x}, 0)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        objective.update(pending)
-
-    def teacher_forward() -> None:
-        with torch.no_grad():
-            teacher(x)
-
-    def student_step() -> None:
-        loss = seed_loss(student(x), targets, objective.queue.queue)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
-    parts = {"full": full_step, "teacher": teacher_forward, "student": student_step}
-    times: dict[str, list[float]] = {k: [] for k in parts}
-    for i in range(args.warmup + args.repeats):
-        for name, fn in parts.items():  # interleaved: load changes hit every part alike
-            t = _timed(fn)
-            if i >= args.warmup:
-                times[name].append(t)
-    med = {k: statistics.median(v) for k, v in times.items()}
-    ratio = med["full"] / (med["teacher"] + med["student"])
-    print(f"{args.student} <- {args.teacher}, {args.size} px, batch {args.batch}, fp32, "
-          f"{torch.get_num_threads()} threads, {args.repeats} repeats (medians)")
-    print(f"full step      {1000 * med['full']:8.1f} ms  {args.batch / med['full']:7.1f} images/s")
-    print(f"teacher fwd    {1000 * med['teacher']:8.1f} ms")
-    print(f"student f-b-u  {1000 * med['student']:8.1f} ms")
-    print(f"ratio full / (teacher + student) = {ratio:.3f}")
+    for name in ("fmnist", "imagenet64") if args.setting == "all" else [args.setting]:
+        measure(name, 2 if args.quick else args.repeats, args.quick)
 
 
 if __name__ == "__main__":
