@@ -21,8 +21,15 @@ from ..data.datasets import Views
 class Objective(Protocol):
     """What `Trainer` calls on an objective, and nothing else."""
 
-    model: nn.Module  # the trainable network; the engine optimises it, wraps it in DDP, saves it as "student"
-    views: Views  # the views of one image, made in data-loader workers (so it must pickle)
+    @property
+    def model(self) -> nn.Module:
+        """The trainable network: the engine optimises it, wraps it in DDP, saves it as "student"."""
+        ...
+
+    @property
+    def views(self) -> Views:
+        """The views of one image, made in data-loader workers (so it must pickle)."""
+        ...
 
     def targets(self, batch: dict[str, Tensor]) -> Any:
         """What several objectives of one cohort can share for a batch (SEED: the teacher's embeddings,

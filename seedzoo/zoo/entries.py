@@ -14,6 +14,7 @@ from .schema import (
     DataConfig,
     HeadSpec,
     Lineage,
+    Metric,
     OfficialSource,
     Recipe,
     ZooEntry,
