@@ -89,7 +89,8 @@ def test_the_zoo_imports_nothing_above_it():
     import subprocess
     import sys
 
-    code = "import json, sys, seedzoo.zoo; print(json.dumps(sorted(m for m in sys.modules if m.startswith('seedzoo.'))))"
+    code = ("import json, sys, seedzoo.zoo; "
+            "print(json.dumps(sorted(m for m in sys.modules if m.startswith('seedzoo.'))))")
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     loaded = {m.split(".")[1] for m in json.loads(run.stdout)}
     assert "zoo" in loaded

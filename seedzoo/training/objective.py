@@ -4,8 +4,9 @@ The engine knows nothing of teachers or keys. For every step it asks the objecti
 batch of the views the objective made, back-propagates it through `model`, and once the optimiser has
 stepped hands back what `compute` left pending (the embeddings to enqueue), so that a queue never holds
 keys of the batch that is being trained on. When several students train together, the first one's
-`targets` (the teacher's pass) is computed once and given to every student's `compute`. Whatever the objective must keep across a resume beyond
-`model`'s parameters (queues, a key encoder, a random teacher) goes through `state` / `load_state`.
+`targets` (the teacher's pass) is computed once and given to every student's `compute`. Whatever the
+objective must keep across a resume beyond `model`'s parameters (queues, a key encoder, a random
+teacher) goes through `state` / `load_state`.
 `SeedObjective` and `MocoObjective` are `nn.Module`s that satisfy it.
 """
 from __future__ import annotations

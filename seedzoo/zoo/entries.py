@@ -8,6 +8,9 @@ command that measured them.
 """
 from __future__ import annotations
 
+from .measured import read_record
+from .releases import release_url
+from .reported import linear, semi
 from .schema import (
     FASHION_MNIST_NORM,
     UNNORMALIZED,
@@ -19,9 +22,6 @@ from .schema import (
     Recipe,
     ZooEntry,
 )
-from .measured import read_record
-from .releases import release_url
-from .reported import linear, semi
 
 SEED_CITATION = """@inproceedings{fang2021seed,
   title     = {{SEED}: Self-supervised Distillation for Visual Representation},
@@ -165,7 +165,8 @@ STUDENTS: tuple[ZooEntry, ...] = (
              metrics=linear("r18 <- mocov2_r152") + semi("r18 <- mocov2_r152"),
              notes=("No released file: a reproduction recipe.",)),
     _student("seed_r34.swav_r50w2_800ep", "seed_resnet34", 512, "swav_r50w2.in1k_400ep", 800, small_patches=True,
-             metrics=linear("r34 <- swav_r50w2_800ep"), notes=("No ResNet-34 file was released: a reproduction recipe.",)),
+             metrics=linear("r34 <- swav_r50w2_800ep"),
+             notes=("No ResNet-34 file was released: a reproduction recipe.",)),
     _student("seed_r34.mocov2_r50_200ep", "seed_resnet34", 512, "mocov2_r50.in1k_200ep", 200,
              metrics=linear("r34 <- mocov2_r50"), notes=("No ResNet-34 file was released: a reproduction recipe.",)),
     _student("seed_r34.mocov2_r152_200ep", "seed_resnet34", 512, "mocov2_r152.in1k_200ep", 200,
@@ -244,12 +245,15 @@ FASHION_MNIST: tuple[ZooEntry, ...] = (
                         "trained by MoCo-v2 alone.", _BACKBONE_ONLY), with_head=False),
     ZooEntry(
         name="supervised_mbv3_large.fmnist", role="reference", architecture="seed_mobilenetv3_large",
-        head=HeadSpec(1280, 0, 10), trained_by=Lineage("supervised (labels)", "", 3, FASHION_MNIST_NORM, LICENSE_SEEDZOO),
-        weights=_RECORD.weights("supervised_mbv3_large.fmnist"), metrics=_RECORD.metrics("supervised_mbv3_large.fmnist"),
+        head=HeadSpec(1280, 0, 10),
+        trained_by=Lineage("supervised (labels)", "", 3, FASHION_MNIST_NORM, LICENSE_SEEDZOO),
+        weights=_RECORD.weights("supervised_mbv3_large.fmnist"),
+        metrics=_RECORD.metrics("supervised_mbv3_large.fmnist"),
         data=FASHION_MNIST_DATA, train_data="Fashion-MNIST",
         license=LICENSE_SEEDZOO,
         citation=SEED_CITATION,
-        description="seed_mbv3_large trained with Fashion-MNIST's labels for three epochs (32 px): the labelled reference",
+        description=("seed_mbv3_large trained with Fashion-MNIST's labels for three epochs (32 px): "
+                     "the labelled reference"),
         notes=("A reference, not a self-supervised model: cross-entropy on the 60,000 labelled training images, "
                "RandomResizedCrop + flip, SGD lr 0.1 with cosine decay, three epochs (the students' budget). "
                "Its head is the trained 10-way linear classifier.",)),

@@ -48,6 +48,7 @@ def evaluate(out: Path, packed: dict[str, Path] | None = None, datasets: Iterabl
     """Every network of the reproduction under the table's protocols. `packed` maps a stage key to the
     file to measure instead of its export (the fp16 copy that ships)."""
     import seedzoo
+
     from ...evaluation.runner import run_evaluation
 
     table = []
@@ -69,6 +70,7 @@ def teacher_crowding(weights: str | Path | bool, images: int = 512) -> dict[str,
     images: the mean cosine to the nearest other image, and between all pairs. Near 1, SEED's target at
     tau_T 1e-4 is one-hot over near-duplicates; this is why the recipe uses 0.01."""
     import seedzoo
+
     from ...evaluation.datasets import build_dataset
     from ...evaluation.transforms import preprocessing_for
 

@@ -94,9 +94,10 @@ def train_supervised(out: Path, epochs: int | None = None, base_lr: float = 0.1,
     torch.manual_seed(0)
     backbone = timm.create_model(entry.architecture, num_classes=0)
     config = FinetuneConfig(epochs=epochs, batch_size=256, base_lr=base_lr, weight_decay=1e-4, seed=0)
-    result, classifier = finetune(backbone, build_dataset("fashion_mnist", "train", None, prep.train_transform(), limit),
-                         build_dataset("fashion_mnist", "test", None, prep.eval_transform(), limit), 10, config,
-                         torch.device("cpu"), num_workers=2, model=entry.architecture, dataset="Fashion-MNIST")
+    train_set = build_dataset("fashion_mnist", "train", None, prep.train_transform(), limit)
+    test_set = build_dataset("fashion_mnist", "test", None, prep.eval_transform(), limit)
+    result, classifier = finetune(backbone, train_set, test_set, 10, config, torch.device("cpu"), num_workers=2,
+                                  model=entry.architecture, dataset="Fashion-MNIST")
     state = {k: v.detach().contiguous() for k, v in backbone.state_dict().items()}
     # the trained classifier is the entry's head: a linear ProjectionHead (key `0`, 1280 -> 10)
     head = {f"0.{k}": v.detach().contiguous() for k, v in classifier.head.state_dict().items()}
