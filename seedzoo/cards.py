@@ -9,8 +9,9 @@ dates, stable order) so that `seedzoo cards --check` can compare it with the che
 from __future__ import annotations
 
 from collections.abc import Iterable
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
+from typing import TypedDict
 
 from .zoo import Metric, ZooEntry, list_entries
 
@@ -36,7 +37,12 @@ def default_cards_dir() -> Path:
     return Path(__file__).resolve().parents[1] / "model_cards"
 
 
-def _license_fields(license: str) -> dict[str, str]:
+class _LicenseFields(TypedDict, total=False):
+    license: str
+    license_name: str
+
+
+def _license_fields(license: str) -> _LicenseFields:
     if license in _HUB_LICENSES:
         return {"license": license}
     slug = "seed-release-unstated" if license.startswith("unknown") else license.lower().replace(" ", "-")
@@ -231,7 +237,7 @@ def check_cards(cards_dir: str | Path | None = None, entries: list[ZooEntry] | N
 _COLUMNS = ("name", "architecture", "teacher", "params (M)", "linear top-1 (%)", "weights")
 
 
-@lru_cache(maxsize=None)
+@cache
 def param_count(architecture: str) -> int | None:
     """Parameters of the backbone (`num_classes=0`), counted on the meta device; None if not built."""
     from .weights.io import meta_model

@@ -7,17 +7,18 @@ says where the files must be put.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sized
 from pathlib import Path
+from typing import cast
 
 import torch
 from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision import datasets as tvd
 
-from ..errors import SeedzooError
 from ..data.fashion_mnist import default_root as fashion_mnist_root
 from ..data.fashion_mnist import load_fashion_mnist
+from ..errors import SeedzooError
 
 Transform = Callable[[Image.Image], torch.Tensor] | None
 
@@ -75,9 +76,9 @@ _TORCHVISION = {
     "sun397": (tvd.SUN397, "ROOT/SUN397/ (ClassName.txt and the class folders)", None),
 }
 DATASET_NAMES = ("fashion_mnist", "digits", *_TORCHVISION, "image_folder")
-DISPLAY_NAMES = {"fashion_mnist": "Fashion-MNIST", "digits": "Digits (scikit-learn)", "cifar10": "CIFAR-10", "cifar100": "CIFAR-100",
-                 "stl10": "STL-10", "flowers102": "Flowers-102", "food101": "Food-101", "sun397": "SUN-397",
-                 "image_folder": "ImageFolder"}
+DISPLAY_NAMES = {"fashion_mnist": "Fashion-MNIST", "digits": "Digits (scikit-learn)", "cifar10": "CIFAR-10",
+                 "cifar100": "CIFAR-100", "stl10": "STL-10", "flowers102": "Flowers-102", "food101": "Food-101",
+                 "sun397": "SUN-397", "image_folder": "ImageFolder"}
 # Names seedzoo no longer accepts, and the one to use: one name per kind of data, as in `seedzoo train`.
 _RENAMED = {"imagefolder": "image_folder"}
 SUN397_TEST_FRACTION = 0.2  # torchvision's SUN397 has no split: a seeded 80/20 split, fixed below
@@ -110,7 +111,7 @@ def build_dataset(name: str, split: str = "train", root: str | Path | None = Non
     if limit is not None:
         if limit < 1:
             raise ValueError(f"limit must be positive, got {limit}")
-        dataset = Subset(dataset, range(min(limit, len(dataset))))
+        dataset = Subset(dataset, range(min(limit, num_samples(dataset))))
     return dataset
 
 
@@ -140,7 +141,7 @@ def _torchvision(name: str, split: str, root: str | Path | None, transform: Tran
             f"(for example by running torchvision's {cls.__name__}(root, download=True) on a machine "
             f"with internet access). ({err})") from None
     if name == "sun397":
-        dataset = Subset(dataset, _sun397_split(len(dataset), split))
+        dataset = Subset(dataset, _sun397_split(num_samples(dataset), split))
     return dataset
 
 
@@ -159,6 +160,11 @@ def _image_folder(split: str, root: str | Path | None, transform: Transform) -> 
     raise DatasetNotFoundError(f"no {split} folder under {root}: expected {_where('image_folder')}")
 
 
+def num_samples(dataset: Dataset) -> int:
+    """The length of a map-style dataset (torch's `Dataset` declares no `__len__`; every one here has it)."""
+    return len(cast(Sized, dataset))
+
+
 def dataset_labels(dataset: Dataset) -> torch.Tensor:
     """All labels of a dataset without decoding its images (falls back to iterating)."""
     if isinstance(dataset, Subset):
@@ -167,7 +173,7 @@ def dataset_labels(dataset: Dataset) -> torch.Tensor:
         labels = getattr(dataset, attr, None)
         if labels is not None:
             return torch.as_tensor(labels, dtype=torch.long)
-    return torch.tensor([int(dataset[i][1]) for i in range(len(dataset))], dtype=torch.long)
+    return torch.tensor([int(dataset[i][1]) for i in range(num_samples(dataset))], dtype=torch.long)
 
 
 def num_classes_of(dataset: Dataset) -> int:

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from timm.layers import freeze_batch_norm_2d
+from timm.models import FeatureInfo
 from torch import nn
 from torchvision.models.detection import FasterRCNN
-from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.models.detection.anchor_utils import AnchorGenerator
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
 from torchvision.ops import MultiScaleRoIAlign
 from torchvision.ops.feature_pyramid_network import FeaturePyramidNetwork, LastLevelMaxPool
 
@@ -26,6 +28,11 @@ from .backbones import Pretrained, load_backbone
 from .transforms import preprocessing_for
 
 DEFAULT_OUT_INDICES = (1, 2, 3, 4)  # strides 4, 8, 16, 32 for ResNets and MobileNetV3
+
+
+def _feature_info(body: nn.Module) -> FeatureInfo:
+    """What a timm `features_only` model says about the maps it returns."""
+    return cast(FeatureInfo, body.feature_info)
 
 
 class TimmFPNBackbone(nn.Module):
@@ -37,7 +44,7 @@ class TimmFPNBackbone(nn.Module):
         if not hasattr(body, "feature_info"):
             raise TypeError("body must be a timm features_only model (it has no `feature_info`)")
         self.body = body
-        self.in_channels = list(body.feature_info.channels())
+        self.in_channels = list(_feature_info(body).channels())
         self.fpn = FeaturePyramidNetwork(self.in_channels, out_channels,
                                          extra_blocks=extra_blocks if extra_blocks is not None else LastLevelMaxPool())
         self.out_channels = out_channels
@@ -67,7 +74,7 @@ def fpn_backbone(name: str, pretrained: Pretrained = False, out_indices: Sequenc
 def _freeze_early_stages(body: nn.Module, trainable_stages: int) -> None:
     """Freeze every parameter before the last `trainable_stages` returned stages (timm's feature
     wrappers register modules in forward order, so "before" is parameter order)."""
-    modules = [info["module"] for info in body.feature_info.get_dicts()]
+    modules = [info["module"] for info in _feature_info(body).get_dicts()]
     if trainable_stages >= len(modules):
         return
     # feature wrappers flatten module paths with "_" (blocks.4 -> blocks_4); compare both spellings

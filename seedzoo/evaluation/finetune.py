@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .datasets import num_samples
 from .features import default_device, extract_features, representation
 from .linear import evaluate_head, new_linear_head
 from .results import EvalResult
@@ -83,7 +84,7 @@ def finetune(backbone: nn.Module, train_dataset: Dataset, test_dataset: Dataset,
     else:
         backbone.requires_grad_(False)
     optimizer = torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
-    steps = -(-len(train_dataset) // config.batch_size)
+    steps = -(-num_samples(train_dataset) // config.batch_size)
     classifier.train()
     losses = []
     for epoch in range(config.epochs):
@@ -102,6 +103,6 @@ def finetune(backbone: nn.Module, train_dataset: Dataset, test_dataset: Dataset,
         losses.append(total / max(count, 1))
     features, labels = extract_features(backbone, test_dataset, config.batch_size, num_workers, device,
                                         progress=progress)
-    settings = {**config.settings(), "num_train": len(train_dataset), "num_test": len(test_dataset),
+    settings = {**config.settings(), "num_train": num_samples(train_dataset), "num_test": num_samples(test_dataset),
                 "num_classes": num_classes, "final_train_loss": losses[-1] if losses else None}
     return EvalResult(protocol, model, dataset, evaluate_head(head, features, labels), settings), classifier

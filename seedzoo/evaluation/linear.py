@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from .datasets import num_samples
 from .features import default_device, extract_features, representation
 from .results import EvalResult, accuracy
 from .schedule import lr_at, set_lr
@@ -185,13 +186,13 @@ def linear_probe(backbone: nn.Module, train_dataset: Dataset, test_dataset: Data
                     features = representation(frozen, images.to(device)).flatten(1)
                 yield features, torch.as_tensor(labels)
 
-        steps = -(-len(train_dataset) // config.batch_size)
+        steps = -(-num_samples(train_dataset) // config.batch_size)
         losses = train_head(head, batches, steps, config, device)
         test_features, test_labels = extract_features(frozen, test_dataset, config.batch_size, num_workers,
                                                       device, progress=progress)
     settings = {**config.settings(), "variant": "SEED: frozen backbone in eval mode, augmented training views",
-                "num_train": len(train_dataset), "num_test": len(test_dataset), "num_classes": num_classes,
-                "final_train_loss": losses[-1] if losses else None}
+                "num_train": num_samples(train_dataset), "num_test": num_samples(test_dataset),
+                "num_classes": num_classes, "final_train_loss": losses[-1] if losses else None}
     return EvalResult("linear", model, dataset, evaluate_head(head, test_features, test_labels), settings)
 
 

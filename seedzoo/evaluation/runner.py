@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
 
+from ..weights.preprocessing import data_config_from_cfg
 from . import datasets as D
 from .backbones import Pretrained, load_backbone, weights_id
 from .features import default_device, extract_features
@@ -22,7 +23,6 @@ from .linear import FAST_PROBE, LinearProbeConfig, linear_probe, linear_probe_fe
 from .results import EvalResult
 from .semi import class_balanced_subset, semi_supervised
 from .transforms import Preprocessing, preprocessing_for
-from ..weights.preprocessing import data_config_from_cfg
 
 PROTOCOLS = ("knn", "linear", "linear_fast", "finetune", "semi")
 _SPEC_KEYS = {"input_size": int, "limit": int, "batch_size": int, "epochs": int, "temperature": float,
@@ -63,6 +63,11 @@ def _weights_label(pretrained: Pretrained) -> str:
     return str(pretrained)
 
 
+def _pretrained_cfg(backbone: nn.Module) -> dict[str, Any]:
+    """The `pretrained_cfg` every timm model carries (seedzoo's exports fill in their transforms)."""
+    return cast(dict[str, Any], backbone.pretrained_cfg)
+
+
 def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mnist",
                    data_root: str | Path | None = None, pretrained: Pretrained = True,
                    input_size: int | None = None, limit: int | None = None, batch_size: int | None = None,
@@ -84,7 +89,7 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
     backbone = model if model is not None else load_backbone(name, pretrained)
     # The transforms of the weights evaluated (a run's export records its own), read off the model.
     prep = (preprocessing_for(name, input_size) if model is not None else
-            Preprocessing.from_data_config(data_config_from_cfg(backbone.pretrained_cfg), input_size))
+            Preprocessing.from_data_config(data_config_from_cfg(_pretrained_cfg(backbone)), input_size))
     dataset = DATASET_BY_DISPLAY.get(dataset, dataset)
     display = D.DISPLAY_NAMES.get(dataset, dataset)
 
@@ -92,7 +97,7 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
         transform = prep.train_transform() if train_aug else prep.eval_transform()
         return D.build_dataset(dataset, which, data_root, transform, limit)
 
-    common = {"model": name, "dataset": display}
+    common: dict[str, Any] = {"model": name, "dataset": display}
     if spec.name in ("knn", "linear_fast"):
         feats, sets = {}, {}
         for which in ("train", "test"):

@@ -91,8 +91,8 @@ def semi_supervised(backbone: nn.Module, train_dataset: Dataset, test_dataset: D
     subset = Subset(train_dataset, indices.tolist())
     name = f"semi_{method}"
     if method == "finetune":
-        result, _ = finetune(backbone, subset, test_dataset, num_classes, config, device, num_workers,
-                             model, dataset, protocol=name, progress=progress)  # type: ignore[arg-type]
+        result, _ = finetune(backbone, subset, test_dataset, num_classes, config, device,  # type: ignore[arg-type]
+                             num_workers, model, dataset, protocol=name, progress=progress)
     else:
         result = linear_probe(backbone, subset, test_dataset, num_classes, config, device,  # type: ignore[arg-type]
                               num_workers, model, dataset, progress)

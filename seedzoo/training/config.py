@@ -23,8 +23,8 @@ import yaml
 
 from ..errors import SeedzooError
 
-RECIPES_PACKAGE = "seedzoo"
-_FLOAT32_MAX = 3.4028234663852886e38  # the optimizer applies the learning rate as a float32  # YAMLs live in seedzoo/recipes/ (package data)
+RECIPES_PACKAGE = "seedzoo"  # YAMLs live in seedzoo/recipes/ (package data)
+_FLOAT32_MAX = 3.4028234663852886e38  # the optimizer applies the learning rate as a float32
 
 
 class ConfigError(SeedzooError, ValueError):
@@ -152,7 +152,7 @@ def all_keys(cls: type = TrainConfig, prefix: str = "") -> list[str]:
     out = []
     for f in dataclasses.fields(cls):
         tp = _hints(cls)[f.name]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             out += all_keys(tp, f"{prefix}{f.name}.")
         else:
             out.append(prefix + f.name)
@@ -186,12 +186,12 @@ def _coerce(key: str, value: Any, tp: Any) -> Any:
         args = [a for a in typing.get_args(tp) if a is not type(None)]
         return None if value is None or value in ("none", "null", "None") else _coerce(key, value, args[0])
     if origin is tuple:
-        args = typing.get_args(tp)
+        items = typing.get_args(tp)
         if isinstance(value, str):
             value = [v for v in value.strip("()[] ").split(",") if v.strip()]
-        if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise ConfigError(f"{key}: expected {len(args)} comma-separated values, got {value!r}")
-        return tuple(_coerce(key, v, a) for v, a in zip(value, args))
+        if not isinstance(value, (list, tuple)) or len(value) != len(items):
+            raise ConfigError(f"{key}: expected {len(items)} comma-separated values, got {value!r}")
+        return tuple(_coerce(key, v, a) for v, a in zip(value, items))
     if tp is bool:
         if isinstance(value, bool):
             return value
@@ -224,7 +224,7 @@ def from_dict(data: dict[str, Any], cls: type = TrainConfig, prefix: str = "") -
         if key not in hints:
             raise _unknown(prefix + key, all_keys())
         tp = hints[key]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             kwargs[key] = from_dict(value or {}, tp, f"{prefix}{key}.")
         else:
             kwargs[key] = _coerce(prefix + key, value, tp)

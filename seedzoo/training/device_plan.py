@@ -19,7 +19,7 @@ import dataclasses
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -66,7 +66,8 @@ class NetworkPlan:
         """`model` in this plan's memory format (in place); the callable to run it with."""
         if self.channels_last:
             model.to(memory_format=torch.channels_last)
-        return torch.compile(model) if self.compile else model
+        # torch.compile of a module returns a module (typed as a plain callable)
+        return cast(nn.Module, torch.compile(model)) if self.compile else model
 
     def input(self, x: Tensor) -> Tensor:
         return x.contiguous(memory_format=torch.channels_last) if self.channels_last and x.ndim == 4 else x

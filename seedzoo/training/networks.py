@@ -5,10 +5,14 @@ seedzoo folders); heads are `seedzoo.models.heads.ProjectionHead`.
 """
 from __future__ import annotations
 
+from typing import TypeVar
+
 import torch
 from torch import Tensor, nn
 
 from ..models.heads import ProjectionHead
+
+ModuleT = TypeVar("ModuleT", bound=nn.Module)
 
 
 class Encoder(nn.Module):
@@ -83,7 +87,7 @@ def build_teacher(arch: str, pretrained: str = "", head_hidden: int = 2048, head
     return freeze(Encoder(backbone, head))
 
 
-def freeze(model: nn.Module) -> nn.Module:
+def freeze(model: ModuleT) -> ModuleT:
     """Eval mode (BN statistics frozen) and no gradients: how a teacher is held."""
     model.eval()
     for p in model.parameters():

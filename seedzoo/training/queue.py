@@ -29,6 +29,9 @@ class EmbeddingQueue(nn.Module):
     gathers the batch from every rank first, so all ranks keep identical queues.
     """
 
+    queue: Tensor  # buffers, declared for type checkers (nn.Module types unknown attributes loosely)
+    ptr: Tensor
+
     def __init__(self, size: int, dim: int, seed: int = 0) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)

@@ -71,13 +71,13 @@ def teacher_crowding(weights: str | Path | bool, images: int = 512) -> dict[str,
     tau_T 1e-4 is one-hot over near-duplicates; this is why the recipe uses 0.01."""
     import seedzoo
 
-    from ...evaluation.datasets import build_dataset
+    from ...evaluation.datasets import build_dataset, num_samples
     from ...evaluation.transforms import preprocessing_for
 
     model = seedzoo.create_model(TEACHER, pretrained=weights, num_classes=0).eval()
     head = seedzoo.load_projection_head(TEACHER, pretrained=weights).eval()
     data = build_dataset("fashion_mnist", "train", None, preprocessing_for(TEACHER).eval_transform(), images)
-    x = torch.stack([data[i][0] for i in range(min(images, len(data)))])
+    x = torch.stack([data[i][0] for i in range(min(images, num_samples(data)))])
     with torch.no_grad():
         z = torch.nn.functional.normalize(head(model(x)), dim=1)
     cos = z @ z.T
