@@ -1,6 +1,6 @@
 """Downstream evaluation: features, kNN, linear probe, fine-tuning, semi-supervised, transfer,
 detection backbones and export. Every protocol returns an `EvalResult` holding its settings."""
-from .features import extract_features, representation, state_dict_sha256
+from .features import HeadOutput, effective_rank, extract_features, representation, state_dict_sha256
 from .finetune import FinetuneConfig, finetune
 from .knn import knn_classify, knn_evaluate, knn_scores
 from .linear import LinearProbeConfig, linear_probe, linear_probe_features
@@ -10,8 +10,8 @@ from .semi import class_balanced_subset, semi_supervised, subset_from_file
 from .verify import VerifyResult, verify_measured
 
 __all__ = [
-    "EvalResult", "FinetuneConfig", "LinearProbeConfig", "PROTOCOLS", "VerifyResult", "class_balanced_subset",
-    "extract_features", "finetune", "knn_classify", "knn_evaluate", "knn_scores", "linear_probe",
+    "EvalResult", "FinetuneConfig", "HeadOutput", "LinearProbeConfig", "PROTOCOLS", "VerifyResult",
+    "class_balanced_subset", "effective_rank", "extract_features", "finetune", "knn_classify", "knn_evaluate", "knn_scores", "linear_probe",
     "linear_probe_features", "parse_protocol", "representation", "run_evaluation", "semi_supervised",
     "state_dict_sha256", "subset_from_file", "verify_measured",
 ]

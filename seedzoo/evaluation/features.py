@@ -34,6 +34,42 @@ def representation(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     return model(images)
 
 
+class HeadOutput(nn.Module):
+    """`head` applied to `backbone`'s representation: the projection-head space an SSL loss works in (for a
+    SEED teacher, the target space its students distil). Every protocol accepts it as a model, e.g.
+    `run_evaluation(name, "knn", model=HeadOutput(backbone, head))` for the kNN of a teacher's head output."""
+
+    def __init__(self, backbone: nn.Module, head: nn.Module) -> None:
+        super().__init__()
+        self.backbone, self.head = backbone, head
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(representation(self.backbone, images))
+
+
+@torch.no_grad()
+def effective_rank(features: torch.Tensor, l2_normalize: bool = True) -> float:
+    """The effective rank of a feature space (Roy & Vetterli, 2007): exp of the Shannon entropy of the
+    singular values of the N x D feature matrix, normalised to sum to 1.
+
+    It lies between 1 (every feature on one line) and min(N, D) (all singular values equal), and counts
+    how many directions the features really use. Rows are L2-normalised first by default (the cosine
+    space kNN and the contrastive losses see); the matrix is not centred, as in Roy & Vetterli and RankMe
+    (Garrido et al., 2023).
+    """
+    if features.ndim != 2 or min(features.shape) == 0:
+        raise ValueError(f"features must be a non-empty N x D matrix, got shape {tuple(features.shape)}")
+    x = features.double()
+    if l2_normalize:
+        x = torch.nn.functional.normalize(x, dim=1)
+    singular = torch.linalg.svdvals(x)
+    if not singular.sum() > 0:
+        raise ValueError("features are all zero: the effective rank is undefined")
+    p = singular / singular.sum()
+    p = p[p > 0]  # 0 log 0 = 0
+    return float(torch.exp(-(p * p.log()).sum()))
+
+
 def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
