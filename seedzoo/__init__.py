@@ -11,9 +11,12 @@ from typing import Any
 
 from . import models  # noqa: F401  (registers the architectures with timm)
 from .errors import SeedzooError
+from .weights.timm_tags import register_pretrained_tags as _register_pretrained_tags
 from .zoo import UnknownModelError, ZooEntry
 
 __version__ = "0.1.0"
+
+_register_pretrained_tags()  # every entry with weights becomes a timm pretrained tag `<architecture>.<tag>`
 
 # Public API, imported on first use so that `import seedzoo` stays light (no trainer, no evaluation).
 _LAZY = {

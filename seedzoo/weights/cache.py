@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from typing import Any
 from ..errors import SeedzooError
 from .io import ChecksumError
 
-__all__ = ["DownloadError", "cache_root", "download_url", "mirror_path", "converted_dir",
+__all__ = ["DownloadError", "cache_root", "download_url", "remove_stale_parts", "mirror_path", "converted_dir",
            "clear_converted", "SourceRecord", "read_source_record", "write_source_record", "remove_cached"]
 
 _CHUNK = 1 << 20
@@ -66,6 +67,37 @@ def remove_cached(path: str | os.PathLike) -> None:
         p.unlink(missing_ok=True)
 
 
+_STALE_AGE = 24 * 3600  # seconds: a partial file this old is dead even if its pid was reused
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_parts(dest: str | os.PathLike) -> list[Path]:
+    """Delete the partial files a killed download of `dest` left (`<name>.<pid>.<random>.part`): those
+    whose process is gone, or older than a day (another host sharing the cache). A live download's
+    file is left alone. Returns what was removed."""
+    dest = Path(dest)
+    removed = []
+    for part in dest.parent.glob(f"{dest.name}.*.part"):
+        pid = part.name[len(dest.name) + 1:].split(".", 1)[0]
+        try:
+            stale = (pid.isdigit() and not _alive(int(pid))) or time.time() - part.stat().st_mtime > _STALE_AGE
+            if stale:
+                part.unlink()
+                removed.append(part)
+        except OSError:  # removed meanwhile by another process
+            continue
+    return removed
+
+
 def download_url(url: str, dest: str | os.PathLike, *, expected_sha256: str | None = None,
                  progress: bool = True, timeout: float = 60.0) -> str:
     """Stream `url` into `dest` atomically; returns the sha256 of the bytes written.
@@ -75,9 +107,11 @@ def download_url(url: str, dest: str | os.PathLike, *, expected_sha256: str | No
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_parts(dest)
     shown = url.split("?", 1)[0]  # never print a signed URL's token
     digest, received = hashlib.sha256(), 0
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    # The writer's pid is in the name, so that a later start can tell a killed download from a live one.
+    fd, tmp_name = tempfile.mkstemp(prefix=f"{dest.name}.{os.getpid()}.", suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "seedzoo"})

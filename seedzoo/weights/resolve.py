@@ -39,6 +39,7 @@ from .io import (
     find_weights,
     looks_like_safetensors,
     read_config,
+    read_header,
     read_verified_header,
 )
 from .preprocessing import architecture_data_config, data_config_from_cfg
@@ -154,7 +155,7 @@ def _folder_target(name: str, folder: Path) -> _Target:
 
 
 def _file_target(name: str, file: Path) -> _Target:
-    header = read_verified_header(file)
+    header = read_header(file)  # which model it is; the weights are verified when they are loaded
     architecture = header.metadata.get("architecture", "")
     if header.metadata.get("format") != FORMAT or not architecture:
         raise WeightsFormatError(f"{file} is not a seedzoo weights file (no 'format: seedzoo' and architecture in "
@@ -223,10 +224,16 @@ def _check_seedzoo_file(file: Path, pinned: str | None, architecture: str, entry
     if meta.get("architecture") and meta["architecture"] != architecture:
         raise PretrainedError(f"{file} holds weights of '{meta['architecture']}', not '{architecture}': create "
                               f"the model by that name, or pass the matching file")
+    named = _registered_entry(meta.get("entry"))
+    if named is not None and named.architecture != meta.get("architecture", architecture):
+        # Trusting it would give the model another entry's preprocessing and lineage.
+        raise WeightsFormatError(f"{file} names entry '{named.name}', whose architecture is '{named.architecture}', "
+                                 f"but holds '{meta.get('architecture')}' weights: its metadata contradicts itself, "
+                                 f"so it is refused; write it again with the right entry (or none)")
     check_backbone(architecture, header.backbone_specs, source=f"the weights in {file}",
                    storage_dtype=meta.get("dtype"))
     source = WeightsSource(file, header.sha256, FORMAT, meta.get("entry", ""))
-    entry = entry or _registered_entry(meta.get("entry"))
+    entry = entry or named
     recorded = data_config_from_cfg(json.loads(meta["pretrained_cfg"]), where=f"the pretrained_cfg of {file}") \
         if meta.get("pretrained_cfg") else None
     if _reads_seedzoo_format(architecture):
