@@ -17,19 +17,27 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import timm
 import torch
 from torch import nn
 
 from . import models  # noqa: F401  (registers seedzoo's architectures with timm)
-from .weights.resolve import CheckedWeights, Pretrained, PretrainedError, Resolved, WeightsSource, resolve
+from .weights.resolve import (
+    CheckedWeights,
+    Pretrained,
+    PretrainedError,
+    Resolved,
+    WeightsSource,
+    resolve,
+)
 from .zoo import ZooEntry, get_entry, list_entries
 
-__all__ = ["WeightsSource", "create_model", "load_projection_head", "get_transform", "list_models", "model_info"]
+__all__ = ["WeightsSource", "create_model", "get_transform", "list_models", "load_projection_head", "model_info"]
 
 PathLike = str | Path
 

@@ -12,7 +12,12 @@ import torch
 
 import seedzoo
 from seedzoo.errors import SeedzooError
-from seedzoo.weights.io import ChecksumError, WeightsFormatError, load_weights, save_weights
+from seedzoo.weights.io import (
+    ChecksumError,
+    WeightsFormatError,
+    load_weights,
+    save_weights,
+)
 from seedzoo.weights.official import UnsafeCheckpointError, read_checkpoint
 
 
@@ -38,7 +43,7 @@ def _loads_the_same_or_refuses(path: Path, original: dict[str, torch.Tensor]) ->
 
 
 def test_every_single_bit_flip_of_a_bare_file_is_caught(tiny, tmp_path):
-    path, original = tiny
+    path, _ = tiny
     data = path.read_bytes()
     rng = random.Random(0)
     damaged = tmp_path / "damaged.safetensors"
@@ -124,8 +129,8 @@ def test_a_foreign_file_passed_as_pretrained_is_one_clear_error(tmp_path, conten
     assert "\n" not in str(err.value)
 
 
-@pytest.mark.parametrize("config", ['{"architecture": ', "[1, 2]", '{"architecture": 3}', '{"architecture": '
-                                    '"seed_resnet18", "seedzoo": [1]}', "\udcff"])
+@pytest.mark.parametrize("config", ['{"architecture": ', "[1, 2]", '{"architecture": 3}',
+                                    '{"architecture": "seed_resnet18", "seedzoo": [1]}', "\udcff"])
 def test_a_malformed_config_json_is_one_clear_error(tmp_path, tiny, config):
     folder = tmp_path / "folder"
     folder.mkdir()

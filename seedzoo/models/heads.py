@@ -13,8 +13,17 @@ from torch import nn
 from ..errors import SeedzooError
 from ..zoo.schema import HeadSpec
 
-__all__ = ["ProjectionHead", "HeadStateError", "infer_head_spec", "head_shapes", "seed_student_head", "mocov1_head",
-           "mocov2_head", "swav_head", "simclr_head"]
+__all__ = [
+    "HeadStateError",
+    "ProjectionHead",
+    "head_shapes",
+    "infer_head_spec",
+    "mocov1_head",
+    "mocov2_head",
+    "seed_student_head",
+    "simclr_head",
+    "swav_head",
+]
 
 
 class HeadStateError(SeedzooError, ValueError):

@@ -23,7 +23,19 @@ from .official import (
 )
 
 __all__ = [
-    "BackboneMismatchError", "ChecksumError", "SeedzooWeights", "WeightsFormatError", "check_backbone",
-    "load_weights", "load_weights_folder", "save_weights", "sha256_file", "OfficialLayoutError",
-    "OfficialSplit", "UnsafeCheckpointError", "detect_layout", "read_checkpoint", "split_official",
+    "BackboneMismatchError",
+    "ChecksumError",
+    "OfficialLayoutError",
+    "OfficialSplit",
+    "SeedzooWeights",
+    "UnsafeCheckpointError",
+    "WeightsFormatError",
+    "check_backbone",
+    "detect_layout",
+    "load_weights",
+    "load_weights_folder",
+    "read_checkpoint",
+    "save_weights",
+    "sha256_file",
+    "split_official",
 ]

@@ -24,8 +24,19 @@ from typing import Any
 from ..errors import SeedzooError
 from .io import ChecksumError
 
-__all__ = ["DownloadError", "cache_root", "download_url", "remove_stale_parts", "mirror_path", "converted_dir",
-           "clear_converted", "SourceRecord", "read_source_record", "write_source_record", "remove_cached"]
+__all__ = [
+    "DownloadError",
+    "SourceRecord",
+    "cache_root",
+    "clear_converted",
+    "converted_dir",
+    "download_url",
+    "mirror_path",
+    "read_source_record",
+    "remove_cached",
+    "remove_stale_parts",
+    "write_source_record",
+]
 
 _CHUNK = 1 << 20
 
@@ -116,7 +127,7 @@ def download_url(url: str, dest: str | os.PathLike, *, expected_sha256: str | No
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "seedzoo"})
         try:
-            response = urllib.request.urlopen(request, timeout=timeout)  # noqa: S310 (http(s) URLs from the registry)
+            response = urllib.request.urlopen(request, timeout=timeout)
         except (urllib.error.URLError, OSError) as err:
             raise DownloadError(f"could not fetch {shown}: {err}") from err
         with response, os.fdopen(fd, "wb") as out:

@@ -8,13 +8,19 @@ Statistics rather than the full output keep the record small and robust to summa
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import nn
 
-__all__ = ["FINGERPRINT_VERSION", "fingerprint_input", "compute_fingerprint", "fingerprint_model",
-           "compare_fingerprints"]
+__all__ = [
+    "FINGERPRINT_VERSION",
+    "compare_fingerprints",
+    "compute_fingerprint",
+    "fingerprint_input",
+    "fingerprint_model",
+]
 
 FINGERPRINT_VERSION = 1
 _SEED = 0

@@ -18,7 +18,6 @@ which does.
 """
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -40,11 +39,26 @@ from .cache import (
     remove_cached,
     write_source_record,
 )
-from .io import CONFIG_NAME, WEIGHTS_NAME, ChecksumError, WeightsFormatError, sha256_file
+from .io import (
+    CONFIG_NAME,
+    WEIGHTS_NAME,
+    ChecksumError,
+    WeightsFormatError,
+    sha256_file,
+)
 from .publish import CONVERTER_VERSION, convert_release_weights
 
-__all__ = ["WeightsNotFoundError", "HubNameError", "HubSpec", "is_offline", "parse_hf_hub", "resolve_weights", "resolve_hf_hub",
-           "hub_file", "hf_cache_dir"]
+__all__ = [
+    "HubNameError",
+    "HubSpec",
+    "WeightsNotFoundError",
+    "hf_cache_dir",
+    "hub_file",
+    "is_offline",
+    "parse_hf_hub",
+    "resolve_hf_hub",
+    "resolve_weights",
+]
 
 _logger = logging.getLogger(__name__)
 _TRUE = {"1", "true", "yes", "on"}

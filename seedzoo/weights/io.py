@@ -19,20 +19,42 @@ import math
 import os
 import struct
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
-from typing import Any, BinaryIO, Mapping
+from typing import Any, BinaryIO
 
 import torch
 
 from ..errors import SeedzooError
 
 __all__ = [
-    "BACKBONE_PREFIX", "HEAD_PREFIX", "FORMAT", "WEIGHTS_NAME", "CONFIG_NAME", "CONTENT_HASH_KEY", "ChecksumError",
-    "WeightsFormatError", "BackboneMismatchError", "SeedzooWeights", "WeightsHeader", "TensorSpec", "sha256_file",
-    "verify_sha256", "save_weights", "load_weights", "load_weights_folder", "read_header", "read_verified_header",
-    "is_safetensors", "looks_like_safetensors", "find_weights", "read_config", "check_backbone", "meta_model",
+    "BACKBONE_PREFIX",
+    "CONFIG_NAME",
+    "CONTENT_HASH_KEY",
+    "FORMAT",
+    "HEAD_PREFIX",
+    "WEIGHTS_NAME",
+    "BackboneMismatchError",
+    "ChecksumError",
+    "SeedzooWeights",
+    "TensorSpec",
+    "WeightsFormatError",
+    "WeightsHeader",
+    "check_backbone",
+    "find_weights",
+    "is_safetensors",
+    "load_weights",
+    "load_weights_folder",
+    "looks_like_safetensors",
+    "meta_model",
+    "read_config",
+    "read_header",
+    "read_verified_header",
+    "save_weights",
+    "sha256_file",
+    "verify_sha256",
 ]
 
 BACKBONE_PREFIX = "backbone."
@@ -426,7 +448,7 @@ def load_weights_folder(path: str | Path) -> SeedzooWeights:
 
 # --- checking against an architecture ----------------------------------------------------------
 
-@lru_cache(maxsize=None)
+@cache
 def meta_model(architecture: str) -> torch.nn.Module:
     """The headless network (`num_classes=0`) on the meta device: every key, shape and dtype, no memory.
     seedzoo's one meta-device builder; do not run or modify the result."""
@@ -438,7 +460,7 @@ def meta_model(architecture: str) -> torch.nn.Module:
         return timm.create_model(architecture, pretrained=False, num_classes=0)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _architecture_specs(architecture: str) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
     return {k: (tuple(v.shape), v.dtype) for k, v in meta_model(architecture).state_dict().items()}
 

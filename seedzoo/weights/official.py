@@ -17,9 +17,10 @@ import io
 import pickle
 import pickletools
 import zipfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 
@@ -28,8 +29,17 @@ from ..models.heads import HeadStateError, head_shapes, infer_head_spec
 from ..zoo import HeadSpec
 from .io import check_backbone, is_safetensors
 
-__all__ = ["LAYOUTS", "OfficialLayoutError", "UnsafeCheckpointError", "OfficialSplit", "read_checkpoint",
-           "detect_layout", "split_official", "infer_head_spec", "check_head"]
+__all__ = [
+    "LAYOUTS",
+    "OfficialLayoutError",
+    "OfficialSplit",
+    "UnsafeCheckpointError",
+    "check_head",
+    "detect_layout",
+    "infer_head_spec",
+    "read_checkpoint",
+    "split_official",
+]
 
 LAYOUTS = ("seed_student", "moco_v2", "swav", "simclr_seed")
 
@@ -87,7 +97,7 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
                 f"tensors (or safetensors) with their code first.") from None
         raise OfficialLayoutError(f"{path} is not a plain PyTorch checkpoint ({_unpickler_reason(str(err))})") \
             from None
-    except Exception as err:  # torch raises anything from KeyError to RuntimeError on a foreign file
+    except Exception as err:  # noqa: BLE001 (torch raises anything from KeyError to RuntimeError on a foreign file)
         detail = f": {type(err).__name__} {err}" if str(err) else f": {type(err).__name__}"
         raise OfficialLayoutError(f"{path} is not a PyTorch checkpoint (truncated, empty or another "
                                   f"format{detail})") from None

@@ -17,8 +17,15 @@ from typing import Any
 from ..errors import SeedzooError
 from ..zoo import DataConfig, Normalization, ZooEntry
 
-__all__ = ["SEED_ARXIV", "Preprocessing", "PreprocessingError", "ToRGB", "pretrained_cfg", "data_config_from_cfg",
-           "architecture_data_config"]
+__all__ = [
+    "SEED_ARXIV",
+    "Preprocessing",
+    "PreprocessingError",
+    "ToRGB",
+    "architecture_data_config",
+    "data_config_from_cfg",
+    "pretrained_cfg",
+]
 
 SEED_ARXIV = "arXiv:2101.04731"
 _INTERPOLATIONS = ("bilinear", "bicubic", "nearest")

@@ -12,8 +12,9 @@ inside `pretrained_cfg`.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -21,8 +22,19 @@ from ..zoo import DataConfig, Normalization, ZooEntry
 from .io import CONFIG_NAME, FORMAT, WEIGHTS_NAME, save_weights, sha256_file
 from .preprocessing import architecture_data_config, pretrained_cfg
 
-__all__ = ["CONFIG_NAME", "WEIGHTS_NAME", "CARD_NAME", "FORMAT_VERSION", "CONVERTER_VERSION", "write_model_folder",
-           "write_run_export", "convert_release", "convert_release_weights", "lineage_record", "summarize_dropped"]
+__all__ = [
+    "CARD_NAME",
+    "CONFIG_NAME",
+    "CONVERTER_VERSION",
+    "FORMAT_VERSION",
+    "WEIGHTS_NAME",
+    "convert_release",
+    "convert_release_weights",
+    "lineage_record",
+    "summarize_dropped",
+    "write_model_folder",
+    "write_run_export",
+]
 
 CARD_NAME = "README.md"
 FORMAT_VERSION = 1

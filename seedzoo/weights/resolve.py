@@ -27,7 +27,14 @@ from typing import Any
 import torch
 
 from ..errors import SeedzooError
-from ..zoo import DataConfig, UnknownModelError, ZooEntry, aliases, get_entry, list_entries
+from ..zoo import (
+    DataConfig,
+    UnknownModelError,
+    ZooEntry,
+    aliases,
+    get_entry,
+    list_entries,
+)
 from .io import (
     BACKBONE_PREFIX,
     CONFIG_NAME,
@@ -44,8 +51,19 @@ from .io import (
 )
 from .preprocessing import architecture_data_config, data_config_from_cfg
 
-__all__ = ["HF_PREFIX", "RUN_EXPORT", "Pretrained", "PretrainedError", "WeightsSource", "CheckedWeights",
-           "Resolved", "resolve", "resolve_target", "locate", "is_model_path"]
+__all__ = [
+    "HF_PREFIX",
+    "RUN_EXPORT",
+    "CheckedWeights",
+    "Pretrained",
+    "PretrainedError",
+    "Resolved",
+    "WeightsSource",
+    "is_model_path",
+    "locate",
+    "resolve",
+    "resolve_target",
+]
 
 HF_PREFIX = "hf-hub:"
 RUN_EXPORT = "export"  # a training run folder keeps its exported model here
@@ -86,7 +104,7 @@ class CheckedWeights:
 
         assert self.file is not None
         with safe_open(str(self.file), framework="pt") as f:
-            return {k[len(HEAD_PREFIX):]: f.get_tensor(k) for k in f.keys() if k.startswith(HEAD_PREFIX)}
+            return {k[len(HEAD_PREFIX):]: f.get_tensor(k) for k in f.keys() if k.startswith(HEAD_PREFIX)}  # noqa: SIM118
 
 
 @dataclass

@@ -20,7 +20,7 @@ from typing import Any
 from ..zoo import ZooEntry, get_entry, list_entries
 from .preprocessing import pretrained_cfg
 
-__all__ = ["timm_name", "register_pretrained_tags"]
+__all__ = ["register_pretrained_tags", "timm_name"]
 
 
 def timm_name(entry: ZooEntry) -> str:
