@@ -11,7 +11,7 @@ from typing import Any
 
 from . import models  # noqa: F401  (registers the architectures with timm)
 from .errors import SeedzooError
-from .weights.timm_tags import register_pretrained_tags as _register_pretrained_tags
+from .timm_cfg import register_pretrained_tags as _register_pretrained_tags
 from .zoo import UnknownModelError, ZooEntry
 
 __version__ = "0.1.0"

@@ -58,7 +58,7 @@ def test_entry_transforms_accept_grayscale_images():
 def test_timm_pretrained_tags_give_seedzoos_weights():
     names = timm.list_pretrained("seed_*")
     assert "seed_mobilenetv3_large.fmnist_mocov2_r18" in names
-    from seedzoo.weights.timm_tags import timm_name
+    from seedzoo.timm_cfg import timm_name
 
     assert {timm_name(e) for e in seedzoo.zoo.list_entries(pretrained=True)} <= set(names)
     a = timm.create_model("seed_mobilenetv3_large.fmnist_mocov2_r18", pretrained=True)

@@ -5,7 +5,8 @@ interpolation, mean/std) to the weights it resolves. The registry declares it fo
 (`ZooEntry.data`); a model folder records it in `config.json`'s `pretrained_cfg` (timm's fields), and a
 run's export records the preprocessing it was trained with there. From that one record come:
 
-- `pretrained_cfg(...)`: timm's fields, for `model.pretrained_cfg`, `config.json` and timm's pretrained tags;
+- `seedzoo.timm_cfg.pretrained_cfg(...)`: timm's fields, for `model.pretrained_cfg`, `config.json` and
+  timm's pretrained tags;
 - `Preprocessing`: the eval and train transforms of `seedzoo.get_transform` and `seedzoo eval`.
 """
 from __future__ import annotations
@@ -15,45 +16,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import SeedzooError
-from ..zoo import DataConfig, Normalization, ZooEntry
+from ..zoo import DataConfig, Normalization
 
-__all__ = [
-    "SEED_ARXIV",
-    "Preprocessing",
-    "PreprocessingError",
-    "ToRGB",
-    "architecture_data_config",
-    "data_config_from_cfg",
-    "pretrained_cfg",
-]
+__all__ = ["Preprocessing", "PreprocessingError", "ToRGB", "architecture_data_config", "data_config_from_cfg"]
 
-SEED_ARXIV = "arXiv:2101.04731"
 _INTERPOLATIONS = ("bilinear", "bicubic", "nearest")
 
 
 class PreprocessingError(SeedzooError, ValueError):
     """A recorded preprocessing that cannot be used (unknown interpolation, malformed sizes, ...)."""
-
-
-def pretrained_cfg(data: DataConfig, entry: ZooEntry | None = None) -> dict[str, Any]:
-    """timm `pretrained_cfg` fields of `data` (only keys timm knows), plus the entry's tag and licence."""
-    cfg: dict[str, Any] = {
-        "input_size": list(data.input_size),
-        "interpolation": data.interpolation,
-        "crop_pct": data.crop_pct,
-        "crop_mode": "center",
-        "mean": list(data.normalization.mean),
-        "std": list(data.normalization.std),
-        "num_classes": 0,
-        "paper_ids": SEED_ARXIV,
-    }
-    if entry is not None:
-        cfg["tag"] = entry.tag
-        cfg["license"] = entry.license
-        cfg["description"] = entry.description
-        if entry.source is not None:
-            cfg["origin_url"] = entry.source.url.split("?", 1)[0]  # the signature is not part of the name
-    return cfg
 
 
 def data_config_from_cfg(cfg: Mapping[str, Any], where: str = "the pretrained_cfg") -> DataConfig:

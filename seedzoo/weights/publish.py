@@ -18,9 +18,10 @@ from typing import Any
 
 import torch
 
+from ..timm_cfg import pretrained_cfg
 from ..zoo import DataConfig, Normalization, ZooEntry
 from .io import CONFIG_NAME, FORMAT, WEIGHTS_NAME, save_weights, sha256_file
-from .preprocessing import architecture_data_config, pretrained_cfg
+from .preprocessing import architecture_data_config
 
 __all__ = [
     "CARD_NAME",

@@ -120,7 +120,7 @@ class Resolved:
 
     def pretrained_cfg(self) -> dict[str, Any]:
         """timm `pretrained_cfg` fields for the model: the weights' preprocessing and the entry's tag."""
-        from .preprocessing import pretrained_cfg
+        from ..timm_cfg import pretrained_cfg
 
         cfg = pretrained_cfg(self.data, self.entry)
         return {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}

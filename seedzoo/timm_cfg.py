@@ -1,4 +1,8 @@
-"""Every zoo entry with weights as a timm pretrained tag: `timm.create_model("<architecture>.<tag>", pretrained=True)`.
+"""timm's view of the registry: `pretrained_cfg` fields from a preprocessing record, and every zoo entry
+with weights as a timm pretrained tag (`timm.create_model("<architecture>.<tag>", pretrained=True)`).
+
+This module sits just above `zoo` and imports nothing of `weights` until timm asks for a file, so that
+`import seedzoo` (which registers the tags) stays light.
 
 timm keeps its pretrained cfgs in a registry filled from each model module's `default_cfgs`; seedzoo's
 entries are added to it on `import seedzoo`, one cfg per entry, built from the same records as
@@ -17,10 +21,33 @@ import os
 from dataclasses import replace
 from typing import Any
 
-from ..zoo import ZooEntry, get_entry, list_entries
-from .preprocessing import pretrained_cfg
+from .zoo import DataConfig, ZooEntry, get_entry, list_entries
 
-__all__ = ["register_pretrained_tags", "timm_name"]
+__all__ = ["SEED_ARXIV", "pretrained_cfg", "register_pretrained_tags", "timm_name"]
+
+SEED_ARXIV = "arXiv:2101.04731"
+
+
+def pretrained_cfg(data: DataConfig, entry: ZooEntry | None = None) -> dict[str, Any]:
+    """timm `pretrained_cfg` fields of a preprocessing record (only keys timm knows), plus the entry's
+    tag and licence: what `model.pretrained_cfg`, a folder's `config.json` and the pretrained tags hold."""
+    cfg: dict[str, Any] = {
+        "input_size": list(data.input_size),
+        "interpolation": data.interpolation,
+        "crop_pct": data.crop_pct,
+        "crop_mode": "center",
+        "mean": list(data.normalization.mean),
+        "std": list(data.normalization.std),
+        "num_classes": 0,
+        "paper_ids": SEED_ARXIV,
+    }
+    if entry is not None:
+        cfg["tag"] = entry.tag
+        cfg["license"] = entry.license
+        cfg["description"] = entry.description
+        if entry.source is not None:
+            cfg["origin_url"] = entry.source.url.split("?", 1)[0]  # the signature is not part of the name
+    return cfg
 
 
 def timm_name(entry: ZooEntry) -> str:
@@ -38,7 +65,7 @@ class _EntryWeightsPath(os.PathLike):
 
     def __fspath__(self) -> str:
         if self._path is None:
-            from .resolve import resolve
+            from .weights.resolve import resolve
 
             entry = get_entry(self.entry_name)
             checked = resolve(entry.name, True).weights
@@ -66,7 +93,7 @@ def register_pretrained_tags() -> list[str]:
     from timm.models import _registry as registry
     from timm.models._pretrained import DefaultCfg, PretrainedCfg
 
-    from .. import models  # noqa: F401  (the architectures must be registered first)
+    from . import models  # noqa: F401  (the architectures must be registered first)
 
     added = []
     for entry in list_entries(pretrained=True):
