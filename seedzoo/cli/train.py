@@ -18,7 +18,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "overrides applied to each (e.g. optim.base_lr=0.06 data.path=/data)")
     p.add_argument("--preset", help="a shipped preset instead of RECIPE (e.g. smoke)")
     p.add_argument("--out", type=Path, help="run folder (default runs/<name>)")
-    p.add_argument("--resume", help="'auto' (newest checkpoint of the run folder) or a checkpoint path")
+    p.add_argument("--resume", help="'auto' (the newest valid checkpoint of the run folder; a fresh start if "
+                                    "it has none) or a checkpoint path")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over in a run folder that holds a run (removes its checkpoints, metrics, export)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.set_defaults(func=_train)
 
@@ -58,19 +61,38 @@ def _train(args: argparse.Namespace) -> int:
 
     run_dir = args.out or Path("runs") / "+".join(c.name or _stem(s) for c, s in zip(cfgs, sources)).replace("/", "_")
     try:
-        result = train(cfgs if len(cfgs) > 1 else cfgs[0], run_dir, resume=args.resume,
+        result = train(cfgs if len(cfgs) > 1 else cfgs[0], run_dir, resume=args.resume, overwrite=args.overwrite,
                        command=" ".join(["seedzoo", "train", *sys.argv[2:]]))
     except NonFiniteLossError as err:
         _refuse(err)
         return 3
     except SeedzooError as err:
         return _refuse(err)
-    steps = f"{result.step} step{'s' if result.step != 1 else ''}"
-    for cfg, (name, folder) in zip(cfgs, result.exports.items()):
-        if folder is not None:
-            print(f"done: {steps}, loss {result.losses[name]:.4f}; weights in {folder} "
-                  f"(seedzoo.create_model('{cfg.student.arch}', pretrained='{folder}'))")
+    print(_summary(result, cfgs))
     return 0
+
+
+def _summary(result, cfgs) -> str:
+    """The closing lines: steps and wall time, then each student's loss, last kNN and export."""
+    from ..training.metrics import format_duration
+
+    steps = f"{result.step} step{'s' if result.step != 1 else ''}"
+    if result.already_finished:
+        head = (f"nothing to do: {result.run_dir} finished at {steps} (to train further raise epochs or "
+                "max_steps; to start over, --overwrite)")
+    else:
+        head = f"done: {steps} in {format_duration(result.wall_s)}"
+    lines = [head]
+    several = len(cfgs) > 1
+    for cfg, name in zip(cfgs, result.losses):
+        knn, folder = result.knn.get(name), result.exports.get(name)
+        parts = [f"loss {result.losses[name]:.4f}"]
+        if knn is not None:
+            parts.append(f"kNN-{cfg.monitor.knn_k} top-1 {knn:.2f}%")
+        if folder is not None:
+            parts.append(f"weights in {folder} (seedzoo.create_model('{cfg.student.arch}', pretrained='{folder}'))")
+        lines.append(f"  {name + ': ' if several else ''}{', '.join(parts)}")
+    return "\n".join(lines)
 
 
 def _refuse(err: Exception) -> int:

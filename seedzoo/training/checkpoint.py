@@ -194,6 +194,15 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+def discard_after(run_dir: str | Path, step: int) -> list[Path]:
+    """Remove the run's checkpoints newer than `step`, the point it resumes from: they belong to the
+    continuation being replaced (or are damaged), and a later --resume auto must not pick them."""
+    removed = [p for p in list_checkpoints(run_dir) if (checkpoint_step(p) or 0) > step]
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
+
+
 def remove_partial_files(run_dir: str | Path) -> list[tuple[Path, int]]:
     """Remove the temporary files that killed saves left in the run's checkpoint folder.
 

@@ -31,6 +31,7 @@ from ..errors import SeedzooError
 from . import distributed as D
 from .checkpoint import (
     NonFiniteStateError,
+    discard_after,
     remove_partial_files,
     resolve_resume,
     rng_state,
@@ -38,11 +39,25 @@ from .checkpoint import (
     set_rng_state,
 )
 from .cohort import check_cohort
-from .config import ConfigError, TrainConfig, config_hash, config_problems, dump_yaml, to_dict
+from .config import (
+    ConfigError,
+    TrainConfig,
+    config_hash,
+    config_problems,
+    dump_yaml,
+    to_dict,
+)
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
-from .metrics import MetricsLogger, knn_top1, truncate_metrics
+from .metrics import MetricsLogger, knn_top1, last_knn, truncate_metrics
 from .networks import build_student, build_teacher, unwrap
 from .objective import Objective
+from .run_folder import (
+    check_run_folder,
+    clear_run,
+    is_finished,
+    mark_finished,
+    read_finished,
+)
 from .schedule import learning_rate, scaled_lr
 
 PLAN_FILE = "device_plan.json"
@@ -67,6 +82,8 @@ class RunResult:
     losses: dict[str, float] = field(default_factory=dict)
     exports: dict[str, Path | None] = field(default_factory=dict)
     knn: dict[str, float | None] = field(default_factory=dict)
+    wall_s: float = 0.0  # this call's wall time
+    already_finished: bool = False  # resumed a run that had finished: nothing was done
 
 
 @dataclass
@@ -111,13 +128,15 @@ class Trainer:
 
     `student` (a backbone built with num_classes=0, or one per config) and `teacher` (a network whose
     output is the teacher embedding) replace the networks the configs name; `source` replaces the
-    configured data source. `resume`: None (fresh run), "auto" (the newest checkpoint of `run_dir`, if
-    any) or a checkpoint path.
+    configured data source. `resume`: None (fresh run), "auto" (the newest valid checkpoint of
+    `run_dir`, if any) or a checkpoint path. A fresh run into a folder that holds a run is refused unless
+    `overwrite` (which removes what the earlier run wrote); resuming a finished run changes nothing.
     """
 
     def __init__(self, cfg: TrainConfig | Sequence[TrainConfig], run_dir: str | Path, *,
                  student: nn.Module | Sequence[nn.Module] | None = None, teacher: nn.Module | None = None,
-                 source: ImageSource | None = None, resume: str | None = None, command: str = "") -> None:
+                 source: ImageSource | None = None, resume: str | None = None, overwrite: bool = False,
+                 command: str = "") -> None:
         self.cfgs = [cfg] if isinstance(cfg, TrainConfig) else list(cfg)
         self.names = check_cohort(self.cfgs)
         self.cfg, self.run_dir = self.cfgs[0], Path(run_dir)  # cfg: the settings all students share
@@ -125,7 +144,8 @@ class Trainer:
         if len(backbones) != len(self.cfgs):
             raise ValueError(f"{len(backbones)} student backbones for {len(self.cfgs)} configs: pass one each")
         self._students, self._teacher, self._source = list(backbones), teacher, source
-        self.resume, self.command = resume, command or " ".join(["seedzoo", "train", *sys.argv[1:]])
+        self.resume, self.overwrite = resume, overwrite
+        self.command = command or " ".join(["seedzoo", "train", *sys.argv[1:]])
 
     # --- set-up ------------------------------------------------------------------------------
 
@@ -202,10 +222,18 @@ class Trainer:
                     for c in self.cfgs for p in config_problems(c, info.world_size)]
         if problems:
             raise ConfigError(*problems)
+        t0 = time.perf_counter()
+        check_run_folder(self.run_dir, self.resume, self.overwrite)
         if info.is_main:
+            if self.overwrite and (removed := clear_run(self.run_dir)):
+                print(f"--overwrite: removed the earlier run's {', '.join(removed)} from {self.run_dir}",
+                      file=sys.stderr)
             for path, size in remove_partial_files(self.run_dir):
                 print(f"removed {path.name} ({size / 1e6:.1f} MB), left by an interrupted save", file=sys.stderr)
         point = resolve_resume(self.resume, self.run_dir)  # verified before anything is written
+        finished = read_finished(self.run_dir) if point is not None else None
+        if point is not None and is_finished(finished, point.step, self._config_hashes()):
+            return self._finished_result(finished, point.path)
         plans = [resolve_plan(c, device) for c in self.cfgs]
         if any(c.precision == "fp16" for c in self.cfgs) and device.type != "cuda" and info.is_main:
             print("precision=fp16 applies on GPU only: this CPU run trains in fp32 (bf16 is available)",
@@ -242,10 +270,15 @@ class Trainer:
                     print(f"resuming {resume_from} with a changed config: {', '.join(changed)}", file=sys.stderr)
             set_rng_state({k: v.cpu() for k, v in state["rng"].items()})
             step, last_ckpt = int(state["step"]), resume_from
+        history = []
         if info.is_main and self.resume:  # also when no checkpoint was found: the run starts from step 0
-            truncate_metrics(self.run_dir, step)  # what follows the resume point is about to run again
+            for path in discard_after(self.run_dir, step):
+                print(f"removed {path.name}, newer than the resume point", file=sys.stderr)
+            history = truncate_metrics(self.run_dir, step)  # what follows the resume point runs again
+        for m in students:
+            m.knn = last_knn(history, m.cfg.monitor.knn_k, m.name if len(students) > 1 else None)[1]
 
-        logger = MetricsLogger(self.run_dir, info.is_main, total, step, cfg.log_every)
+        logger = MetricsLogger(self.run_dir, info.is_main, total, step, cfg.log_every, steps_per_epoch)
         if info.is_main:
             who = ", ".join(n or "(unnamed)" for n in self.names)
             logger.info(f"{cfg.method} run {who}: {info.world_size} process(es) on "
@@ -271,6 +304,10 @@ class Trainer:
                     "the data, then continue with --resume auto") from None
 
         try:
+            if step and step % steps_per_epoch == 0:  # a kill between an epoch's checkpoint and its kNN
+                for m in students:
+                    if last_knn(history, m.cfg.monitor.knn_k, m.name if len(students) > 1 else None)[0] != step:
+                        m.knn = self._monitor(m, step, step // steps_per_epoch, device, info, logger) or m.knn
             while step < total:
                 epoch, first_batch = divmod(step, steps_per_epoch)
                 sampler.set_epoch(epoch, first_batch)
@@ -310,11 +347,29 @@ class Trainer:
         for m in students:
             folder = self.run_dir / "export" / (m.name if len(students) > 1 else "")
             exports[m.name] = self._export(m, step, folder) if info.is_main and m.cfg.export else None
+        if info.is_main and last_ckpt is not None and step == total:
+            mark_finished(self.run_dir, {
+                "step": step, "epoch": step // steps_per_epoch, "checkpoint": last_ckpt.name,
+                "students": {m.name: {"config_hash": config_hash(m.cfg), "loss": m.loss, "knn": m.knn,
+                                      "export": str(exports[m.name].relative_to(self.run_dir))
+                                      if exports[m.name] else None} for m in students}})
         D.barrier()
         first = students[0]
         return RunResult(self.run_dir, step, step // steps_per_epoch, first.loss, last_ckpt, exports[first.name],
                          first.knn, {m.name: m.loss for m in students}, exports,
-                         {m.name: m.knn for m in students})
+                         {m.name: m.knn for m in students}, wall_s=time.perf_counter() - t0)
+
+    def _config_hashes(self) -> dict[str, str]:
+        return {name: config_hash(c) for name, c in zip(self.names, self.cfgs)}
+
+    def _finished_result(self, record: dict[str, Any], checkpoint: Path) -> RunResult:
+        """What a finished run ended with, from its run.json: resuming it does nothing."""
+        students = record["students"]
+        exports = {n: self.run_dir / s["export"] if s.get("export") else None for n, s in students.items()}
+        first = self.names[0]
+        return RunResult(self.run_dir, record["step"], record["epoch"], students[first]["loss"], checkpoint,
+                         exports[first], students[first]["knn"], {n: s["loss"] for n, s in students.items()},
+                         exports, {n: s["knn"] for n, s in students.items()}, already_finished=True)
 
     def _step(self, m: _Student, views: dict[str, torch.Tensor], targets: Any, step: int, steps_per_epoch: int,
               epoch: int, info: D.DistInfo, last_ckpt: Path | None) -> float:

@@ -1,0 +1,83 @@
+"""A run folder holds one run: a new run is refused where another one lives, and a finished run says so.
+
+What a run writes into its folder is listed here (`RUN_FILES`, `RUN_DIRS`); `--overwrite` removes exactly
+those and nothing else a user may have put beside them. `run.json` is written when a run has finished
+(its checkpoint, losses, kNN and exports): resuming it with the same configs then changes nothing.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from ..errors import SeedzooError
+from .checkpoint import CHECKPOINT_DIR
+
+RUN_FILE = "run.json"
+RUN_FILES = (RUN_FILE, "config.yaml", "device_plan.json", "metrics.jsonl", "metrics.csv", "metrics.png")
+RUN_DIRS = (CHECKPOINT_DIR, "tensorboard", "export")
+
+
+class RunFolderError(SeedzooError, FileExistsError):
+    """The run folder holds another run, and neither --resume nor --overwrite says what to do with it."""
+
+
+def run_contents(run_dir: str | Path) -> list[str]:
+    """The names of what a run wrote that `run_dir` holds (empty folders do not count)."""
+    run_dir = Path(run_dir)
+    found = [name for name in RUN_FILES if (run_dir / name).is_file()]
+    found += [name for name in RUN_DIRS if (run_dir / name).is_dir() and any((run_dir / name).iterdir())]
+    return found
+
+
+def check_run_folder(run_dir: str | Path, resume: str | None, overwrite: bool) -> None:
+    """Refuse a new run into a folder that holds one, unless it is resumed or overwritten."""
+    if resume and overwrite:
+        raise RunFolderError("give --resume (continue the run) or --overwrite (start it over), not both")
+    if resume or overwrite:
+        return
+    found = run_contents(run_dir)
+    if found:
+        raise RunFolderError(f"{run_dir} holds a run ({', '.join(found)}): continue it with --resume auto, "
+                             "start it over with --overwrite (removes its checkpoints, metrics and export), "
+                             "or choose another --out")
+
+
+def clear_run(run_dir: str | Path) -> list[str]:
+    """Remove what an earlier run wrote into `run_dir` (for --overwrite); returns the names removed."""
+    run_dir = Path(run_dir)
+    removed = run_contents(run_dir)
+    for name in RUN_FILES:
+        (run_dir / name).unlink(missing_ok=True)
+    for name in RUN_DIRS:
+        if (run_dir / name).is_dir():
+            shutil.rmtree(run_dir / name)
+    return removed
+
+
+def read_finished(run_dir: str | Path) -> dict[str, Any] | None:
+    """The record of a run that finished, or None (none, or unreadable: the run is then finished again)."""
+    path = Path(run_dir) / RUN_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("status") == "finished" else None
+
+
+def is_finished(record: dict[str, Any] | None, step: int, config_hashes: dict[str, str]) -> bool:
+    """Whether `record` says the run finished at `step` with these configs (by student name)."""
+    if record is None or record.get("step") != step:
+        return False
+    students = record.get("students")
+    return isinstance(students, dict) and {n: s.get("config_hash") for n, s in students.items()} == config_hashes
+
+
+def mark_finished(run_dir: str | Path, record: dict[str, Any]) -> None:
+    """Write run.json atomically: a kill leaves the old record or the new one."""
+    path = Path(run_dir) / RUN_FILE
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(json.dumps({"status": "finished", **record}, indent=2) + "\n")
+    os.replace(tmp, path)
