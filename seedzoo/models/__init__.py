@@ -6,13 +6,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from functools import lru_cache
-
-import torch
-from torch import Tensor, nn
+from functools import cache
 
 import timm
+import torch
 from timm.models import model_entrypoint
+from torch import Tensor, nn
 
 from . import efficientnet, mobilenetv3, resnet
 from ._helpers import UnmappedKeysError, filter_seedzoo_state_dict
@@ -40,7 +39,7 @@ def _official_remapper(architecture: str) -> Callable[[Mapping[str, Tensor], nn.
     return next(f.remap_official for f in _FAMILIES if f.__name__ == module)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _skeleton(architecture: str) -> nn.Module:
     """The headless network on the meta device: its structure and key names, no memory."""
     with torch.device("meta"):

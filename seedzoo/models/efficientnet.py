@@ -21,19 +21,18 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from functools import partial
 from typing import Any
 
 import torch.nn.functional as F
-from torch import Tensor, nn
-
 from timm.layers import Conv2dSame
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._builder import pretrained_cfg_for_features
 from timm.models._efficientnet_blocks import DepthwiseSeparableConv
 from timm.models._efficientnet_builder import decode_arch_def, resolve_act_layer
 from timm.models.efficientnet import EfficientNet, EfficientNetFeatures
+from torch import Tensor, nn
 
 from ._helpers import filter_seedzoo_state_dict, imagenet_cfg, lowres_cfg
 
@@ -54,8 +53,8 @@ _B0_STAGES = [
 ]
 
 
-def same_padding(input_size: tuple[int, int], kernel_size: tuple[int, int], stride: tuple[int, int],
-                 dilation: tuple[int, int] = (1, 1)) -> tuple[int, int, int, int]:
+def same_padding(input_size: Sequence[int], kernel_size: Sequence[int], stride: Sequence[int],
+                 dilation: Sequence[int] = (1, 1)) -> tuple[int, int, int, int]:
     """TensorFlow "SAME" padding (left, right, top, bottom) for one input size: the extra pixel goes last."""
     pads = []
     for size, k, s, d in zip(input_size, kernel_size, stride, dilation):
@@ -68,8 +67,8 @@ def same_padding(input_size: tuple[int, int], kernel_size: tuple[int, int], stri
 class Conv2dStaticSame(nn.Conv2d):
     """Conv2d with a fixed, possibly asymmetric zero padding (lukemelas' Conv2dStaticSamePadding)."""
 
-    def __init__(self, *args: Any, pad: tuple[int, int, int, int], **kwargs: Any) -> None:
-        super().__init__(*args, padding=0, **kwargs)
+    def __init__(self, *, pad: tuple[int, int, int, int], **kwargs: Any) -> None:
+        super().__init__(padding=0, **kwargs)
         self.pad = tuple(pad)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -79,12 +78,13 @@ class Conv2dStaticSame(nn.Conv2d):
         return f"{super().extra_repr()}, pad={self.pad}"
 
 
-def _static_same_conv(conv: nn.Conv2d, input_size: tuple[int, int]) -> nn.Conv2d:
+def _static_same_conv(conv: nn.Conv2d, input_size: Sequence[int]) -> nn.Conv2d:
     """`conv` with "SAME" padding frozen for `input_size`, sharing its parameters."""
     left, right, top, bottom = same_padding(input_size, conv.kernel_size, conv.stride, conv.dilation)
-    args = dict(in_channels=conv.in_channels, out_channels=conv.out_channels, kernel_size=conv.kernel_size,
-                stride=conv.stride, dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
-                device="meta", dtype=conv.weight.dtype)
+    args: dict[str, Any] = dict(
+        in_channels=conv.in_channels, out_channels=conv.out_channels, kernel_size=conv.kernel_size,
+        stride=conv.stride, dilation=conv.dilation, groups=conv.groups, bias=conv.bias is not None,
+        device="meta", dtype=conv.weight.dtype)
     if left == right and top == bottom:
         static = nn.Conv2d(padding=(top, left), **args)
     else:
@@ -98,18 +98,21 @@ def _static_same_conv(conv: nn.Conv2d, input_size: tuple[int, int]) -> nn.Conv2d
 def freeze_same_padding(model: EfficientNet | EfficientNetFeatures, native_size: int) -> None:
     """Replace the stem's and every depthwise conv's "SAME" padding by the padding lukemelas computes for
     a `native_size` input (the only convolutions wider than 1x1)."""
-    size = (native_size, native_size)
+    size: tuple[int, ...] = (native_size, native_size)
 
-    def freeze(conv: nn.Conv2d) -> nn.Conv2d:
+    def freeze(conv: nn.Module) -> nn.Conv2d:
         nonlocal size
+        if not isinstance(conv, nn.Conv2d):
+            raise RuntimeError(f"expected a Conv2d, found {type(conv).__name__}: this timm version builds "
+                               "EfficientNet blocks differently from what seedzoo expects")
         static = _static_same_conv(conv, size)
         size = tuple(math.ceil(n / s) for n, s in zip(size, conv.stride))
         return static
 
     model.conv_stem = freeze(model.conv_stem)
-    for stage in model.blocks:
-        for block in stage:
-            block.conv_dw = freeze(block.conv_dw)
+    for stage in model.blocks.children():
+        for block in stage.children():
+            block.conv_dw = freeze(block.get_submodule("conv_dw"))
     dynamic = [name for name, m in model.named_modules() if isinstance(m, Conv2dSame)]
     if dynamic:
         raise RuntimeError(f"convolutions left with dynamic SAME padding: {dynamic}; this timm version builds "
@@ -159,14 +162,15 @@ _BLOCK_KEY = re.compile(r"_blocks\.(\d+)\.(\w+)\.(\w+)")
 _TOP_KEY = re.compile(r"(_\w+)\.(\w+)")
 
 
-def remap_official(state_dict: Mapping[str, Tensor], model: EfficientNet) -> dict[str, Tensor]:
+def remap_official(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
     """lukemelas names (`_conv_stem`, `_blocks.N._depthwise_conv`, ...) -> timm names of `model`.
 
     lukemelas numbers its blocks from 0 across stages; timm nests them as `blocks.<stage>.<index>`.
     Keys that match no rule are returned unchanged, for the caller to report.
     """
     positions = [(i, j, isinstance(b, DepthwiseSeparableConv))
-                 for i, stage in enumerate(model.blocks) for j, b in enumerate(stage)]
+                 for i, stage in enumerate(model.get_submodule("blocks").children())
+                 for j, b in enumerate(stage.children())]
     out = {}
     for key, value in state_dict.items():
         new = key
@@ -193,13 +197,16 @@ def checkpoint_filter_fn(state_dict: Mapping[str, Tensor], model: nn.Module) -> 
 
 def _create_effnet(variant: str, pretrained: bool = False, **kwargs: Any) -> SeedEfficientNet:
     features_only = kwargs.pop("features_only", False)
-    model = build_model_with_cfg(
+    # One registered name builds either class (timm's convention for features_only).
+    model: Any = build_model_with_cfg(
         SeedEfficientNetFeatures if features_only else SeedEfficientNet,
         variant,
         pretrained,
         pretrained_strict=not features_only,
         pretrained_filter_fn=checkpoint_filter_fn,
-        kwargs_filter=("num_classes", "num_features", "head_conv", "global_pool") if features_only else None,
+        # timm annotates kwargs_filter as a 1-tuple; it takes any tuple of names
+        kwargs_filter=("num_classes", "num_features", "head_conv", "global_pool")  # type: ignore[arg-type]
+        if features_only else None,
         **kwargs,
     )
     if features_only:

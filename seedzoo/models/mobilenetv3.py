@@ -16,11 +16,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
-from torch import Tensor, nn
-
 from timm.layers import DropPath, SelectAdaptivePool2d, make_divisible
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models._manipulate import checkpoint_seq
+from torch import Tensor, nn
 
 from ._helpers import filter_seedzoo_state_dict, imagenet_cfg, lowres_cfg
 

@@ -19,15 +19,16 @@ on 4x4 maps instead of 1x1; the key names are the same, `conv1.weight` is 3x3.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from torch import Tensor, nn
+from typing import Any, TypeVar, cast
 
 from timm.layers import create_classifier
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet, make_blocks
+from torch import Tensor, nn
 
 from ._helpers import filter_seedzoo_state_dict, imagenet_cfg, lowres_cfg
+
+ResNetT = TypeVar("ResNetT", bound=ResNet)
 
 __all__ = ["LowResResNet", "WidenedResNet", "checkpoint_filter_fn", "remap_official"]
 
@@ -57,10 +58,12 @@ class WidenedResNet(ResNet):
         self.grad_checkpointing = False
 
         stem_width = 64 * widen
-        self.conv1 = nn.Conv2d(in_chans, stem_width, kernel_size=7, stride=2, padding=3, bias=False, **dd)
+        # timm's ResNet types `conv1` and `maxpool` by its deep-stem branch (a Sequential)
+        self.conv1 = nn.Conv2d(  # type: ignore[assignment]
+            in_chans, stem_width, kernel_size=7, stride=2, padding=3, bias=False, **dd)
         self.bn1 = nn.BatchNorm2d(stem_width, **dd)
         self.act1 = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
+        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)  # type: ignore[assignment]
         self.feature_info = [dict(num_chs=stem_width, reduction=2, module="act1")]
 
         channels = tuple(c * widen for c in (64, 128, 256, 512))
@@ -86,13 +89,15 @@ class LowResResNet(ResNet):
         if not isinstance(self.conv1, nn.Conv2d):
             raise ValueError("the small-input stem replaces a single-conv stem: leave stem_type at ''")
         wide = self.conv1
-        self.conv1 = nn.Conv2d(wide.in_channels, wide.out_channels, kernel_size=3, stride=1, padding=1, bias=False,
-                               device=wide.weight.device, dtype=wide.weight.dtype)
-        nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
-        self.maxpool = nn.Identity()
+        stem = nn.Conv2d(wide.in_channels, wide.out_channels, kernel_size=3, stride=1, padding=1, bias=False,
+                         device=wide.weight.device, dtype=wide.weight.dtype)
+        nn.init.kaiming_normal_(stem.weight, mode="fan_out", nonlinearity="relu")
+        # timm's ResNet types `conv1` and `maxpool` by its deep-stem branch (a Sequential)
+        self.conv1 = stem  # type: ignore[assignment]
+        self.maxpool = nn.Identity()  # type: ignore[assignment]
         # the stem no longer halves (2 -> 1) and neither does the pool: every stage is 4x finer
         for info in self.feature_info:
-            info["reduction"] = max(info["reduction"] // 4, 1)
+            info["reduction"] = max(cast(int, info["reduction"]) // 4, 1)
 
 
 def checkpoint_filter_fn(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
@@ -105,7 +110,7 @@ def remap_official(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[s
     return dict(state_dict)
 
 
-def _create_resnet(variant: str, pretrained: bool = False, cls: type[ResNet] = ResNet, **kwargs: Any) -> ResNet:
+def _create_resnet(variant: str, pretrained: bool, cls: type[ResNetT], **kwargs: Any) -> ResNetT:
     kwargs.setdefault("zero_init_last", False)  # torchvision's init (see the module docstring)
     return build_model_with_cfg(cls, variant, pretrained, pretrained_filter_fn=checkpoint_filter_fn, **kwargs)
 
@@ -137,32 +142,35 @@ default_cfgs = generate_default_cfgs({
 @register_model
 def seed_resnet18(pretrained: bool = False, **kwargs: Any) -> ResNet:
     """ResNet-18 (torchvision layout); 512-d representation."""
-    return _create_resnet("seed_resnet18", pretrained, **dict(dict(block=BasicBlock, layers=(2, 2, 2, 2)), **kwargs))
+    return _create_resnet("seed_resnet18", pretrained, ResNet,
+                          **dict(dict(block=BasicBlock, layers=(2, 2, 2, 2)), **kwargs))
 
 
 @register_model
 def seed_resnet34(pretrained: bool = False, **kwargs: Any) -> ResNet:
     """ResNet-34 (torchvision layout); 512-d representation."""
-    return _create_resnet("seed_resnet34", pretrained, **dict(dict(block=BasicBlock, layers=(3, 4, 6, 3)), **kwargs))
+    return _create_resnet("seed_resnet34", pretrained, ResNet,
+                          **dict(dict(block=BasicBlock, layers=(3, 4, 6, 3)), **kwargs))
 
 
 @register_model
 def seed_resnet50(pretrained: bool = False, **kwargs: Any) -> ResNet:
     """ResNet-50 (torchvision layout, stride in the 3x3 conv); 2048-d representation."""
-    return _create_resnet("seed_resnet50", pretrained, **dict(dict(block=Bottleneck, layers=(3, 4, 6, 3)), **kwargs))
+    return _create_resnet("seed_resnet50", pretrained, ResNet,
+                          **dict(dict(block=Bottleneck, layers=(3, 4, 6, 3)), **kwargs))
 
 
 @register_model
 def seed_resnet101(pretrained: bool = False, **kwargs: Any) -> ResNet:
     """ResNet-101 (torchvision layout); 2048-d representation."""
-    return _create_resnet("seed_resnet101", pretrained,
+    return _create_resnet("seed_resnet101", pretrained, ResNet,
                           **dict(dict(block=Bottleneck, layers=(3, 4, 23, 3)), **kwargs))
 
 
 @register_model
 def seed_resnet152(pretrained: bool = False, **kwargs: Any) -> ResNet:
     """ResNet-152 (torchvision layout); 2048-d representation."""
-    return _create_resnet("seed_resnet152", pretrained,
+    return _create_resnet("seed_resnet152", pretrained, ResNet,
                           **dict(dict(block=Bottleneck, layers=(3, 8, 36, 3)), **kwargs))
 
 
