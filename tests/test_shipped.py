@@ -1,6 +1,7 @@
 """The Fashion-MNIST entries whose weights ship inside the package: offline, verified, measured again."""
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 import seedzoo
 from seedzoo.cli import main as cli
 from seedzoo.data.fashion_mnist import available
-from seedzoo.weights.io import ChecksumError, load_weights, sha256_file
+from seedzoo.weights.io import ChecksumError, load_weights, save_weights, sha256_file
 from seedzoo.zoo import list_entries
 
 SHIPPED = [e for e in list_entries() if e.weights.embedded]
@@ -51,10 +52,44 @@ def test_a_flipped_byte_in_a_shipped_file_is_detected(tmp_path):
         load_weights(copy, expected_sha256=entry.weights.sha256)
 
 
+def test_every_shipped_file_has_its_fingerprint_pinned_in_the_registry():
+    for entry in SHIPPED:
+        assert entry.weights.fingerprint is not None, (
+            f"{entry.name}: no fingerprint pinned for sha256 {entry.weights.sha256} in seedzoo/zoo/fingerprints.json")
+        assert list(entry.weights.fingerprint["input"]) == [2, *entry.data.input_size]
+
+
+@pytest.mark.parametrize("entry", SHIPPED, ids=lambda e: e.name)
+def test_verify_fingerprint_passes_on_each_shipped_entry(entry, capsys):
+    assert cli(["verify", entry.name, "--fingerprint", "--json", "-"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["sha256"]["ok"] and report["fingerprint"]["ok"]
+    assert report["fingerprint"]["reference"] == f"the registry record of '{entry.name}'"
+
+
+def test_verify_fingerprint_fails_on_a_perturbed_weight(tmp_path, capsys):
+    entry = SHIPPED[0]
+    loaded = load_weights(seedzoo.create_model(entry.name, pretrained=True).seedzoo_weights.path)
+    backbone = dict(loaded.backbone)
+    key = next(k for k, v in backbone.items() if v.dtype.is_floating_point and v.dim() == 4)
+    backbone[key] = backbone[key] * 1.01  # 1% on one convolution: bytes and computation both change
+    path = tmp_path / "model.safetensors"
+    save_weights(path, backbone, loaded.head, dict(loaded.metadata))
+    code = cli(["verify", entry.name, "--pretrained", str(path), "--fingerprint", "--json", "-"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and not report["ok"]
+    assert report["sha256"]["ok"] is False and report["fingerprint"]["ok"] is False
+    assert report["fingerprint"]["max_relative_error"] > entry.weights.fingerprint["tolerance"]
+
+
 @pytest.mark.skipif(not available(), reason="needs Debian's dataset-fashion-mnist")
-def test_demo_loads_every_shipped_entry_and_prints_the_table(capsys):
-    assert cli(["demo", "--limit", "100"]) == 0
+def test_demo_loads_every_shipped_entry_and_prints_the_table(capsys, tmp_path):
+    assert cli(["demo", "--limit", "100", "--quiet", "--json", str(tmp_path / "demo.json")]) == 0
     out = capsys.readouterr().out
     for entry in SHIPPED:
         assert f"loaded {entry.name}" in out and "verified" in out
     assert "random init (reference)" in out and "card kNN-20" in out
+    rows = json.loads((tmp_path / "demo.json").read_text())["rows"]
+    assert [r["network"] for r in rows] == [e.name for e in SHIPPED] + ["random init (reference)"]
+    assert all(0 <= r["knn20_top1"] <= 100 and 0 <= r["linear_top1"] <= 100 for r in rows)
+    assert f"{rows[0]['linear_top1']:.2f}" in out  # the table and the JSON hold the same numbers

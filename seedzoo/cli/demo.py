@@ -3,8 +3,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+from ..errors import SeedzooError
+from .output import add_json_option, human, write_json
+
+
+class DemoError(SeedzooError, FileNotFoundError):
+    """Nothing to demonstrate: no weights ship in this installation."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,6 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=10000,
                    help="images per split for the live check (default 10000; 0 = the cards' full protocol)")
     p.add_argument("--data", metavar="ROOT", help="Fashion-MNIST folder (default: Debian's files)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_json_option(p, "the table")
     p.set_defaults(func=_demo)
 
     r = subparsers.add_parser(
@@ -37,6 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _demo(args: argparse.Namespace) -> int:
     import torch
+    from tqdm import tqdm
 
     import seedzoo
     from seedzoo.evaluation.runner import run_evaluation
@@ -44,13 +55,14 @@ def _demo(args: argparse.Namespace) -> int:
 
     entries = [e for e in list_entries() if e.weights.embedded]
     if not entries:
-        print("no entry ships its weights in this installation: run `seedzoo reproduce fmnist` first",
-              file=sys.stderr)
-        return 1
+        raise DemoError("no entry ships its weights in this installation: run `seedzoo reproduce fmnist` first")
+    out = human(args)
     student = next(e for e in entries if e.role == "student")
     limit = args.limit or None
     rows = []
-    for entry in [*entries, None]:
+    # One bar over the networks (elapsed, ETA); feature extraction and the probe show their own below it.
+    networks = tqdm([*entries, None], desc="demo", unit="network", disable=args.quiet, file=sys.stderr)
+    for entry in networks:
         start = time.perf_counter()
         if entry is None:  # the random-init reference, built like the students
             torch.manual_seed(0)
@@ -59,23 +71,35 @@ def _demo(args: argparse.Namespace) -> int:
         else:
             name, label = entry.name, entry.name
             model = seedzoo.create_model(name, pretrained=True, num_classes=0)
-            print(f"loaded {name}: {model.seedzoo_weights.path.name}, sha256 {model.seedzoo_weights.sha256[:12]}… "
-                  "verified", flush=True)
-        knn = run_evaluation(name, "knn", "fashion_mnist", args.data, model=model, limit=limit, progress=False)
-        lin = run_evaluation(name, "linear_fast", "fashion_mnist", args.data, model=model, limit=limit,
-                             progress=False)
-        rows.append((label, entry.role if entry else "reference", knn.metrics["knn20_top1"],
-                     knn.metrics["knn200_top1"], lin.metrics["top1"], _card(entry, "knn20_top1", "knn"),
-                     _card(entry, "top1", "linear_fast"), time.perf_counter() - start))
+            networks.write(f"loaded {name}: {model.seedzoo_weights.path.name}, sha256 "
+                           f"{model.seedzoo_weights.sha256[:12]}… verified", file=out)
+        networks.set_postfix_str(label.split(" ")[0], refresh=True)
+        with tempfile.TemporaryDirectory() as cache:  # one feature pass serves both protocols
+            knn, lin = (run_evaluation(name, protocol, "fashion_mnist", args.data, model=model, limit=limit,
+                                       cache_dir=cache, progress=not args.quiet)
+                        for protocol in ("knn", "linear_fast"))
+        rows.append({"network": label, "role": entry.role if entry else "reference",
+                     "knn20_top1": knn.metrics["knn20_top1"], "knn200_top1": knn.metrics["knn200_top1"],
+                     "linear_top1": lin.metrics["top1"], "card_knn20_top1": _card(entry, "knn20_top1", "knn"),
+                     "card_linear_top1": _card(entry, "top1", "linear_fast"),
+                     "seconds": round(time.perf_counter() - start, 1)})
+    networks.close()
     what = f"first {limit} images of each split" if limit else "the full splits (the cards' protocol)"
-    print(f"\nFashion-MNIST, {what}; features at 32 px; linear = a probe on cached, standardised features (linear_fast)\n")
+    print(f"\nFashion-MNIST, {what}; features at 32 px; linear = a probe on cached, standardised features "
+          "(linear_fast)\n", file=out)
     header = ("network", "role", "kNN-20", "kNN-200", "linear", "card kNN-20", "card linear", "s")
-    widths = [max(len(header[0]), *(len(r[0]) for r in rows)), 9, 7, 8, 7, 12, 12, 5]
-    print("  ".join(h.ljust(w) for h, w in zip(header, widths)))
+    widths = [max(len(header[0]), *(len(r["network"]) for r in rows)), 9, 7, 8, 7, 12, 12, 5]
+    print("  ".join(h.ljust(w) for h, w in zip(header, widths)), file=out)
     for r in rows:
-        cells = [r[0], r[1], *(f"{v:.2f}" if v is not None else "-" for v in r[2:7]), f"{r[7]:.0f}"]
-        print("  ".join(c.ljust(w) for c, w in zip(cells, widths)))
-    print("\nThe cards' numbers use all 60,000 training images (`seedzoo verify NAME --data ROOT` re-measures them).")
+        values = list(r.values())
+        cells = [values[0], values[1], *(f"{v:.2f}" if v is not None else "-" for v in values[2:7]),
+                 f"{r['seconds']:.0f}"]
+        print("  ".join(c.ljust(w) for c, w in zip(cells, widths)), file=out)
+    print("\nThe cards' numbers use all 60,000 training images (`seedzoo verify NAME --data ROOT` re-measures "
+          "them).", file=out)
+    if args.json:
+        write_json({"dataset": "Fashion-MNIST", "limit_per_split": limit, "input_size": 32,
+                    "protocols": {"knn": "knn", "linear": "linear_fast"}, "rows": rows}, args.json)
     return 0
 
 

@@ -8,6 +8,13 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from ..errors import SeedzooError
+from .output import add_json_option, human, write_json
+
+
+class VerifyError(SeedzooError, FileNotFoundError):
+    """Nothing records what a check would compare against."""
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("download", help="fetch and verify the weights of an entry into the cache")
@@ -22,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--fingerprint", action="store_true", help="recompute the data-free fingerprint and compare")
     p.add_argument("--data", metavar="ROOT", help="re-measure the entry's measured numbers on the data in ROOT")
     p.add_argument("--cache-dir")
+    add_json_option(p, "every check and its outcome")
     p.set_defaults(func=verify)
 
     p = subparsers.add_parser("convert", help="convert an official release file into a seedzoo model folder")
@@ -48,73 +56,122 @@ def download(args: argparse.Namespace) -> int:
     return 0
 
 
-def _reference_config(entry, weights: Path, cache_dir: str | None) -> dict[str, Any]:
-    """The config.json that records the fingerprint: beside the file, or the entry's on the Hub."""
+def _reference_fingerprint(entry, weights: Path, cache_dir: str | None) -> tuple[dict[str, Any] | None, str]:
+    """(the recorded fingerprint or None, where it was looked for): the config.json beside the weights
+    (a converted, exported or Hub folder), else the registry's pin, else the entry's config.json on the Hub."""
     beside = weights.parent / "config.json"
     if beside.is_file():
-        return json.loads(beside.read_text(encoding="utf-8"))
-    if entry.weights.hf_repo:
+        record = (json.loads(beside.read_text(encoding="utf-8")).get("seedzoo") or {}).get("fingerprint")
+        if record:
+            return dict(record), str(beside)
+    if entry is not None and entry.weights.fingerprint:
+        return dict(entry.weights.fingerprint), f"the registry record of '{entry.name}'"
+    if entry is not None and entry.weights.hf_repo:
         from ..weights.hub import hub_file, is_offline
 
         path = hub_file(entry.weights.hf_repo, "config.json", entry.weights.revision, cache_dir, is_offline())
-        return json.loads(path.read_text(encoding="utf-8"))
-    raise FileNotFoundError(f"no config.json beside {weights} and no Hub repo for '{entry.name}': "
-                            f"nothing records the reference fingerprint")
+        record = (json.loads(path.read_text(encoding="utf-8")).get("seedzoo") or {}).get("fingerprint")
+        return (dict(record) if record else None), f"{entry.weights.hf_repo}/config.json"
+    return None, str(beside) + (f" and the registry record of '{entry.name}'" if entry is not None else "")
+
+
+def measure_fingerprint(architecture: str, weights: Path, input_size: tuple[int, int, int]) -> dict[str, Any]:
+    """The data-free fingerprint of a weights file (backbone, and its projection head if the file has one)."""
+    from ..weights.fingerprint import compute_fingerprint
+    from ..weights.io import load_weights
+
+    loaded = load_weights(weights)
+    architecture = loaded.metadata.get("architecture") or architecture
+    return compute_fingerprint(architecture, loaded.backbone, loaded.head, input_size)
+
+
+def _verify_target(args: argparse.Namespace):
+    """(entry or None, weights file or None, sha256 pinned beside it): NAME is an entry, or a model
+    folder or weights file (whose config.json may name its entry); --pretrained gives the file to check."""
+    from ..weights.io import find_weights
+    from ..zoo import UnknownModelError, get_entry
+
+    try:
+        return get_entry(args.name), *(find_weights(args.pretrained) if args.pretrained else (None, None))
+    except UnknownModelError:
+        if not Path(args.name).expanduser().exists():
+            raise
+    weights, pinned = find_weights(Path(args.name).expanduser())
+    config = weights.parent / "config.json"
+    named = (json.loads(config.read_text(encoding="utf-8")).get("seedzoo") or {}).get("entry") \
+        if config.is_file() else None
+    try:
+        entry = get_entry(named) if named else None
+    except UnknownModelError:
+        entry = None
+    return entry, weights, pinned
 
 
 def verify(args: argparse.Namespace) -> int:
     from ..weights.io import sha256_file
     from ..weights.hub import resolve_weights
-    from ..weights.io import find_weights
-    from ..zoo import get_entry
 
-    entry = get_entry(args.name)
-    ok = True
-    if args.pretrained:
-        weights, pinned = find_weights(args.pretrained)
-        expected = pinned or entry.weights.sha256
+    out = human(args)
+    entry, weights, pinned = _verify_target(args)
+    report: dict[str, Any] = {"entry": entry.name if entry else None}
+    given = weights  # a file to check rather than the entry's own
+    if weights is not None:
+        expected = pinned or (entry.weights.sha256 if entry else "")
         actual = sha256_file(weights)
+        good = actual == expected if expected else None
+        report["sha256"] = {"file": str(weights), "actual": actual, "expected": expected or None, "ok": good}
         if expected:
-            good = actual == expected
-            ok &= good
             print(f"sha256 {'ok' if good else 'MISMATCH'}: {weights} {actual}"
-                  + ("" if good else f" (expected {expected})"))
+                  + ("" if good else f" (expected {expected})"), file=out)
         else:
-            print(f"sha256 {actual}: {weights} (nothing pins it: no config.json and no published hash)")
+            print(f"sha256 {actual}: {weights} (nothing pins it: no config.json and no published hash)", file=out)
     else:
         weights = resolve_weights(entry, cache_dir=args.cache_dir)  # raises unless the sha256 matches
-        print(f"sha256 ok: {weights} {sha256_file(weights)}")
+        actual = sha256_file(weights)
+        report["sha256"] = {"file": str(weights), "actual": actual, "expected": actual, "ok": True}
+        print(f"sha256 ok: {weights} {actual}", file=out)
 
     if args.fingerprint:
-        ok &= _verify_fingerprint(entry, weights, args.cache_dir)
+        report["fingerprint"] = _verify_fingerprint(entry, weights, args.cache_dir, out)
 
     if args.data:
         from ..evaluation.verify import verify_measured
 
-        results = verify_measured(entry, args.data, pretrained=args.pretrained)
+        if entry is None:
+            raise VerifyError(f"{args.name} names no zoo entry, so no measured numbers are recorded for it: "
+                              f"measure it with `seedzoo eval {args.name}`")
+        results = verify_measured(entry, args.data, pretrained=str(given) if given else None,
+                                  progress=not args.json)
         if not results:
-            print(f"no measured numbers recorded for '{entry.name}': nothing to re-measure")
+            print(f"no measured numbers recorded for '{entry.name}': nothing to re-measure", file=out)
         for result in results:
-            print(result)
-            ok &= bool(result.ok)
-    return 0 if ok else 1
+            print(result, file=out)
+        report["measured"] = [{"metric": r.metric.metric, "dataset": r.metric.dataset, "protocol": r.metric.protocol,
+                               "expected": r.expected, "tolerance": r.tolerance, "measured": r.measured,
+                               "error": r.error or None, "ok": r.ok} for r in results]
+
+    checks = [report["sha256"]["ok"], report.get("fingerprint", {}).get("ok"),
+              *(m["ok"] for m in report.get("measured", ()))]
+    report["ok"] = all(c is not False for c in checks)
+    if args.json:
+        write_json(report, args.json)
+    return 0 if report["ok"] else 1
 
 
-def _verify_fingerprint(entry, weights: Path, cache_dir: str | None) -> bool:
-    from ..weights.fingerprint import compare_fingerprints, compute_fingerprint
-    from ..weights.io import load_weights
+def _verify_fingerprint(entry, weights: Path, cache_dir: str | None, out) -> dict[str, Any]:
+    from ..weights.fingerprint import compare_fingerprints
 
-    reference = (_reference_config(entry, weights, cache_dir).get("seedzoo") or {}).get("fingerprint")
+    reference, where = _reference_fingerprint(entry, weights, cache_dir)
     if not reference:
-        print("fingerprint: MISSING (config.json records none; convert with fingerprinting on)")
-        return False
-    loaded = load_weights(weights)
-    architecture = loaded.metadata.get("architecture") or entry.architecture
-    actual = compute_fingerprint(architecture, loaded.backbone, loaded.head, tuple(reference["input"][1:]))
+        raise VerifyError(f"no reference fingerprint for {weights}: none in {where}. Convert with fingerprinting "
+                          "on (`seedzoo convert`), or pin the file's own in the registry (Weights.fingerprint; "
+                          "see seedzoo/zoo/fingerprints.json)")
+    actual = measure_fingerprint(entry.architecture if entry else "", weights, tuple(reference["input"][1:]))
     good, err = compare_fingerprints(reference, actual)
     print(f"fingerprint {'ok' if good else 'MISMATCH'}: max relative error {err:.2e} "
-          f"(tolerance {reference.get('tolerance')})")
-    return good
+          f"(tolerance {reference.get('tolerance')}; reference: {where})", file=out)
+    return {"ok": good, "max_relative_error": err if err != float("inf") else None,
+            "reference": where, "expected": reference, "actual": actual}
 
 
 def convert(args: argparse.Namespace) -> int:

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import sys
 
 from ..cards import param_count, weights_available, zoo_table
-from ..zoo import UnknownModelError, ZooEntry, get_entry, list_entries
+from ..zoo import ZooEntry, get_entry, list_entries
+from .output import add_json_option, write_json
 
-__all__ = ["register", "zoo_table", "weights_available", "param_count", "entry_dict"]
+__all__ = ["entry_dict", "param_count", "register", "weights_available", "zoo_table"]
+
 
 def entry_dict(entry: ZooEntry) -> dict:
     """The record as plain JSON-ready data."""
@@ -63,17 +64,19 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if not entries:
         print(f"no entries match '{args.pattern}'", file=sys.stderr)
         return 1
-    print(zoo_table(entries, markdown=args.markdown))
+    if args.json:
+        write_json([entry_dict(e) for e in entries], args.json)
+    else:
+        print(zoo_table(entries, markdown=args.markdown))
     return 0
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    try:
-        entry = get_entry(args.name)
-    except UnknownModelError as err:
-        print(err, file=sys.stderr)
-        return 2
-    print(json.dumps(entry_dict(entry), indent=2) if args.json else _describe(entry))
+    entry = get_entry(args.name)
+    if args.json:
+        write_json(entry_dict(entry), args.json)
+    else:
+        print(_describe(entry))
     return 0
 
 
@@ -83,9 +86,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--pretrained", action="store_true", help="only entries with weights available")
     p.add_argument("--teacher", metavar="T", help="only students of this teacher (entry name or alias, fnmatch)")
     p.add_argument("--markdown", action="store_true", help="render as a Markdown table")
+    add_json_option(p, "the matching records")
     p.set_defaults(func=_cmd_list)
 
     p = subparsers.add_parser("info", help="show one entry's record", description="Show an entry's full record.")
     p.add_argument("name", help="entry name or alias")
-    p.add_argument("--json", action="store_true", help="print the record as JSON")
+    add_json_option(p, "the record")
     p.set_defaults(func=_cmd_info)

@@ -97,12 +97,13 @@ def _extract(model: nn.Module, dataset: Dataset, batch_size: int, num_workers: i
 def extract_features(model: nn.Module, dataset: Dataset, batch_size: int = 256, num_workers: int = 0,
                      device: torch.device | str | None = None, cache_dir: str | Path | None = None,
                      dataset_id: str | None = None, model_id: str | None = None,
-                     progress: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                     progress: bool = True, desc: str = "features") -> tuple[torch.Tensor, torch.Tensor]:
     """(features N x D float32 on CPU, labels N) of `dataset` through `model` in eval mode.
 
     With `cache_dir`, results are stored and reused under a key of `model_id` (default: the state
     dict's sha256; pass the weights file's sha256 to skip hashing) and `dataset_id` (required: only
-    the caller knows which samples and which transform the dataset stands for).
+    the caller knows which samples and which transform the dataset stands for). `desc` labels the
+    progress bar (a few words: the cache key is far too long for one).
     """
     device = torch.device(device) if device is not None else default_device()
     path = None
@@ -117,8 +118,7 @@ def extract_features(model: nn.Module, dataset: Dataset, batch_size: int = 256, 
     was_training = model.training
     model.eval().to(device)
     try:
-        features, labels = _extract(model, dataset, batch_size, num_workers, device, progress,
-                                    desc=f"features ({dataset_id or type(dataset).__name__})")
+        features, labels = _extract(model, dataset, batch_size, num_workers, device, progress, desc)
     finally:
         model.train(was_training)
     if path is not None:

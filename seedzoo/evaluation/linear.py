@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
 
 from .datasets import num_samples
 from .features import default_device, extract_features, representation
@@ -67,9 +68,11 @@ def new_linear_head(in_features: int, num_classes: int, init_std: float = 0.01) 
 
 
 def train_head(head: nn.Module, batches: Callable[[int], Iterable[tuple[torch.Tensor, torch.Tensor]]],
-               steps_per_epoch: int, config: LinearProbeConfig, device: torch.device) -> list[float]:
+               steps_per_epoch: int, config: LinearProbeConfig, device: torch.device,
+               progress: bool = False, desc: str = "linear probe") -> list[float]:
     """Train `head` with the probe's recipe; `batches(epoch)` yields (features, labels). Returns the
-    mean loss of each epoch."""
+    mean loss of each epoch. `progress` shows one bar over all steps (elapsed, ETA, epoch and loss)."""
+    bar = tqdm(total=config.epochs * steps_per_epoch, desc=desc, unit="step", disable=not progress, leave=False)
     optimizer = torch.optim.SGD(head.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     head.train()
@@ -85,7 +88,10 @@ def train_head(head: nn.Module, batches: Callable[[int], Iterable[tuple[torch.Te
             loss.backward()
             optimizer.step()
             total, count = total + loss.item() * len(labels), count + len(labels)
+            bar.update()
         losses.append(total / max(count, 1))
+        bar.set_postfix_str(f"epoch {epoch + 1}/{config.epochs}, loss {losses[-1]:.3f}", refresh=False)
+    bar.close()
     return losses
 
 
@@ -126,7 +132,7 @@ def linear_probe_features(train_features: torch.Tensor, train_labels: torch.Tens
                           test_features: torch.Tensor, test_labels: torch.Tensor,
                           config: LinearProbeConfig | None = None, num_classes: int | None = None,
                           device: torch.device | str | None = None, model: str = "",
-                          dataset: str = "") -> EvalResult:
+                          dataset: str = "", progress: bool = False) -> EvalResult:
     """The fast variant: a linear head trained on precomputed features (no augmentation), by default
     with `FAST_PROBE` (standardised features, SGD lr 0.1, SEED's 100-epoch step schedule)."""
     config = config or FAST_PROBE
@@ -138,7 +144,8 @@ def linear_probe_features(train_features: torch.Tensor, train_labels: torch.Tens
     head = new_linear_head(train_features.shape[1], num_classes, config.init_std).to(device)
     steps = -(-len(train_labels) // config.batch_size)
     losses = train_head(head, _feature_batches(train_features, train_labels.long(), config.batch_size,
-                                               config.seed), steps, config, device)
+                                               config.seed), steps, config, device, progress,
+                        desc="linear probe (cached features)")
     settings = {**config.settings(), "variant": "fast: cached features, eval transform, no augmentation",
                 "num_train": len(train_labels), "num_test": len(test_labels), "num_classes": num_classes,
                 "final_train_loss": losses[-1] if losses else None}
@@ -187,9 +194,9 @@ def linear_probe(backbone: nn.Module, train_dataset: Dataset, test_dataset: Data
                 yield features, torch.as_tensor(labels)
 
         steps = -(-num_samples(train_dataset) // config.batch_size)
-        losses = train_head(head, batches, steps, config, device)
+        losses = train_head(head, batches, steps, config, device, progress)
         test_features, test_labels = extract_features(frozen, test_dataset, config.batch_size, num_workers,
-                                                      device, progress=progress)
+                                                      device, progress=progress, desc="test features")
     settings = {**config.settings(), "variant": "SEED: frozen backbone in eval mode, augmented training views",
                 "num_train": num_samples(train_dataset), "num_test": num_samples(test_dataset),
                 "num_classes": num_classes, "final_train_loss": losses[-1] if losses else None}

@@ -105,7 +105,8 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
             ident = D.dataset_identity(dataset, which, data_root, limit, prep)
             model_id = None if model is not None else weights_id(pretrained)
             feats[which] = extract_features(backbone, sets[which], batch_size or 256, num_workers, device,
-                                            cache_dir, ident, f"{name}|{model_id}" if model_id else None, progress)
+                                            cache_dir, ident, f"{name}|{model_id}" if model_id else None, progress,
+                                            desc=f"{display} {which} features")
         (train_f, train_l), (test_f, test_l) = feats["train"], feats["test"]
         num_classes = D.num_classes_of(sets["test"])
         if spec.name == "knn":
@@ -115,7 +116,8 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
                 keep = class_balanced_subset(train_l, fraction, seed)
                 train_f, train_l = train_f[keep], train_l[keep]
             config = _probe_config(FAST_PROBE, seed, epochs, batch_size)
-            result = linear_probe_features(train_f, train_l, test_f, test_l, config, num_classes, device, **common)
+            result = linear_probe_features(train_f, train_l, test_f, test_l, config, num_classes, device,
+                                           progress=progress, **common)
     elif spec.name == "linear":
         train, test = split("train", train_aug=True), split("test")
         config = _probe_config(LinearProbeConfig(), seed, epochs, batch_size)

@@ -270,8 +270,8 @@ def _sources(entry: ZooEntry, cache_dir, offline: bool, progress: bool) -> list[
                            lambda url=url: _from_mirror(entry, url, cache_dir, offline, progress)))
     if entry.source is not None:
         out.append(_Source(f"official release {entry.source.url.split('?', 1)[0]} (converted on the fly)",
-                           f"{converted_dir(entry.name, cache_dir)}/ (a folder from `seedzoo convert --entry "
-                           f"{entry.name} --src FILE --out DIR`, plus its source.json)",
+                           f"a folder written from the release file by `seedzoo convert --entry {entry.name} "
+                           f"--src {entry.source.filename} --out DIR` (no network needed), loaded with pretrained=DIR",
                            lambda: _from_official(entry, cache_dir, offline, progress)))
     return out
 

@@ -4,8 +4,9 @@ Cards, hub entrypoints, the README table and `seedzoo list` are generated from t
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -108,6 +109,9 @@ class Weights:
     mirrors: tuple[str, ...] = ()  # HTTP URLs serving the same bytes
     embedded: str = ""  # file shipped inside the package (seedzoo/weights/embedded/)
     with_head: bool = True  # False: the file holds the backbone only (`load_projection_head` refuses it)
+    # The data-free fingerprint of this file (seedzoo.weights.fingerprint), which `seedzoo verify
+    # --fingerprint` recomputes; None where a config.json beside the weights records it instead.
+    fingerprint: Mapping[str, Any] | None = field(default=None, hash=False)
 
     @property
     def published(self) -> bool:
