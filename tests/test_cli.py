@@ -146,3 +146,10 @@ def test_offline_error_gives_the_by_hand_route_that_convert_writes(tmp_path, cap
     line = _one_line_error(err)
     assert code == 2 and f"seedzoo convert --entry {name} --src resnet18_distill" in line
     assert "pretrained=DIR" in line and "source.json" not in line
+
+
+def test_a_misspelt_student_arch_suggests_timm_names_too(capsys):
+    code, _, err = _run(capsys, "train", "--preset", "smoke", "student.arch=resnet_18", "--print-config")
+    assert code == 2 and "'resnet18'" in err and "timm" in err  # a timm architecture, not only seed_*
+    code, _, err = _run(capsys, "train", "--preset", "smoke", "student.arch=seed_resnt18", "--print-config")
+    assert code == 2 and "'seed_resnet18'" in err

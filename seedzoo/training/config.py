@@ -361,6 +361,22 @@ def validate(cfg: TrainConfig, world_size: int = 1) -> None:
         raise ConfigError(*problems)
 
 
+def _architecture_problems(key: str, name: str) -> list[str]:
+    """An architecture neither timm nor the zoo knows, with suggestions from both (any timm model trains)."""
+    import timm
+
+    from .. import models  # noqa: F401  (registers seedzoo's architectures with timm)
+    from ..zoo import aliases, list_entries
+
+    zoo = [e.name for e in list_entries()] + list(aliases())
+    if timm.is_model(name) or name in zoo:
+        return []
+    close = difflib.get_close_matches(name, timm.list_models() + zoo, n=4, cutoff=0.6)
+    hint = f" Did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    return [f"{key}={name!r}: neither a timm architecture nor a zoo entry.{hint} `timm.list_models()` and "
+            "`seedzoo list` show every name."]
+
+
 def config_problems(cfg: TrainConfig, world_size: int = 1) -> list[str]:
     """What is wrong with `cfg` for a run on `world_size` processes (an empty list: nothing)."""
     out: list[str] = []
@@ -418,6 +434,8 @@ def config_problems(cfg: TrainConfig, world_size: int = 1) -> list[str]:
         elif batch_ok and per_rank % cfg.moco.bn_splits:
             out.append(f"moco.bn_splits={cfg.moco.bn_splits} does not divide the {per_rank} images per process: "
                        "use a divisor of global_batch / processes")
+    for key, arch in (("student.arch", cfg.student.arch), ("teacher.arch", cfg.teacher.arch)):
+        out += _architecture_problems(key, arch)
     positive("student.embed_dim", cfg.student.embed_dim, "must be > 0")
     at_least("student.head_hidden", cfg.student.head_hidden, 0, "must be >= 0 (0: the backbone's width)")
 
