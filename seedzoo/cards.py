@@ -5,23 +5,41 @@ The YAML metadata is built with huggingface_hub's `ModelCardData`/`EvalResult`, 
 licence, datasets and `model-index`; the body states the teacher, recipe, numbers (each marked
 reported or measured, with its protocol and source), usage and limits. Output is deterministic (no
 dates, stable order) so that `seedzoo cards --check` can compare it with the checked-in files.
+
+Hub conventions, and why:
+- `library_name: seedzoo`: the Hub's "use this model" snippet must load what it names, and timm alone
+  cannot build seedzoo's architectures (`import seedzoo` registers them); the card's usage section
+  gives the timm route with that import.
+- `model-index` names datasets by their Hub id. scikit-learn's digits are not a Hub dataset, so their
+  numbers stay in the card's results table and out of `model-index` rather than under a made-up id.
+- `license: other` always comes with `license_name` and `license_link`.
+- A student's `base_model` is its teacher's repository (`seedzoo/<teacher entry>`), the model it was
+  distilled from. The Hub has no "distilled" relation, so none is declared.
+
+`render_run_card` writes the card of a training run's export from its `config.json`, so that the
+folder `seedzoo train` exports is complete for `conversion/publish.py`.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
-from typing import TypedDict
+from typing import Any, TypedDict
 
 from .zoo import Metric, ZooEntry, list_entries
+from .zoo.entries import SEED_CITATION
 
-__all__ = ["GITHUB_REPO", "HF_ORG", "card_data", "render_card", "write_cards", "check_cards", "default_cards_dir"]
+__all__ = ["GITHUB_REPO", "HF_ORG", "card_data", "check_cards", "default_cards_dir", "render_card", "render_run_card",
+           "write_cards"]
 
 # Where the project is published; set once when the repositories exist.
 GITHUB_REPO = "seedzoo/seedzoo"
 HF_ORG = "seedzoo"
-# Licences the Hub knows by id; anything else is `other` with a `license_name`.
+LIBRARY_NAME = "seedzoo"
+# Licences the Hub knows by id; anything else is `other` with a `license_name` and a `license_link`.
 _HUB_LICENSES = {"cc-by-nc-4.0", "apache-2.0", "mit", "cc-by-4.0", "bsd-3-clause"}
+# Where the SEED authors published their files (no licence file there): what an unstated licence links to.
+SEED_CODE_URL = "https://github.com/jacobswan1/SEED"
 _PROTOCOLS = {
     "linear_seed": "linear probe, SEED protocol (frozen backbone, SGD lr 30, 100 epochs, center crop 224)",
     "semi_finetune": "semi-supervised fine-tuning on the SimCLR label subsets",
@@ -29,8 +47,13 @@ _PROTOCOLS = {
     "linear_fast": "linear probe on cached features: standardised, SGD lr 0.1, SEED's 100-epoch step schedule, "
                    "no augmentation",
     "linear_fast:fraction=0.01": "the same probe trained on a class-balanced 1% of the labels (seed 0)",
+    "knn_monitor": "the trainer's kNN monitor: weighted kNN (k of monitor.knn_k) on subsets of the training "
+                   "source's labelled images (monitor.knn_train / monitor.knn_test)",
 }
-_HUB_DATASETS = {"ImageNet-1k": "imagenet-1k", "Fashion-MNIST": "zalando-datasets/fashion_mnist"}
+# Display names of seedzoo's datasets -> their Hugging Face Hub ids (datasets without one are left out
+# of `model-index`).
+_HUB_DATASETS = {"ImageNet-1k": "ILSVRC/imagenet-1k", "Fashion-MNIST": "zalando-datasets/fashion_mnist"}
+_TRAINING_SOURCES = {"fashion_mnist": "Fashion-MNIST"}  # `data.source` of a run -> display name
 
 
 def default_cards_dir() -> Path:
@@ -40,13 +63,31 @@ def default_cards_dir() -> Path:
 class _LicenseFields(TypedDict, total=False):
     license: str
     license_name: str
+    license_link: str
 
 
 def _license_fields(license: str) -> _LicenseFields:
     if license in _HUB_LICENSES:
         return {"license": license}
-    slug = "seed-release-unstated" if license.startswith("unknown") else license.lower().replace(" ", "-")
-    return {"license": "other", "license_name": slug}
+    if license.startswith("unknown"):  # the SEED release states none: link to where that can be checked
+        return {"license": "other", "license_name": "seed-release-unstated", "license_link": SEED_CODE_URL}
+    return {"license": "other", "license_name": license.lower().replace(" ", "-"),
+            "license_link": f"https://github.com/{GITHUB_REPO}"}
+
+
+def _hub_dataset(display: str) -> tuple[str, str | None] | None:
+    """(Hub id, config) of a dataset's display name, e.g. "ImageNet-1k 1% labels" -> (ILSVRC/imagenet-1k,
+    1%-labels); None for a dataset the Hub does not hold."""
+    for name, hub_id in _HUB_DATASETS.items():
+        if display == name or display.startswith(name + " "):
+            rest = display[len(name):].strip()
+            return hub_id, rest.replace(" ", "-") or None
+    return None
+
+
+def _teacher_repo(entry_name: str) -> str:
+    """The Hub repository a zoo entry is published to (`conversion/publish.py`'s default)."""
+    return f"{HF_ORG}/{entry_name}"
 
 
 _PAPERS = {"SEED": "https://arxiv.org/abs/2101.04731", "MoCo-v2": "https://arxiv.org/abs/2003.04297",
@@ -59,39 +100,43 @@ def _source_url(m: Metric) -> str | None:
     return next((url for name, url in _PAPERS.items() if m.source.startswith(name)), None)
 
 
-def _dataset_config(m: Metric) -> str | None:
-    # "ImageNet-1k 1% labels" -> "1%-labels": the Hub groups results by dataset type and config.
-    rest = m.dataset.split(maxsplit=1)[1:]
-    return rest[0].replace(" ", "-") if rest else None
-
-
 def _metric_name(m: Metric) -> str:
     return f"{m.metric} ({m.protocol}, {m.kind})"
 
 
+def _eval_results(metrics: Iterable[Metric]) -> list:
+    """`model-index` rows of the metrics measured on Hub datasets."""
+    from huggingface_hub import EvalResult
+
+    results = []
+    for m in metrics:
+        hub = _hub_dataset(m.dataset)
+        if hub is None:
+            continue
+        results.append(EvalResult(task_type="image-classification", dataset_type=hub[0], dataset_name=m.dataset,
+                                  dataset_config=hub[1], metric_type="accuracy", metric_name=_metric_name(m),
+                                  metric_value=m.value, source_name=m.source if _source_url(m) else None,
+                                  source_url=_source_url(m), verified=False))
+    return results
+
+
 def card_data(entry: ZooEntry):
     """`ModelCardData` of an entry: licence, tags, datasets, model-index and seedzoo's own lineage key."""
-    from huggingface_hub import EvalResult, ModelCardData
+    from huggingface_hub import ModelCardData
 
-    results = [
-        EvalResult(task_type="image-classification", dataset_type=m.dataset.split()[0].lower(),
-                   dataset_name=m.dataset, dataset_config=_dataset_config(m), metric_type="accuracy",
-                   metric_name=_metric_name(m),
-                   metric_value=m.value, source_name=m.source if _source_url(m) else None,
-                   source_url=_source_url(m), verified=False)
-        for m in entry.metrics
-    ]
     lineage = entry.lineage_record()
     tags = ["image-feature-extraction", "self-supervised", "seed", entry.role, entry.arch_name]
     if entry.role == "student":
         tags.append("knowledge-distillation")
+    train_data = _hub_dataset(entry.train_data)
     return ModelCardData(
-        library_name="timm" if entry.has_file else "seedzoo",
+        library_name=LIBRARY_NAME,
         pipeline_tag="image-feature-extraction",
         tags=tags,
-        datasets=[_HUB_DATASETS.get(entry.train_data, entry.train_data)],
+        datasets=[train_data[0]] if train_data else None,
+        base_model=_teacher_repo(entry.teacher.entry) if entry.teacher is not None and entry.teacher.entry else None,
         model_name=entry.name,
-        eval_results=results or None,
+        eval_results=_eval_results(entry.metrics) or None,
         seedzoo_lineage=lineage,
         **_license_fields(entry.license),
     )
@@ -160,7 +205,12 @@ def _results(entry: ZooEntry) -> str:
     for p in sorted({m.protocol for m in entry.metrics}):
         lines.append(f"- `{p}`: {_PROTOCOLS.get(p, p)}")
     lines += ["", "Reported numbers come from the papers named; measured numbers were produced by seedzoo "
-              "with the command shown, and `seedzoo verify NAME --data ROOT` re-measures them.", ""]
+              "with the command shown, and `seedzoo verify NAME --data ROOT` re-measures them."]
+    off_hub = sorted({m.dataset for m in entry.metrics if _hub_dataset(m.dataset) is None})
+    if off_hub:
+        lines.append(f"{', '.join(off_hub)} {'is' if len(off_hub) == 1 else 'are'} not on the Hugging Face Hub, "
+                     "so these numbers are in this table but not in the card's `model-index` metadata.")
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -204,6 +254,118 @@ def render_card(entry: ZooEntry) -> str:
                       _results(entry), _weights(entry), _limits(entry),
                       "## Citation", "", "```bibtex", entry.citation.strip(), "```", ""])
     return f"---\n{data.to_yaml()}\n---\n\n{body}"
+
+
+# --- the card of a training run's export ------------------------------------------------------
+
+def _registered(name: str | None) -> ZooEntry | None:
+    from .zoo import UnknownModelError, get_entry
+
+    try:
+        return get_entry(name) if name else None
+    except UnknownModelError:
+        return None
+
+
+def _run_license(entry: ZooEntry | None, teacher: ZooEntry | None) -> tuple[str, str]:
+    """(licence, why): a student inherits its teacher's licence (as the registry's students do); a run
+    reproducing an entry takes the entry's; otherwise seedzoo's own weights' licence."""
+    if teacher is not None and teacher.license:
+        return teacher.license, f"inherited from the teacher `{teacher.name}`"
+    if entry is not None and entry.license:
+        return entry.license, f"the licence of the zoo entry `{entry.name}`"
+    return "apache-2.0", "seedzoo's default for the weights it trains: set your own before publishing if it differs"
+
+
+def render_run_card(config: Mapping[str, Any]) -> str:
+    """The model card of a training run's export, from the `config.json` it writes beside the weights.
+
+    It says what the run is (method, architecture, teacher, epochs and steps, recipe hash and command)
+    and gives only the numbers the run itself measured; a run that follows a zoo entry's recipe names
+    the entry without claiming its numbers.
+    """
+    from huggingface_hub import ModelCardData
+
+    block = config.get("seedzoo") or {}
+    architecture = config["architecture"]
+    recipe = block.get("recipe") or {}
+    settings = recipe.get("config") or {}
+    trained = block.get("trained_by") or {}
+    teacher = block.get("teacher") or {}
+    method = trained.get("method", "")
+    name = block.get("entry") or settings.get("name") or architecture
+    entry, teacher_entry = _registered(name), _registered(teacher.get("entry"))
+    source = (settings.get("data") or {}).get("source", "")
+    train_data = _TRAINING_SOURCES.get(source, source)
+    metrics = [Metric(m["value"], m["metric"], _TRAINING_SOURCES.get(m["dataset"], m["dataset"]), m["protocol"],
+                      "measured", m.get("source", recipe.get("command", ""))) for m in block.get("measured") or ()]
+    license, license_why = _run_license(entry, teacher_entry)
+    role = "student" if teacher else "teacher"
+    tags = ["image-feature-extraction", "self-supervised", "seed" if teacher else "moco", role, architecture]
+    if teacher:
+        tags.append("knowledge-distillation")
+    hub_data = _hub_dataset(train_data)
+    lineage = {"role": role, "architecture": architecture, "trained_by": dict(trained)}
+    if teacher:
+        lineage["teacher"] = dict(teacher)
+    data = ModelCardData(
+        library_name=LIBRARY_NAME, pipeline_tag="image-feature-extraction", tags=tags,
+        datasets=[hub_data[0]] if hub_data else None,
+        base_model=_teacher_repo(teacher_entry.name) if teacher_entry is not None else None,
+        model_name=name, eval_results=_eval_results(metrics) or None, seedzoo_lineage=lineage,
+        **_license_fields(license))
+
+    steps = trained.get("steps")
+    what = (f"`{architecture}` trained by `seedzoo train` with {method or 'an unrecorded method'} on "
+            f"{train_data or 'an unrecorded dataset'}, {trained.get('epochs', '?')} epochs"
+            + (f" ({steps} steps)" if steps is not None else ""))
+    if teacher:
+        what += (f", distilled from a `{teacher.get('arch', '?')}` teacher"
+                 + (f" (zoo entry `{teacher_entry.name}`)" if teacher_entry is not None else "")
+                 + f" with weights: {teacher.get('pretrained', 'not recorded')}")
+    lines = [f"# {name}", "", what + ".", ""]
+    if entry is not None:
+        lines += [f"The run follows the recipe of the zoo entry `{entry.name}`; that entry's numbers belong to "
+                  "its own weights, not to this run's.", ""]
+    pcfg = config.get("pretrained_cfg") or {}
+    size = (pcfg.get("input_size") or [3, "?", "?"])[1:]
+    lines += ["## Usage", "", "```python", "import seedzoo", "",
+              f'model = seedzoo.create_model("{architecture}", pretrained="path/to/this/folder", num_classes=0)',
+              "```", "",
+              "Once published: `seedzoo.create_model(\"hf-hub:ORG/REPO\", pretrained=True, num_classes=0)`, which "
+              "checks the sha256 recorded in `config.json`; timm reads the folder too after `import seedzoo`.", "",
+              "## Model", "", f"- Architecture: `{architecture}`; representation: {config.get('num_features', '?')}-d",
+              f"- Input: {size[0]}x{size[1]}, crop_pct {pcfg.get('crop_pct')}, {pcfg.get('interpolation')}; "
+              f"mean {pcfg.get('mean')}, std {pcfg.get('std')}", "",
+              "## Recipe", "", f"- Recipe hash `{recipe.get('config_hash', '?')}` (the full configuration is in "
+              "`config.json`, `seedzoo.recipe.config`)"]
+    if recipe.get("command"):
+        lines.append(f"- Command: `{recipe['command']}`")
+    distill, data_cfg = settings.get("distill") or {}, settings.get("data") or {}
+    if teacher and distill:
+        lines.append(f"- SEED: tau_S {distill.get('student_temperature')}, tau_T "
+                     f"{teacher.get('teacher_temperature', distill.get('teacher_temperature'))}, "
+                     f"queue {distill.get('queue_size')}")
+    if settings:
+        lines.append(f"- Global batch {settings.get('global_batch')}, base lr "
+                     f"{(settings.get('optim') or {}).get('base_lr')}, images at {data_cfg.get('image_size')} px, "
+                     f"{data_cfg.get('augmentation')} augmentation")
+    lines += ["", "## Results", ""]
+    if metrics:
+        lines += ["| metric | dataset | protocol | value | kind |", "|---|---|---|---|---|"]
+        lines += [f"| {m.metric} | {m.dataset} | {m.protocol} | {m.value:g} | measured |" for m in metrics]
+        lines += ["", *(f"- `{p}`: {_PROTOCOLS.get(p, p)}" for p in sorted({m.protocol for m in metrics}))]
+    else:
+        lines.append("The run recorded no number; `seedzoo eval path/to/this/folder` measures one.")
+    lines += ["", "## Weights", "", f"- `{block.get('filename', 'model.safetensors')}` sha256: "
+              f"`{block.get('sha256', '?')}`", "", "## Intended use and limitations", "",
+              "- A label-free backbone for linear probing, kNN or fine-tuning; it inherits its training data's "
+              "biases and is not meant for decisions about people."]
+    if teacher.get("pretrained") == "random init":
+        lines.append("- The teacher was a random-init network: this run checks the training mechanics, not "
+                     "accuracy.")
+    lines += [f"- Licence: {license} ({license_why}).", "", "## Citation", "", "```bibtex", SEED_CITATION.strip(), "```", ""]
+    return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)
 
 
 def write_cards(out_dir: str | Path | None = None, entries: list[ZooEntry] | None = None) -> list[Path]:

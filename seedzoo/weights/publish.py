@@ -72,8 +72,8 @@ def write_model_folder(out_dir: str | Path, *, architecture: str, backbone: Mapp
     `backbone` holds the architecture's timm key names, `head` the projection head's keys (`0.weight`,
     ...). `seedzoo` adds fields to the config's `seedzoo` block (lineage, source, dropped keys, a
     fingerprint, ...); the result's sha256 is always filled in here. `data` is the preprocessing the
-    weights expect (default: the entry's, else the architecture's). `card` defaults to the entry's
-    generated model card.
+    weights expect (default: the entry's, else the architecture's). `card` defaults to the card of the
+    training run (when `seedzoo` holds its `recipe`), else to the entry's generated model card.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -103,7 +103,11 @@ def write_model_folder(out_dir: str | Path, *, architecture: str, backbone: Mapp
     }
     (out / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n", encoding="utf-8")
 
-    if card is None and entry is not None:
+    if card is None and "recipe" in block:  # a training run's export: its own card, so publish.py accepts it
+        from ..cards import render_run_card
+
+        card = render_run_card(config)
+    elif card is None and entry is not None:
         from ..cards import render_card
 
         card = render_card(entry)
