@@ -47,8 +47,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def download(args: argparse.Namespace) -> int:
-    from ..weights.io import sha256_file
     from ..weights.hub import resolve_weights
+    from ..weights.io import sha256_file
     from ..zoo import get_entry
 
     path = resolve_weights(get_entry(args.name), cache_dir=args.cache_dir)
@@ -108,8 +108,8 @@ def _verify_target(args: argparse.Namespace):
 
 
 def verify(args: argparse.Namespace) -> int:
-    from ..weights.io import sha256_file
     from ..weights.hub import resolve_weights
+    from ..weights.io import sha256_file
 
     out = human(args)
     entry, weights, pinned = _verify_target(args)
