@@ -1,6 +1,8 @@
 """`seedzoo embed` (features of a folder of images) and `seedzoo export --onnx`, on a shipped entry."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -92,3 +94,22 @@ def test_export_onnx_writes_a_graph_that_matches_pytorch(tmp_path, capsys):
         ["features"], {"images": images.numpy()})
     with torch.no_grad():
         torch.testing.assert_close(torch.from_numpy(onnx_out), model(images), rtol=1e-4, atol=1e-4)
+
+
+def test_embed_and_verify_take_the_path_of_an_exported_model_folder(images, tmp_path, capsys):
+    from seedzoo.weights.io import load_weights
+    from seedzoo.weights.publish import write_model_folder
+
+    entry = get_entry(MODEL)
+    loaded = load_weights(seedzoo.create_model(MODEL, pretrained=True).seedzoo_weights.path,
+                          expected_sha256=entry.weights.sha256)
+    folder = write_model_folder(tmp_path / "export", architecture=entry.architecture, backbone=loaded.backbone,
+                                head=None, data=entry.data)  # no entry named: the folder speaks for itself
+    out = tmp_path / "f.safetensors"
+    assert main(["embed", str(folder), str(images), "--out", str(out), "--quiet"]) == 0
+    names = (tmp_path / "f.files.txt").read_text().splitlines()
+    torch.testing.assert_close(load_file(str(out))["features"], _expected(images, names), rtol=1e-4, atol=1e-4)
+    capsys.readouterr()
+    assert main(["verify", str(folder), "--json", "-"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["entry"] is None and report["sha256"]["ok"] is True

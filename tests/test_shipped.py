@@ -69,7 +69,8 @@ def test_verify_fingerprint_passes_on_each_shipped_entry(entry, capsys):
 
 def test_verify_fingerprint_fails_on_a_perturbed_weight(tmp_path, capsys):
     entry = SHIPPED[0]
-    loaded = load_weights(seedzoo.create_model(entry.name, pretrained=True).seedzoo_weights.path)
+    loaded = load_weights(seedzoo.create_model(entry.name, pretrained=True).seedzoo_weights.path,
+                          expected_sha256=entry.weights.sha256)
     backbone = dict(loaded.backbone)
     key = next(k for k, v in backbone.items() if v.dtype.is_floating_point and v.dim() == 4)
     backbone[key] = backbone[key] * 1.01  # 1% on one convolution: bytes and computation both change

@@ -75,12 +75,14 @@ def _reference_fingerprint(entry, weights: Path, cache_dir: str | None) -> tuple
     return None, str(beside) + (f" and the registry record of '{entry.name}'" if entry is not None else "")
 
 
-def measure_fingerprint(architecture: str, weights: Path, input_size: tuple[int, int, int]) -> dict[str, Any]:
-    """The data-free fingerprint of a weights file (backbone, and its projection head if the file has one)."""
+def measure_fingerprint(architecture: str, weights: Path, input_size: tuple[int, int, int],
+                        sha256: str) -> dict[str, Any]:
+    """The data-free fingerprint of a weights file (backbone, and its projection head if the file has one)
+    whose sha256 is `sha256` (checked again as it is read)."""
     from ..weights.fingerprint import compute_fingerprint
     from ..weights.io import load_weights
 
-    loaded = load_weights(weights)
+    loaded = load_weights(weights, expected_sha256=sha256)
     architecture = loaded.metadata.get("architecture") or architecture
     return compute_fingerprint(architecture, loaded.backbone, loaded.head, input_size)
 
@@ -132,7 +134,7 @@ def verify(args: argparse.Namespace) -> int:
         print(f"sha256 ok: {weights} {actual}", file=out)
 
     if args.fingerprint:
-        report["fingerprint"] = _verify_fingerprint(entry, weights, args.cache_dir, out)
+        report["fingerprint"] = _verify_fingerprint(entry, weights, actual, args.cache_dir, out)
 
     if args.data:
         from ..evaluation.verify import verify_measured
@@ -158,7 +160,7 @@ def verify(args: argparse.Namespace) -> int:
     return 0 if report["ok"] else 1
 
 
-def _verify_fingerprint(entry, weights: Path, cache_dir: str | None, out) -> dict[str, Any]:
+def _verify_fingerprint(entry, weights: Path, sha256: str, cache_dir: str | None, out) -> dict[str, Any]:
     from ..weights.fingerprint import compare_fingerprints
 
     reference, where = _reference_fingerprint(entry, weights, cache_dir)
@@ -166,7 +168,7 @@ def _verify_fingerprint(entry, weights: Path, cache_dir: str | None, out) -> dic
         raise VerifyError(f"no reference fingerprint for {weights}: none in {where}. Convert with fingerprinting "
                           "on (`seedzoo convert`), or pin the file's own in the registry (Weights.fingerprint; "
                           "see seedzoo/zoo/fingerprints.json)")
-    actual = measure_fingerprint(entry.architecture if entry else "", weights, tuple(reference["input"][1:]))
+    actual = measure_fingerprint(entry.architecture if entry else "", weights, tuple(reference["input"][1:]), sha256)
     good, err = compare_fingerprints(reference, actual)
     print(f"fingerprint {'ok' if good else 'MISMATCH'}: max relative error {err:.2e} "
           f"(tolerance {reference.get('tolerance')}; reference: {where})", file=out)
