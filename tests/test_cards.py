@@ -109,7 +109,7 @@ def test_numbers_on_a_dataset_off_the_hub_stay_in_the_text_only(tmp_path):
 
 @pytest.mark.slow
 def test_a_training_run_exports_a_card_that_publish_accepts(tmp_path, capsys):
-    import conversion.publish as publish
+    from conversion import publish
 
     run = tmp_path / "run"
     assert cli(["train", "--preset", "smoke", "max_steps=1", "data.subset=64", "global_batch=16",

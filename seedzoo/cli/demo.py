@@ -6,6 +6,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from ..errors import SeedzooError
 from .output import add_json_option, human, write_json
@@ -59,7 +60,7 @@ def _demo(args: argparse.Namespace) -> int:
     out = human(args)
     student = next(e for e in entries if e.role == "student")
     limit = args.limit or None
-    rows = []
+    rows: list[dict[str, Any]] = []
     # One bar over the networks (elapsed, ETA); feature extraction and the probe show their own below it.
     networks = tqdm([*entries, None], desc="demo", unit="network", disable=args.quiet, file=sys.stderr)
     for entry in networks:

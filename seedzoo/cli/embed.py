@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from torch.utils.data import Dataset
+
 from ..errors import SeedzooError
 from .device import checked_device
 
@@ -72,7 +74,7 @@ def image_files(root: Path) -> list[Path]:
     return files
 
 
-class ImageFiles:
+class ImageFiles(Dataset):
     """A dataset of image files: (transformed image, its index). Gray and palette images become RGB."""
 
     def __init__(self, files: list[Path], transform) -> None:
