@@ -7,7 +7,8 @@ and after it, on the same networks and batch, it times the best parts (teacher f
 update, at the trainer's device plan) and the authors' SEED module, and prints
   end-to-end / best parts   (target >= 0.8)
   end-to-end / authors      (target >= 2)
-  data-wait                 (the share of each step spent waiting for the loader)
+  data-wait                 (the share of each step spent waiting for the loader), and the data
+                            pipeline's own images/s (loader alone, same workers)
 
     python benchmarks/train_end_to_end.py [--steps 30] [--workers 2] [--quick]
 """
@@ -20,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -46,6 +48,25 @@ def run_training(steps: int, overrides: list[str], out: Path, threads: int) -> l
     if proc.returncode != 0:
         raise SystemExit(f"seedzoo train failed:\n{proc.stderr[-3000:]}")
     return [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if '"loss"' in line]
+
+
+def loader_rate(batch: int, workers: int, batches: int, subset: int = 0) -> float:
+    """images/s of the recipe's data pipeline alone (sampler, augmentation, collation, `workers` processes)."""
+    from torch.utils.data import DataLoader
+
+    from seedzoo.data.datasets import KeyedViewDataset, build_source
+    from seedzoo.data.sampler import GlobalBatchSampler
+    from seedzoo.training.config import load_config
+    from seedzoo.training.seed import SeedViews
+
+    cfg = load_config(RECIPE)
+    dataset = KeyedViewDataset(build_source("fashion_mnist", subset=subset), SeedViews(cfg), seed=cfg.seed)
+    loader = DataLoader(dataset, batch_sampler=GlobalBatchSampler(len(dataset), batch), num_workers=workers)
+    it = iter(loader)
+    next(it)  # workers started
+    start = time.perf_counter()
+    n = sum(len(next(it)["image"]) for _ in range(batches))
+    return n / (time.perf_counter() - start)
 
 
 def main() -> None:
@@ -77,6 +98,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         records = run_training(args.steps, overrides, Path(tmp) / "run", torch.get_num_threads())
     after = interleaved(parts, args.repeats)
+    loader = loader_rate(s.batch, args.workers, 4 if args.quick else 20, 256 if args.quick else 0)
 
     kept = records[min(3, len(records) - 1):]  # the first steps pay for start-up
     e2e = statistics.median(r["images_per_s"] for r in kept)
@@ -90,6 +112,7 @@ def main() -> None:
           f"{s.batch / (before['teacher'].seconds + before['student'].seconds):.1f} / "
           f"{s.batch / (after['teacher'].seconds + after['student'].seconds):.1f})")
     print(f"  authors' SEED module        {s.batch / sec['authors']:8.1f} images/s")
+    print(f"  data pipeline alone         {loader:8.1f} images/s  ({args.workers} workers)")
     print(f"  end-to-end / best parts = {e2e / best:.3f}")
     print(f"  end-to-end / authors    = {e2e * sec['authors'] / s.batch:.2f}x")
 

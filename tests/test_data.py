@@ -129,3 +129,44 @@ def test_blur_sigma_is_configurable_for_low_resolution_views():
     cfg = load_config("mocov2_r18.fmnist", ["data.blur_sigma=0.01,0.2"])
     assert cfg.data.blur_sigma == (0.01, 0.2)
     assert load_config("seed_mbv3_large.fmnist_mocov2_r18").data.blur_sigma == (0.0143, 0.286)
+
+
+@pytest.mark.parametrize("kind", ["mocov2", "simclr", "none"])
+def test_a_batch_of_views_equals_each_view_computed_alone(kind):
+    g = torch.Generator().manual_seed(1)
+    images = [torch.randint(0, 256, (3, 20 + i, 24), dtype=torch.uint8, generator=g) for i in range(6)]
+    images[0] = images[0][:1].expand(3, -1, -1)  # a grey image: hue has nothing to rotate
+    view = view_augment(kind, 16)
+    batch = view.batch(images, [sample_generator(0, 0, i) for i in range(6)])
+    alone = torch.stack([view(img, sample_generator(0, 0, i)) for i, img in enumerate(images)])
+    assert torch.equal(batch, alone)
+    assert torch.equal(view.batch(images[2:4], [sample_generator(0, 0, i) for i in (2, 3)]), alone[2:4])
+
+
+def test_batched_colour_operations_and_blur_compute_what_torchvision_computes():
+    import math
+
+    import torchvision.transforms.v2.functional as TF
+
+    from seedzoo.data.augment import (
+        _brightness,
+        _contrast,
+        _gaussian_blur,
+        _hue,
+        _saturation,
+    )
+
+    torch.manual_seed(0)
+    x = torch.rand(4, 3, 12, 12)
+    factors = [0.7, 1.3, 0.9, 1.1]
+    f = torch.tensor(factors).view(-1, 1, 1, 1)
+    for ours, theirs in ((_brightness, TF.adjust_brightness), (_contrast, TF.adjust_contrast),
+                         (_saturation, TF.adjust_saturation)):
+        ref = torch.stack([theirs(xi, fi) for xi, fi in zip(x, factors)])
+        assert torch.allclose(ours(x.clone(), f), ref, atol=1e-6), ours.__name__
+    hues = [-0.1, 0.05, 0.3, 0.0]
+    ref = torch.stack([TF.adjust_hue(xi, h) for xi, h in zip(x, hues)])
+    assert torch.allclose(_hue(x.clone(), torch.tensor(hues).view(-1, 1, 1, 1)), ref, atol=1e-5)
+    sigmas = [0.1, 0.5, 1.3, 0.5]
+    ref = torch.stack([TF.gaussian_blur(xi, [2 * math.ceil(3 * s) + 1] * 2, [s, s]) for xi, s in zip(x, sigmas)])
+    assert torch.allclose(_gaussian_blur(x, torch.tensor(sigmas)), ref, atol=1e-6)

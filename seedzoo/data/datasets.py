@@ -6,8 +6,9 @@ A source returns raw images as uint8 C x H x W tensors with an integer label (-1
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Protocol
 
 import torch
 from torch import Tensor
@@ -31,8 +32,8 @@ class ImageSource(Protocol):
 
 def read_image(path: Path) -> Tensor:
     """uint8 3 x H x W; any decoding problem becomes an `UnreadableImageError` naming the file."""
-    from PIL import Image
     import torchvision.transforms.v2.functional as TF
+    from PIL import Image
 
     try:
         with Image.open(path) as img:
@@ -183,7 +184,24 @@ class KeyedViewDataset(Dataset):
         return len(self.source)
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Tensor | int]:
-        epoch, index = key
+        return self.__getitems__([key])[0]
+
+    def __getitems__(self, keys: list[tuple[int, int]]) -> list[dict[str, Tensor | int]]:
+        """A batch of keys at once (the DataLoader's batched fetch): views that offer `batch` augment the
+        whole batch in one call; each sample is the same as alone."""
+        loaded = [self._load(epoch, index) for epoch, index in keys]
+        gens = [sample_generator(self.seed, epoch, index) for (epoch, _), (_, _, index, _) in zip(keys, loaded)]
+        batch = getattr(self.views, "batch", None)
+        if batch is not None:
+            views = batch([image for image, *_ in loaded], gens)
+            outs = [{k: v[i] for k, v in views.items()} for i in range(len(keys))]
+        else:
+            outs = [self.views(image, g) for (image, *_), g in zip(loaded, gens)]
+        return [{**out, "label": label, "index": index, "skipped": skipped}
+                for out, (_, label, index, skipped) in zip(outs, loaded)]
+
+    def _load(self, epoch: int, index: int) -> tuple[Tensor, int, int, int]:
+        """(image, label, index, skipped): an unreadable image is skipped for the next readable one."""
         skipped = 0
         for _ in range(len(self.source)):
             try:
@@ -198,5 +216,4 @@ class KeyedViewDataset(Dataset):
                 index = (index + 1) % len(self.source)
         else:
             raise UnreadableImageError("no readable image in the data set")
-        out = self.views(image, sample_generator(self.seed, epoch, index))
-        return {**out, "label": label, "index": index, "skipped": skipped}
+        return image, label, index, skipped

@@ -6,7 +6,7 @@ process with G images, in the same order (what makes a DDP run comparable to a s
 """
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import torch
 from torch.utils.data import Sampler

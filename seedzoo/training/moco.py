@@ -16,9 +16,8 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
-
 from timm.layers import BatchNormAct2d
+from torch import Tensor, nn
 
 from ..data.augment import sample_generator, view_augment
 from .config import TrainConfig
@@ -105,7 +104,11 @@ class TwoViews:
         self.view = view_augment(d.augmentation, d.image_size, d.mean, d.std, blur_sigma=d.blur_sigma)
 
     def __call__(self, image: Tensor, g: torch.Generator) -> dict[str, Tensor]:
-        return {"image": self.view(image, g), "key_image": self.view(image, g)}
+        return {k: v[0] for k, v in self.batch([image], [g]).items()}
+
+    def batch(self, images: list[Tensor], gens: list[torch.Generator]) -> dict[str, Tensor]:
+        """Both views of a batch at once (each generator gives the query's view, then the key's)."""
+        return {"image": self.view.batch(images, gens), "key_image": self.view.batch(images, gens)}
 
 
 class MocoObjective(nn.Module):

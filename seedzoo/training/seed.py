@@ -29,9 +29,14 @@ class SeedViews:
             self.small_crops = cfg.distill.small_crops
 
     def __call__(self, image: Tensor, g: torch.Generator) -> dict[str, Tensor]:
-        out = {"image": self.view(image, g)}
+        return {k: v[0] for k, v in self.batch([image], [g]).items()}
+
+    def batch(self, images: list[Tensor], gens: list[torch.Generator]) -> dict[str, Tensor]:
+        """The views of a batch at once; each generator gives its view, then its small crops, in turn."""
+        out = {"image": self.view.batch(images, gens)}
         if self.small is not None:
-            out["small"] = torch.stack([self.small(image, g) for _ in range(self.small_crops)])
+            crops = [self.small.batch(images, gens) for _ in range(self.small_crops)]
+            out["small"] = torch.stack(crops, dim=1)  # N x crops x C x h x w
         return out
 
 
