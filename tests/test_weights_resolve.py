@@ -107,3 +107,15 @@ def test_partial_downloads_of_dead_processes_are_removed(tmp_path):
         p.write_bytes(b"partial")
     assert remove_stale_parts(dest) == [dead]
     assert live.exists() and not dead.exists()
+
+
+def test_a_shipped_file_verifies_itself_when_copied_bare(tmp_path):
+    import shutil
+
+    from seedzoo.weights.io import load_weights
+
+    for entry in (e for e in seedzoo.zoo.list_entries() if e.weights.embedded):
+        source = seedzoo.create_model(entry.name, pretrained=True).seedzoo_weights.path
+        copy = tmp_path / source.name
+        shutil.copyfile(source, copy)
+        assert load_weights(copy).sha256 == entry.weights.sha256  # no pin: its own content hash
