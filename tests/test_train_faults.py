@@ -32,6 +32,7 @@ from seedzoo.training.checkpoint import (
     state_digest,
 )
 from seedzoo.training.engine import NonFiniteLossError
+from seedzoo.training.memory import footprint
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -344,6 +345,10 @@ def test_run_on_a_full_disk_stops_in_one_line_and_resumes_once_space_is_freed(im
     ("distill.student_temperature=inf", "distill.student_temperature=inf: must be a finite number > 0"),
     ("optim.base_lr=0", "optim.base_lr=0.0: must be a finite number > 0"),
     ("optim.base_lr=1e300", "optim.base_lr=1e+300: too large"),
+    ("data.image_size=100000", "data.image_size=100000 with global_batch=64: a step needs at least"),
+    ("data.image_size=2", "data.image_size=2 is too small for the blur of data.blur_sigma=(0.1, 2.0)"),
+    ("teacher.arch=vit_tiny_patch16_224", "data.image_size=32 does not pass through "
+                                          "teacher.arch=vit_tiny_patch16_224 (Input height (32) doesn't match"),
 ])
 def test_nonsense_configs_are_refused_in_one_line_before_any_work(tmp_path, capsys, override, message):
     out = tmp_path / "run"
@@ -351,6 +356,20 @@ def test_nonsense_configs_are_refused_in_one_line_before_any_work(tmp_path, caps
     err = capsys.readouterr().err
     assert err.startswith(f"error: {message}") and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_memory_floor_grows_with_the_image_area():
+    small, large = footprint("test_resnet", 32), footprint("test_resnet", 64)
+    assert small.params == large.params > 0
+    assert 3.5 * small.activations < large.activations < 4.5 * small.activations
+
+
+def test_half_written_metrics_line_does_not_stop_plot(images, tmp_path):
+    pytest.importorskip("matplotlib")
+    run(tiny_config(images, "max_steps=2"), tmp_path / "r")
+    with open(tmp_path / "r" / "metrics.jsonl", "a") as f:
+        f.write('{"step": 3, "ep')
+    assert main(["plot", str(tmp_path / "r")]) == 0
 
 
 def test_every_problem_of_a_config_is_listed_at_once(capsys):

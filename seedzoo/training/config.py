@@ -441,6 +441,10 @@ def config_problems(cfg: TrainConfig, world_size: int = 1) -> list[str]:
 
     d = cfg.data
     positive("data.image_size", d.image_size, "must be > 0 (pixels)")
+    reach = math.ceil(3 * d.blur_sigma[1]) if all(math.isfinite(v) for v in d.blur_sigma) else 0
+    if d.augmentation in ("mocov2", "swav") and 0 < d.image_size <= reach:  # the blur pads by its reach
+        out.append(f"data.image_size={d.image_size} is too small for the blur of data.blur_sigma="
+                   f"{tuple(d.blur_sigma)} (it reaches {reach} px): use more than {reach} px or a smaller sigma")
     need(all(math.isfinite(v) for v in d.mean), "data.mean", d.mean, "must be finite")
     need(all(math.isfinite(v) and v > 0 for v in d.std), "data.std", d.std, "must be finite and > 0")
     need(all(math.isfinite(v) and v >= 0 for v in d.blur_sigma) and d.blur_sigma[0] <= d.blur_sigma[1],

@@ -48,6 +48,7 @@ from .config import (
     to_dict,
 )
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
+from .memory import fit_problems
 from .metrics import MetricsLogger, knn_top1, last_knn, truncate_metrics
 from .networks import build_student, build_teacher, unwrap
 from .objective import Objective
@@ -218,10 +219,13 @@ class Trainer:
     def _fit(self, info: D.DistInfo) -> RunResult:
         cfg, device = self.cfg, info.device
         # Also here, not only in load_config: a config built in Python has not been validated.
-        problems = [f"{c.name}: {p}" if len(self.cfgs) > 1 else p
-                    for c in self.cfgs for p in config_problems(c, info.world_size)]
+        problems = [(c, p) for c in self.cfgs for p in config_problems(c, info.world_size)]
+        if not problems:  # then the sizes: too small for the networks, or more than the device holds
+            problems = [(c, p) for c, backbone in zip(self.cfgs, self._students)
+                        for p in fit_problems(c, device, info.world_size, student=backbone is None,
+                                              teacher=self._teacher is None)]
         if problems:
-            raise ConfigError(*problems)
+            raise ConfigError(*(f"{c.name}: {p}" if len(self.cfgs) > 1 else p for c, p in problems))
         t0 = time.perf_counter()
         check_run_folder(self.run_dir, self.resume, self.overwrite)
         if info.is_main:

@@ -1,9 +1,9 @@
 """`seedzoo plot RUN_DIR`: loss, learning rate and kNN curves of a run, from its metrics.jsonl."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from . import metrics
 from .metrics import METRICS_FILE
 
 
@@ -11,7 +11,7 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     path = Path(run_dir) / METRICS_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} not found: is {run_dir} a `seedzoo train` run folder?")
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return metrics.read_metrics(run_dir)  # a line a kill cut short is skipped
 
 
 def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
