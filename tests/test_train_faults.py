@@ -229,7 +229,7 @@ def test_nan_learning_rate_is_refused_before_any_work(tmp_path, capsys):
     out = tmp_path / "run"
     assert main(["train", "--preset", "smoke", "--out", str(out), "optim.base_lr=nan", "save_every=1"]) == 2
     err = capsys.readouterr().err
-    assert err == "error: optim.base_lr=nan: must be a finite number > 0\n" and not out.exists()
+    assert err == "seedzoo: error: optim.base_lr=nan: must be a finite number > 0\n" and not out.exists()
 
 
 # --- partial files, kills and a full disk ----------------------------------------------------
@@ -347,14 +347,14 @@ def test_run_on_a_full_disk_stops_in_one_line_and_resumes_once_space_is_freed(im
     ("optim.base_lr=1e300", "optim.base_lr=1e+300: too large"),
     ("data.image_size=100000", "data.image_size=100000 with global_batch=64: a step needs at least"),
     ("data.image_size=2", "data.image_size=2 is too small for the blur of data.blur_sigma=(0.1, 2.0)"),
-    ("teacher.arch=vit_tiny_patch16_224", "data.image_size=32 does not pass through "
-                                          "teacher.arch=vit_tiny_patch16_224 (Input height (32) doesn't match"),
+    ("teacher.arch=vit_tiny_patch16_224", ("data.image_size=32 does not pass through "
+                                          "teacher.arch=vit_tiny_patch16_224 (Input height (32) doesn't match")),
 ])
 def test_nonsense_configs_are_refused_in_one_line_before_any_work(tmp_path, capsys, override, message):
     out = tmp_path / "run"
     assert main(["train", "--preset", "smoke", "--out", str(out), override]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {message}") and err.count("\n") == 1
+    assert err.startswith(f"seedzoo: error: {message}") and err.count("\n") == 1
     assert not out.exists()
 
 
@@ -376,8 +376,8 @@ def test_every_problem_of_a_config_is_listed_at_once(capsys):
     assert main(["train", "--preset", "smoke", "epochs=0", "global_batch=-1", "moco.temperature=0",
                  "distill.teacher_temperature=nan", "--print-config"]) == 2
     lines = capsys.readouterr().err.splitlines()
-    assert [line.split("=")[0] for line in lines] == ["error: epochs", "error: global_batch",
-                                                       "error: distill.teacher_temperature"]
+    assert [line.split("=")[0] for line in lines] == ["seedzoo: error: epochs", "seedzoo: error: global_batch",
+                                                       "seedzoo: error: distill.teacher_temperature"]
 
 
 def test_duplicate_yaml_keys_are_an_error_naming_both_lines(tmp_path, capsys):
@@ -385,8 +385,8 @@ def test_duplicate_yaml_keys_are_an_error_naming_both_lines(tmp_path, capsys):
     recipe.write_text("epochs: 2\noptim:\n  base_lr: 0.1\n  base_lr: 0.2\nepochs: 3\n")
     assert main(["train", str(recipe), "--print-config"]) == 2
     assert capsys.readouterr().err.splitlines() == [
-        f"error: {recipe}, line 4: key 'base_lr' is given twice (first on line 3); keep one",
-        f"error: {recipe}, line 5: key 'epochs' is given twice (first on line 1); keep one"]
+        f"seedzoo: error: {recipe}, line 4: key 'base_lr' is given twice (first on line 3); keep one",
+        f"seedzoo: error: {recipe}, line 5: key 'epochs' is given twice (first on line 1); keep one"]
 
 
 @pytest.mark.parametrize("content", [b"hello\n", b"", b"PK\x03\x04garbage"])
@@ -399,5 +399,5 @@ def test_foreign_file_as_resume_is_one_line_and_writes_nothing(images, tmp_path,
     out = tmp_path / "run"
     assert main(["train", str(recipe), "--out", str(out), "--resume", str(bad)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {bad} is ") and err.count("\n") == 1 and "Traceback" not in err
+    assert err.startswith(f"seedzoo: error: {bad} is ") and err.count("\n") == 1 and "Traceback" not in err
     assert not out.exists()

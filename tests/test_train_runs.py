@@ -178,7 +178,7 @@ def test_cli_refuses_a_second_run_in_one_line_and_sums_up_a_finished_one(images,
     before = snapshot(out)
     assert main(["train", str(recipe), "--out", str(out)]) == 2
     err = capsys.readouterr().err
-    assert err.startswith(f"error: {out} holds a run") and err.count("\n") == 1
+    assert err.startswith(f"seedzoo: error: {out} holds a run") and err.count("\n") == 1
     assert main(["train", str(recipe), "--out", str(out), "--resume", "auto"]) == 0
     assert capsys.readouterr().out.startswith(f"nothing to do: {out} finished at 4 steps")
     assert snapshot(out) == before

@@ -32,18 +32,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from ..errors import SeedzooError
-    from ..training.config import dump_yaml, load_config
+    from ..training.config import ConfigError, dump_yaml, load_config
 
     sources = [r for r in args.recipes if "=" not in r]
     overrides = [r for r in args.recipes if "=" in r]
     if args.preset and sources:
-        print("error: give either RECIPE or --preset, not both", file=sys.stderr)
-        return 2
+        return _refuse(args, "give either RECIPE or --preset, not both")
     sources = [args.preset] if args.preset else sources
     if not sources:
-        print("error: name a zoo entry, a recipe YAML, or --preset smoke", file=sys.stderr)
-        return 2
+        return _refuse(args, "name a zoo entry, a recipe YAML, or --preset smoke")
     try:
         cfgs = [load_config(source, overrides) for source in sources]
         if len(cfgs) > 1:  # students trained together are told apart by name: a recipe's file name if unnamed
@@ -52,8 +49,8 @@ def _train(args: argparse.Namespace) -> int:
             from ..training.cohort import check_cohort
 
             check_cohort(cfgs)
-    except SeedzooError as err:
-        return _refuse(err)
+    except ConfigError as err:
+        return _refuse(args, err)
     if args.print_config:
         print("---\n".join(dump_yaml(c) for c in cfgs), end="")
         return 0
@@ -63,11 +60,10 @@ def _train(args: argparse.Namespace) -> int:
     try:
         result = train(cfgs if len(cfgs) > 1 else cfgs[0], run_dir, resume=args.resume, overwrite=args.overwrite,
                        command=" ".join(["seedzoo", "train", *sys.argv[2:]]))
+    except ConfigError as err:  # several problems: one line each (any other error: cli's one line)
+        return _refuse(args, err)
     except NonFiniteLossError as err:
-        _refuse(err)
-        return 3
-    except SeedzooError as err:
-        return _refuse(err)
+        return _refuse(args, err, status=3)
     print(_summary(result, cfgs))
     return 0
 
@@ -95,11 +91,14 @@ def _summary(result, cfgs) -> str:
     return "\n".join(lines)
 
 
-def _refuse(err: Exception) -> int:
-    """One line per problem (a config error lists them all), no traceback; exit status 2."""
+def _refuse(args: argparse.Namespace, err: Exception | str, status: int = 2) -> int:
+    """A refusal as the `seedzoo` command prints one, but one line per problem (a config error lists
+    them all); `--debug` shows the traceback instead."""
+    if isinstance(err, Exception) and getattr(args, "debug", False):
+        raise err
     for line in str(err).splitlines():
-        print(f"error: {line}", file=sys.stderr)
-    return 2
+        print(f"seedzoo: error: {line}", file=sys.stderr)
+    return status
 
 
 def _stem(source: str) -> str:

@@ -103,8 +103,8 @@ def fit_problems(cfg: TrainConfig, device: torch.device, world_size: int = 1, *,
             try:
                 small = footprint(cfg.student.arch, cfg.distill.small_size).activations
             except Exception as err:  # noqa: BLE001
-                return [f"distill.small_size={cfg.distill.small_size} does not pass through student.arch="
-                        f"{cfg.student.arch} ({_first_line(err)})"]
+                return [(f"distill.small_size={cfg.distill.small_size} does not pass through student.arch="
+                         f"{cfg.student.arch} ({_first_line(err)})")]
             need += per_process * cfg.distill.small_crops * small // (2 if low_precision else 1)
     if "teacher.arch" in prints:
         t = prints["teacher.arch"]
