@@ -51,6 +51,12 @@ class TeacherConfig:
     # "" = random init (smoke tests only); "zoo" = the entry's published weights; else a path (seedzoo
     # model folder, .safetensors, or an official checkpoint) passed to seedzoo.create_model.
     pretrained: str = ""
+    # What the students distil. "head": the SSL projection head that trained with the weights (from the
+    # entry, a seedzoo folder or an official checkpoint; a fresh one for a random teacher). "features":
+    # the pooled backbone features, L2-normalised, of any timm model, e.g. from a timm or torchvision
+    # state dict or safetensors file; the students' heads then output their width. "auto": "head" for
+    # seedzoo architectures and entries, "features" for other timm names. Runs record the resolved value.
+    target: Literal["auto", "head", "features"] = "auto"
     head_hidden: int = 2048
     head_batch_norm: bool = False
     embed_dim: int = 128

@@ -50,7 +50,7 @@ from .config import (
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
 from .memory import fit_problems
 from .metrics import MetricsLogger, knn_top1, last_knn, truncate_metrics
-from .networks import build_student, build_teacher, unwrap
+from .networks import build_student, build_teacher, resolve_teacher, unwrap
 from .objective import Objective
 from .run_folder import (
     check_run_folder,
@@ -138,7 +138,9 @@ class Trainer:
                  student: nn.Module | Sequence[nn.Module] | None = None, teacher: nn.Module | None = None,
                  source: ImageSource | None = None, resume: str | None = None, overwrite: bool = False,
                  command: str = "") -> None:
-        self.cfgs = [cfg] if isinstance(cfg, TrainConfig) else list(cfg)
+        # teacher.target resolved (and a features teacher's width given to the students' heads) before
+        # anything is recorded: the run's config says what it trained
+        self.cfgs = [resolve_teacher(c) for c in ([cfg] if isinstance(cfg, TrainConfig) else cfg)]
         self.names = check_cohort(self.cfgs)
         self.cfg, self.run_dir = self.cfgs[0], Path(run_dir)  # cfg: the settings all students share
         backbones = student if isinstance(student, Sequence) else [student] * len(self.cfgs)
@@ -157,7 +159,8 @@ class Trainer:
         # Its own random stream: a random-init teacher is the same whichever students it teaches.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(sample_generator(self.cfg.seed, -1, -1).initial_seed())
-            return build_teacher(t.arch, t.pretrained, t.head_hidden, t.head_batch_norm, t.embed_dim, t.entry)
+            return build_teacher(t.arch, t.pretrained, t.head_hidden, t.head_batch_norm, t.embed_dim, t.entry,
+                                 target=t.target)
 
     def _build_objective(self, cfg: TrainConfig, backbone: nn.Module | None, plan: DevicePlan,
                          teacher: nn.Module | None) -> Objective:
@@ -449,7 +452,7 @@ class Trainer:
         }
         if cfg.method == "seed":
             block["teacher"] = {"entry": cfg.teacher.entry, "arch": cfg.teacher.arch,
-                                "pretrained": cfg.teacher.pretrained or "random init",
+                                "pretrained": cfg.teacher.pretrained or "random init", "target": cfg.teacher.target,
                                 "teacher_temperature": cfg.distill.teacher_temperature}
         state = {k: v.detach().cpu().contiguous() for k, v in model.backbone.state_dict().items()}
         head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}

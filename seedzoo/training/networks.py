@@ -1,14 +1,21 @@
 """Building the networks a run trains or distils from: a backbone plus its projection head.
 
 Backbones come from `seedzoo.create_model` (any timm architecture; it also reads official checkpoints and
-seedzoo folders); heads are `seedzoo.models.heads.ProjectionHead`.
+seedzoo folders); heads are `seedzoo.models.heads.ProjectionHead`. A teacher may also be any timm model
+without an SSL head, from a plain timm or torchvision state dict: its pooled features are then the target
+space (`teacher.target=features`).
 """
 from __future__ import annotations
 
-from typing import TypeVar
+import dataclasses
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from .config import TrainConfig
 
 from ..models.heads import ProjectionHead
 
@@ -73,11 +80,101 @@ def build_student(arch: str, pretrained: str = "", head_hidden: int = 0, embed_d
     return Encoder(backbone, ProjectionHead(width, head_hidden or width, embed_dim))
 
 
+def is_seedzoo_name(name: str) -> bool:
+    """A seedzoo architecture, zoo entry or alias (names whose weights seedzoo knows how to read)."""
+    from ..models import list_architectures
+    from ..zoo import UnknownModelError, get_entry
+
+    if name in list_architectures():
+        return True
+    try:
+        get_entry(name)
+    except UnknownModelError:
+        return False
+    return True
+
+
+def teacher_target(arch: str, target: str = "auto") -> str:
+    """`teacher.target` resolved: "auto" is "head" for seedzoo names, "features" for other timm names."""
+    if target not in ("auto", "head", "features"):
+        raise ValueError(f"teacher.target={target!r}: use auto, head or features")
+    if target != "auto":
+        return target
+    return "head" if is_seedzoo_name(arch) else "features"
+
+
+def resolve_teacher(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` as the run trains it: `teacher.target` resolved and, for a features target, the students'
+    head (`student.embed_dim`) and `teacher.embed_dim` set to the teacher's feature width."""
+    if cfg.method != "seed":
+        return cfg
+    t = cfg.teacher
+    target = teacher_target(t.arch, t.target)
+    if target == "head":
+        return dataclasses.replace(cfg, teacher=dataclasses.replace(t, target=target))
+    from ..factory import create_model
+
+    with torch.device("meta"):  # shapes only
+        width = backbone_width(create_model(t.arch, num_classes=0))
+    return dataclasses.replace(cfg, teacher=dataclasses.replace(t, target=target, embed_dim=width),
+                               student=dataclasses.replace(cfg.student, embed_dim=width))
+
+
+def load_plain_weights(model: nn.Module, path: str | Path) -> nn.Module:
+    """A timm or torchvision state dict (read with `weights_only=True`; `state_dict`/`model` containers
+    and `module.` prefixes are unwrapped, EMA weights preferred as timm does) or a safetensors file, into
+    the timm network `model` built with `num_classes=0`: its classifier's keys are dropped, every other
+    key must match."""
+    from timm.models import load_state_dict
+
+    file = Path(path)
+    if not file.is_file():
+        raise FileNotFoundError(f"teacher.pretrained: no file {file}")
+    state = load_state_dict(str(file), use_ema=True, weights_only=True)
+    own = model.state_dict()
+    classifier = (getattr(model, "pretrained_cfg", None) or {}).get("classifier") or ()
+    classifier = (classifier,) if isinstance(classifier, str) else tuple(classifier)
+    unexpected = [k for k in state if k not in own and not k.startswith(tuple(f"{c}." for c in classifier))]
+    missing = [k for k in own if k not in state]
+    wrong = [k for k in own if k in state and state[k].shape != own[k].shape]
+    if missing or unexpected or wrong:
+        def some(keys: list[str]) -> str:
+            return ", ".join(keys[:4]) + (", ..." if len(keys) > 4 else "")
+
+        problems = [f"{len(keys)} {what} ({some(keys)})" for what, keys in
+                    (("missing", missing), ("unexpected", unexpected), ("of another shape", wrong)) if keys]
+        arch = (getattr(model, "pretrained_cfg", None) or {}).get("architecture", type(model).__name__)
+        raise ValueError(f"{file} does not fit '{arch}': keys {'; '.join(problems)}. Pass a state dict of this "
+                         "architecture under timm's names (torchvision's ResNets use the same names)")
+    model.load_state_dict({k: state[k] for k in own})
+    return model
+
+
 def build_teacher(arch: str, pretrained: str = "", head_hidden: int = 2048, head_batch_norm: bool = False,
-                  embed_dim: int = 128, entry: str = "") -> Encoder:
-    """The frozen teacher with its own SSL projection head (its output is the target space)."""
+                  embed_dim: int = 128, entry: str = "", target: str = "head") -> Encoder:
+    """The frozen teacher; its output is the target space.
+
+    `target="head"`: the backbone with its own SSL projection head (the one that trained with the weights;
+    a fresh one for a random teacher). `target="features"`: the backbone's pooled features (L2-normalised
+    by the loss) of any timm model; `pretrained` is then also a plain timm or torchvision state dict or
+    safetensors file (`load_plain_weights`) when `arch` is not a seedzoo name.
+    """
+    target = teacher_target(arch, target)
     name = entry if pretrained == "zoo" and entry else arch
-    backbone = create_backbone(name, pretrained)
+    if pretrained and not is_seedzoo_name(name):
+        if pretrained == "zoo":
+            raise ValueError(f"teacher.pretrained=zoo needs a zoo entry; '{name}' is a timm architecture: pass "
+                             "the path of its weights file")
+        if target == "head":
+            raise ValueError(f"'{arch}' is not a seedzoo architecture, so its weights carry no SSL projection head "
+                             "seedzoo can read: set teacher.target=features to distil its pooled features")
+        from ..factory import create_model
+
+        backbone = load_plain_weights(create_model(arch, num_classes=0), pretrained)
+    else:
+        backbone = create_backbone(name, pretrained)
+    if target == "features":
+        return freeze(Encoder(backbone, nn.Identity()))
     if pretrained:  # the head that trained with these weights: from the entry, a seedzoo folder or an official file
         from ..factory import load_projection_head
 
