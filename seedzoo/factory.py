@@ -79,7 +79,7 @@ def _load_classifier(model: nn.Module, entry: ZooEntry | None, checked: CheckedW
     if entry is None or not entry.ships_classifier or getattr(model, "num_classes", 0) != entry.head.out_dim:
         return
     head = checked.head_tensors()
-    classifier = model.get_classifier()
+    classifier = getattr(model, "get_classifier")()  # noqa: B009 (timm's interface, untyped on nn.Module)
     if isinstance(classifier, nn.Linear) and head:
         with torch.no_grad():
             classifier.weight.copy_(head["0.weight"])
@@ -99,9 +99,10 @@ def _build(resolved: Resolved, kwargs: dict[str, Any]) -> nn.Module:
         _load_classifier(model, resolved.entry, checked)
     cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
     cfg.pop("file", None)  # may name a temporary file; the real source is `seedzoo_weights`
-    model.pretrained_cfg = model.default_cfg = cfg
-    model.seedzoo_entry = resolved.entry
-    model.seedzoo_weights = checked.source if checked is not None else None
+    # timm's attributes and seedzoo's own, which nn.Module's type does not declare.
+    for attr, value in (("pretrained_cfg", cfg), ("default_cfg", cfg), ("seedzoo_entry", resolved.entry),
+                        ("seedzoo_weights", checked.source if checked is not None else None)):
+        setattr(model, attr, value)
     return model
 
 

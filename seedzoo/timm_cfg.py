@@ -112,7 +112,7 @@ def register_pretrained_tags() -> list[str]:
         registry._model_has_pretrained.add(name)
         if name not in registry._model_with_tags[arch]:
             registry._model_with_tags[arch].append(name)
-        default = registry._model_default_cfgs.setdefault(arch, DefaultCfg())
+        default: Any = registry._model_default_cfgs.setdefault(arch, DefaultCfg())  # type: ignore[arg-type]
         if tag not in default.cfgs:
             default.tags.append(tag)
         default.cfgs[tag] = cfg

@@ -24,6 +24,7 @@ import re
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ..errors import SeedzooError
@@ -267,7 +268,7 @@ def _sources(entry: ZooEntry, cache_dir, offline: bool, progress: bool) -> list[
     for url in w.mirrors if w.sha256 else ():
         out.append(_Source(f"mirror {url.split('?', 1)[0]}",
                            str(mirror_path(entry.name, w.sha256, w.filename, cache_dir)),
-                           lambda url=url: _from_mirror(entry, url, cache_dir, offline, progress)))
+                           partial(_from_mirror, entry, url, cache_dir, offline, progress)))
     if entry.source is not None:
         out.append(_Source(f"official release {entry.source.url.split('?', 1)[0]} (converted on the fly)",
                            f"a folder written from the release file by `seedzoo convert --entry {entry.name} "

@@ -239,7 +239,8 @@ def _tensor_spec(name: str, info: Any, path: Path) -> TensorSpec:
     bad = f"{path} has a malformed safetensors header: tensor '{name}'"
     if not isinstance(info, dict):
         raise WeightsFormatError(f"{bad} is described by a {type(info).__name__}, not an object")
-    dtype = _DTYPES.get(info.get("dtype")) if isinstance(info.get("dtype"), str) else None
+    name_of_dtype = info.get("dtype")
+    dtype = _DTYPES.get(name_of_dtype) if isinstance(name_of_dtype, str) else None
     if dtype is None:
         raise WeightsFormatError(f"{bad} has dtype {info.get('dtype')!r}, not one of {sorted(_DTYPES)}")
     shape, offsets = info.get("shape"), info.get("data_offsets")

@@ -49,7 +49,7 @@ def _num_features(architecture: str, entry: ZooEntry | None, head: Mapping[str, 
         return int(head["0.weight"].shape[1])
     from .io import meta_model
 
-    return int(meta_model(architecture).num_features)
+    return int(getattr(meta_model(architecture), "num_features"))  # noqa: B009 (timm's attribute)
 
 
 def _weights_metadata(architecture: str, entry: ZooEntry | None, data: DataConfig,
@@ -188,6 +188,6 @@ def convert_release(entry: ZooEntry, src: str | Path, out_dir: str | Path, *, so
     }
     if fingerprint:
         block["fingerprint"] = compute_fingerprint(entry.architecture, split.backbone, split.head,
-                                                   tuple(entry.data.input_size))
+                                                   entry.data.input_size)
     return write_model_folder(out_dir, architecture=entry.architecture, backbone=split.backbone,
                               head=split.head, entry=entry, seedzoo=block)
