@@ -68,6 +68,8 @@ def describe_error(err: BaseException) -> tuple[str, int]:
         return (f"out of GPU memory ({_first_line(str(err))}): lower the batch size (--batch-size, or "
                 "global_batch=N for `seedzoo train`) or run on the CPU"), USER_ERROR
     if isinstance(err, (RuntimeError, AssertionError)) and any(hint in text for hint in _NO_CUDA):
+        if "device=cpu" in text or "--device cpu" in text:  # seedzoo's own message already gives the fix
+            return text, USER_ERROR
         return (f"CUDA is not usable on this machine ({_first_line(str(err))}): run on the CPU with "
                 "--device cpu, or device=cpu for `seedzoo train`"), USER_ERROR
     if isinstance(err, OSError) and err.strerror and err.filename and text.startswith("[Errno"):
