@@ -318,6 +318,8 @@ def test_official_url_is_converted_once_and_its_source_recorded(students, served
     assert record.source_sha256 == sha256_file(golden_dir / "seed_mbv3_large.pth.tar")
     assert record.sha256 == sha256_file(path) and "secret" not in (path.parent / "source.json").read_text()
     assert not list(seedzoo_cache.rglob("*.pth.tar"))  # the release file is not kept
+    # A load publishes nothing: no card, no config.json, no fingerprint; the weights and their record only.
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.safetensors", "source.json"]
 
     # The server is gone: the converted copy is verified and used without any request.
     model = seedzoo.create_model(MBV3, pretrained=True, num_classes=0)

@@ -119,3 +119,18 @@ def test_a_shipped_file_verifies_itself_when_copied_bare(tmp_path):
         copy = tmp_path / source.name
         shutil.copyfile(source, copy)
         assert load_weights(copy).sha256 == entry.weights.sha256  # no pin: its own content hash
+
+
+@pytest.mark.skipif(not __import__("seedzoo.data.fashion_mnist", fromlist=["available"]).available(),
+                    reason="needs Debian's dataset-fashion-mnist")
+def test_seedzoo_eval_takes_an_export_folder_alone_and_its_preprocessing(run_export, tmp_path):
+    import json
+
+    from seedzoo.cli import main
+
+    folder, _ = run_export
+    out = tmp_path / "result.json"
+    assert main(["eval", str(folder), "--limit", "40", "--batch-size", "40", "--device", "cpu", "--quiet",
+                 "--json", str(out)]) == 0
+    prep = json.loads(out.read_text())["settings"]["preprocessing"]
+    assert prep["input_size"] == 32 and prep["crop_pct"] == 1.0 and prep["mean"] == [0.286] * 3
