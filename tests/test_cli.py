@@ -153,3 +153,16 @@ def test_a_misspelt_student_arch_suggests_timm_names_too(capsys):
     assert code == 2 and "'resnet18'" in err and "timm" in err  # a timm architecture, not only seed_*
     code, _, err = _run(capsys, "train", "--preset", "smoke", "student.arch=seed_resnt18", "--print-config")
     assert code == 2 and "'seed_resnet18'" in err
+
+
+@pytest.mark.skipif(not available(), reason="needs Debian's dataset-fashion-mnist")
+def test_eval_progress_bars_have_short_labels_elapsed_time_and_eta(capsys):
+    import re
+
+    code, _, err = _run(capsys, "eval", "seed_r18", "--random-init", "--protocol", "linear_fast:epochs=2",
+                        "--limit", "40", "--input-size", "32", "--batch-size", "20", "--device", "cpu")
+    assert code == 0
+    labels = {m.group(1) for m in re.finditer(r"(?:^|\r)([^\r\n:|]+):\s+\d+%", err)}
+    assert {"Fashion-MNIST train features", "Fashion-MNIST test features", "linear probe (cached features)"} <= labels
+    assert all(len(label) < 40 for label in labels)  # a label, not a cache key
+    assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", err)  # elapsed < remaining, as tqdm writes them
