@@ -12,7 +12,9 @@ under the same protocols:
 5. `supervised`: the student trained with the labels for the same epoch (a reference), and the
    randomly initialised student (the other reference).
 
-`run_all` skips every stage whose output exists, so an interrupted reproduction continues where it
+The SEED student and its two ablations train together, against one teacher pass per step (each
+export is bitwise what the stage trained alone would export). `run_all` skips every stage whose
+output exists, so an interrupted reproduction continues where it
 stopped (training runs resume from their last checkpoint). Results go to `OUT/results.json` and
 `OUT/results.md`; the wall time of each stage to `OUT/timings.json`; the fp16 files that would ship to
 `OUT/release/`. Nothing is written into the package unless a release is asked for.

@@ -1,12 +1,16 @@
 """What the reproduction trains: its stages, and the two ways a stage's network is trained.
 
 Each stage trains one zoo recipe into `OUT/<key>/` (resuming from its last checkpoint) and exports it
-to `OUT/<key>/export/`; a stage whose export exists is done. The labelled reference is trained by
-fine-tuning rather than by `seedzoo train`.
+to `OUT/<key>/export/`; a stage whose export exists is done. The distilling stages (the SEED student and
+its ablations) train together as students of one teacher pass (`train_students`, into
+`OUT/students/`); each still ends with its own export and metrics in its folder. The labelled
+reference is trained by fine-tuning rather than by `seedzoo train`.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+import shutil
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +70,40 @@ def train_stage(stage: Stage, out: Path, extra: Iterable[str] = ()) -> Path:
     command = " ".join(["seedzoo", "train", stage.recipe, *overrides, *extra])
     train(cfg, run_dir, resume="auto", command=command)
     return export_dir(run_dir)
+
+
+STUDENTS_DIR = "students"  # the distilling stages' shared run, under OUT
+
+
+def train_students(stages: Sequence[Stage], out: Path, extra: Iterable[str] = ()) -> None:
+    """The distilling stages trained together: one teacher pass and one data stream per step for all
+    their students (`seedzoo train A B ...`), into `OUT/students/` (resuming it). Each stage's folder then
+    holds its student's export (bitwise what the stage trained alone exports) and its metrics."""
+    from ...training.config import load_config
+    from ...training.engine import train
+    from ...training.metrics import METRICS_FILE, read_metrics
+
+    run_dir = out / STUDENTS_DIR
+    teacher = f"teacher.pretrained={export_dir(out / 'teacher')}"
+    cfgs = [load_config(stage.recipe, [*stage.overrides, teacher, *extra]) for stage in stages]
+    names = [cfg.name for cfg in cfgs]
+    if not all(is_done(run_dir / "export" / name) for name in names):
+        train(cfgs, run_dir, resume="auto", command=COMMAND)
+    records = read_metrics(run_dir)
+    for stage, name in zip(stages, names):
+        shutil.copytree(run_dir / "export" / name, export_dir(stage.run_dir(out)), dirs_exist_ok=True)
+        (stage.run_dir(out) / METRICS_FILE).write_text("".join(
+            json.dumps(r) + "\n" for r in (_student_record(r, name) for r in records) if r is not None))
+
+
+def _student_record(record: dict, name: str) -> dict | None:
+    """One student's view of a record of a run with several: its own loss and lr, its own kNN."""
+    if "students" in record:
+        own = record["students"][name]
+        return {**{k: v for k, v in record.items() if k != "students"}, **own}
+    if "student" in record:
+        return {k: v for k, v in record.items() if k != "student"} if record["student"] == name else None
+    return record
 
 
 def student_epochs() -> int:
