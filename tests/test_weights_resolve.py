@@ -134,3 +134,11 @@ def test_seedzoo_eval_takes_an_export_folder_alone_and_its_preprocessing(run_exp
                  "--json", str(out)]) == 0
     prep = json.loads(out.read_text())["settings"]["preprocessing"]
     assert prep["input_size"] == 32 and prep["crop_pct"] == 1.0 and prep["mean"] == [0.286] * 3
+
+
+def test_a_killed_conversions_work_folder_is_removed_by_the_next(tmp_path):
+    hidden = tmp_path / ".some_entry"
+    dead = tmp_path / ".some_entry.999999999.abc.tmp"
+    (dead / "converted").mkdir(parents=True)
+    (dead / "release.pth.tar.999999999.x.part").write_bytes(b"partial")
+    assert remove_stale_parts(hidden, suffix=".tmp") == [dead] and not dead.exists()

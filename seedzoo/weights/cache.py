@@ -32,6 +32,7 @@ __all__ = [
     "converted_dir",
     "download_url",
     "mirror_path",
+    "partial_name",
     "read_source_record",
     "remove_cached",
     "remove_stale_parts",
@@ -91,18 +92,27 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_parts(dest: str | os.PathLike) -> list[Path]:
-    """Delete the partial files a killed download of `dest` left (`<name>.<pid>.<random>.part`): those
-    whose process is gone, or older than a day (another host sharing the cache). A live download's
-    file is left alone. Returns what was removed."""
+def partial_name(name: str) -> str:
+    """The prefix of a partial file or folder for `name`: it carries the writer's pid, so that a later
+    start can tell what a killed process left from what a live one is writing."""
+    return f"{name}.{os.getpid()}."
+
+
+def remove_stale_parts(dest: str | os.PathLike, suffix: str = ".part") -> list[Path]:
+    """Delete what a killed writer of `dest` left beside it (`<name>.<pid>.<random><suffix>`, a file or a
+    folder): entries whose process is gone, or older than a day (another host sharing the cache). A live
+    writer's entry is left alone. Returns what was removed."""
     dest = Path(dest)
     removed = []
-    for part in dest.parent.glob(f"{dest.name}.*.part"):
+    for part in dest.parent.glob(f"{dest.name}.*{suffix}"):
         pid = part.name[len(dest.name) + 1:].split(".", 1)[0]
         try:
             stale = (pid.isdigit() and not _alive(int(pid))) or time.time() - part.stat().st_mtime > _STALE_AGE
             if stale:
-                part.unlink()
+                if part.is_dir():
+                    shutil.rmtree(part)
+                else:
+                    part.unlink()
                 removed.append(part)
         except OSError:  # removed meanwhile by another process
             continue
@@ -122,7 +132,7 @@ def download_url(url: str, dest: str | os.PathLike, *, expected_sha256: str | No
     shown = url.split("?", 1)[0]  # never print a signed URL's token
     digest, received = hashlib.sha256(), 0
     # The writer's pid is in the name, so that a later start can tell a killed download from a live one.
-    fd, tmp_name = tempfile.mkstemp(prefix=f"{dest.name}.{os.getpid()}.", suffix=".part", dir=dest.parent)
+    fd, tmp_name = tempfile.mkstemp(prefix=partial_name(dest.name), suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "seedzoo"})

@@ -36,8 +36,10 @@ from .cache import (
     converted_dir,
     download_url,
     mirror_path,
+    partial_name,
     read_source_record,
     remove_cached,
+    remove_stale_parts,
     write_source_record,
 )
 from .io import (
@@ -236,7 +238,10 @@ def _from_official(entry: ZooEntry, cache_dir, offline: bool, progress: bool) ->
     # registry's pinned hash when there is one.
     expected_source = entry.source.sha256 or (record.source_sha256 if record else "")
     folder.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{entry.name}.") as tmp:
+    # A conversion killed midway leaves its work folder: the next one removes it (see remove_stale_parts).
+    hidden = folder.parent / f".{entry.name}"
+    remove_stale_parts(hidden, suffix=".tmp")
+    with tempfile.TemporaryDirectory(dir=folder.parent, prefix=partial_name(hidden.name), suffix=".tmp") as tmp:
         src = Path(tmp) / entry.source.filename
         source_sha256 = download_url(entry.source.url, src, expected_sha256=expected_source or None,
                                      progress=progress)
