@@ -37,8 +37,8 @@ from torch.utils.data import DataLoader
 from seedzoo.data.augment import EvalTransform
 from seedzoo.data.datasets import KeyedViewDataset, build_source
 from seedzoo.data.sampler import GlobalBatchSampler
-from seedzoo.training.engine import train
 from seedzoo.training.config import TrainConfig, load_config
+from seedzoo.training.engine import train
 from seedzoo.training.metrics import METRICS_FILE, knn_top1
 from seedzoo.training.moco import TwoViews
 from seedzoo.training.networks import backbone_width, create_backbone

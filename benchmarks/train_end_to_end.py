@@ -107,7 +107,8 @@ def main() -> None:
     best = s.batch / (sec["teacher"] + sec["student"])
     print(f"{RECIPE}: {s.student} <- {s.teacher}, {s.size} px, batch {s.batch}, {args.workers} loader workers; "
           f"{threads_line()}")
-    print(f"  seedzoo train, end to end   {e2e:8.1f} images/s  (median of {len(kept)} steps; data-wait {100 * wait:.0f}%)")
+    print(f"  seedzoo train, end to end   {e2e:8.1f} images/s  "
+          f"(median of {len(kept)} steps; data-wait {100 * wait:.0f}%)")
     print(f"  best parts (teacher+student){best:8.1f} images/s  (before/after the run: "
           f"{s.batch / (before['teacher'].seconds + before['student'].seconds):.1f} / "
           f"{s.batch / (after['teacher'].seconds + after['student'].seconds):.1f})")

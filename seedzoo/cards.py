@@ -364,7 +364,8 @@ def render_run_card(config: Mapping[str, Any]) -> str:
     if teacher.get("pretrained") == "random init":
         lines.append("- The teacher was a random-init network: this run checks the training mechanics, not "
                      "accuracy.")
-    lines += [f"- Licence: {license} ({license_why}).", "", "## Citation", "", "```bibtex", SEED_CITATION.strip(), "```", ""]
+    lines += [f"- Licence: {license} ({license_why}).", "", "## Citation", "", "```bibtex", SEED_CITATION.strip(),
+              "```", ""]
     return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(lines)
 
 

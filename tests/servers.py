@@ -11,9 +11,10 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator, Literal
+from typing import Literal
 
 _GIT_ENV = {"GIT_AUTHOR_NAME": "seedzoo-tests", "GIT_AUTHOR_EMAIL": "tests@seedzoo.invalid",
             "GIT_COMMITTER_NAME": "seedzoo-tests", "GIT_COMMITTER_EMAIL": "tests@seedzoo.invalid"}

@@ -13,12 +13,10 @@ from safetensors.torch import load_file
 
 import seedzoo
 from seedzoo.cli import main as cli
-from seedzoo.weights.io import sha256_file
-from seedzoo.weights.io import ChecksumError
-from seedzoo.weights.publish import convert_release, write_model_folder
+from seedzoo.weights.io import ChecksumError, sha256_file
 from seedzoo.weights.official import OfficialLayoutError, UnsafeCheckpointError
+from seedzoo.weights.publish import convert_release, write_model_folder
 from seedzoo.zoo import get_entry
-
 from tests.conftest import rel_max_err
 
 MBV3 = "seed_mbv3_large.mocov2_r50_200ep"

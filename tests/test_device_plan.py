@@ -5,10 +5,11 @@ import json
 
 import pytest
 import torch
-from test_train import run, tiny_config, write_image_folder
 
 from seedzoo.training.config import TrainConfig, apply_overrides
 from seedzoo.training.device_plan import NetworkPlan, native_bf16, resolve_plan
+
+from test_train import run, tiny_config, write_image_folder
 
 CPU = torch.device("cpu")
 

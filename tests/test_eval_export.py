@@ -8,8 +8,7 @@ import pytest
 import torch
 
 import seedzoo
-from seedzoo.evaluation.export import (check_onnx, export_onnx, read_detectron2, save_detectron2,
-                                       to_detectron2)
+from seedzoo.evaluation.export import check_onnx, export_onnx, read_detectron2, save_detectron2, to_detectron2
 
 
 def test_detectron2_export_uses_detectron2_key_names_for_basic_blocks(tmp_path):

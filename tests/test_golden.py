@@ -12,7 +12,6 @@ from torch import nn
 import seedzoo  # noqa: F401  (registers the architectures)
 from seedzoo.models import ProjectionHead, remap_official_backbone
 from seedzoo.models.efficientnet import Conv2dStaticSame
-
 from tests.conftest import rel_max_err
 
 GOLDEN_STUDENTS = [("seed_mbv3_large", "seed_mobilenetv3_large"), ("seed_effb0", "seed_efficientnet_b0")]

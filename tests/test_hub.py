@@ -17,9 +17,8 @@ import seedzoo
 from seedzoo import zoo
 from seedzoo.weights import hub
 from seedzoo.weights.cache import cache_root, read_source_record
-from seedzoo.weights.io import sha256_file
+from seedzoo.weights.io import ChecksumError, sha256_file
 from seedzoo.weights.publish import convert_release
-from seedzoo.weights.io import ChecksumError
 from seedzoo.zoo import OfficialSource, Weights, get_entry
 from tests.conftest import rel_max_err
 from tests.servers import damaging_proxy, free_port, git_mirror, http_file_server, olah_server

@@ -11,8 +11,15 @@ from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD, resolve_data_
 
 import seedzoo  # noqa: F401  (registers the architectures)
 from seedzoo.models import (
-    ProjectionHead, UnmappedKeysError, list_architectures, mocov1_head, mocov2_head, remap_official_backbone,
-    seed_student_head, simclr_head, swav_head,
+    ProjectionHead,
+    UnmappedKeysError,
+    list_architectures,
+    mocov1_head,
+    mocov2_head,
+    remap_official_backbone,
+    seed_student_head,
+    simclr_head,
+    swav_head,
 )
 from seedzoo.zoo import HeadSpec, get_entry, list_entries
 

@@ -15,6 +15,7 @@ import seedzoo
 from seedzoo.cli import main
 from seedzoo.data import fashion_mnist
 from seedzoo.training.checkpoint import load_checkpoint
+
 from test_train import assert_same_state, write_image_folder
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,6 +16,7 @@ import torch.multiprocessing as mp
 
 from seedzoo.data import fashion_mnist
 from seedzoo.training.checkpoint import load_checkpoint
+
 from test_train import run, tiny_config, write_image_folder
 
 REPO = Path(__file__).resolve().parents[1]

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_train import assert_same_state, run, tensors, tiny_config, write_image_folder
 
 from seedzoo.cli import main
 from seedzoo.training.checkpoint import (
@@ -33,6 +32,8 @@ from seedzoo.training.checkpoint import (
 )
 from seedzoo.training.engine import NonFiniteLossError
 from seedzoo.training.memory import footprint
+
+from test_train import assert_same_state, run, tensors, tiny_config, write_image_folder
 
 REPO = Path(__file__).resolve().parents[1]
 

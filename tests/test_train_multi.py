@@ -8,13 +8,6 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 from safetensors.torch import load_file
-from test_train import (
-    TinyNet,
-    assert_same_state,
-    tiny_config,
-    tiny_teacher,
-    write_image_folder,
-)
 from test_train_cli import RECIPE
 
 from seedzoo.cli import main
@@ -22,6 +15,14 @@ from seedzoo.training.checkpoint import load_checkpoint
 from seedzoo.training.cohort import check_cohort
 from seedzoo.training.config import ConfigError, TrainConfig, apply_overrides
 from seedzoo.training.engine import train
+
+from test_train import (
+    TinyNet,
+    assert_same_state,
+    tiny_config,
+    tiny_teacher,
+    write_image_folder,
+)
 
 # Two students that differ in everything that is a student's own.
 A = ["name=a", "student.head_hidden=8", "distill.teacher_temperature=0.0001", "distill.queue_size=32"]

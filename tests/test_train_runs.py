@@ -8,12 +8,13 @@ import json
 import math
 
 import pytest
-from test_train import run, tiny_config, write_image_folder
 
 from seedzoo.cli import main
 from seedzoo.training.checkpoint import checkpoint_path, list_checkpoints
 from seedzoo.training.metrics import MetricsLogger, flatten, read_metrics
 from seedzoo.training.run_folder import RUN_FILE, RunFolderError
+
+from test_train import run, tiny_config, write_image_folder
 
 KNN = ("monitor.knn_every=1", "monitor.knn_train=16", "monitor.knn_test=16", "monitor.knn_k=5")
 

@@ -11,6 +11,7 @@ import hashlib
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -235,7 +236,8 @@ def view_augment(kind: str, size: int, mean=(0.485, 0.456, 0.406), std=(0.229, 0
 
     `blur_sigma` is in pixels of the output view: the official (0.1, 2.0) is meant for 224 px views;
     low-resolution recipes scale it down (at 32 px, sigma 2 would erase the image)."""
-    mean, std, blur_sigma = tuple(mean), tuple(std), tuple(blur_sigma)
+    mean, std = tuple(mean), tuple(std)
+    blur_sigma = cast(tuple[float, float], tuple(blur_sigma))  # a YAML list arrives as a list
     if kind == "mocov2":
         return ViewAugment(size, scale or (0.2, 1.0), mean=mean, std=std, blur_sigma=blur_sigma)
     if kind == "swav":

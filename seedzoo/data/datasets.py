@@ -211,7 +211,8 @@ class KeyedViewDataset(Dataset):
                 if self.on_error == "raise":
                     raise
                 # Skip to the next image, deterministically, so that batches keep their size.
-                warnings.warn(f"skipping unreadable image {self.source.describe(index)}: {err.__cause__}")
+                warnings.warn(f"skipping unreadable image {self.source.describe(index)}: {err.__cause__}",
+                              stacklevel=1)
                 skipped += 1
                 index = (index + 1) % len(self.source)
         else:

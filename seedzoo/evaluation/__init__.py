@@ -11,7 +11,8 @@ from .verify import VerifyResult, verify_measured
 
 __all__ = [
     "EvalResult", "FinetuneConfig", "HeadOutput", "LinearProbeConfig", "PROTOCOLS", "VerifyResult",
-    "class_balanced_subset", "effective_rank", "extract_features", "finetune", "knn_classify", "knn_evaluate", "knn_scores", "linear_probe",
+    "class_balanced_subset", "effective_rank", "extract_features", "finetune", "knn_classify", "knn_evaluate",
+    "knn_scores", "linear_probe",
     "linear_probe_features", "parse_protocol", "representation", "run_evaluation", "semi_supervised",
     "state_dict_sha256", "subset_from_file", "verify_measured",
 ]

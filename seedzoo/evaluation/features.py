@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Any
 
 import torch
 from safetensors.torch import load_file, save_file
@@ -30,7 +31,8 @@ def state_dict_sha256(model: nn.Module) -> str:
 def representation(model: nn.Module, images: torch.Tensor) -> torch.Tensor:
     """The pooled pre-logits features of a timm-style model; plain modules are simply called."""
     if hasattr(model, "forward_features") and hasattr(model, "forward_head"):
-        return model.forward_head(model.forward_features(images), pre_logits=True)
+        timm_model: Any = model  # timm's methods, which nn.Module does not declare
+        return timm_model.forward_head(timm_model.forward_features(images), pre_logits=True)
     return model(images)
 
 

@@ -80,8 +80,8 @@ def train_head(head: nn.Module, batches: Callable[[int], Iterable[tuple[torch.Te
     for epoch in range(config.epochs):
         total, count = 0.0, 0
         for step, (features, labels) in enumerate(batches(epoch)):
-            progress = epoch + (step + 1) / steps_per_epoch
-            set_lr(optimizer, lr_at(progress, config.lr, config.epochs, config.warmup_epochs,
+            epochs_done = epoch + (step + 1) / steps_per_epoch
+            set_lr(optimizer, lr_at(epochs_done, config.lr, config.epochs, config.warmup_epochs,
                                     config.milestones, config.gamma))
             loss = F.cross_entropy(head(features.to(device)), labels.to(device))
             optimizer.zero_grad(set_to_none=True)

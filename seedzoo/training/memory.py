@@ -125,7 +125,8 @@ def _native_size(arch: str) -> int:
     from .. import models  # noqa: F401
 
     try:
-        return int(timm.models.get_pretrained_cfg(arch).input_size[-1])
+        cfg = timm.models.get_pretrained_cfg(arch)
+        return int(cfg.input_size[-1]) if cfg is not None else 224
     except Exception:  # noqa: BLE001 (an architecture without a pretrained cfg)
         return 224
 

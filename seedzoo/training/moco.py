@@ -12,7 +12,7 @@ see the statistics of the same images.
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -42,16 +42,17 @@ def split_batch_norm_2d(bn: nn.BatchNorm2d, x: Tensor, splits: int) -> Tensor:
         bn.num_batches_tracked.add_(1)
         if bn.momentum is None:  # cumulative average, as nn.BatchNorm2d
             factor = 1.0 / float(bn.num_batches_tracked)
-    tracked = bn.track_running_stats and bn.running_mean is not None
-    mean = bn.running_mean.repeat(splits) if tracked else None
-    var = bn.running_var.repeat(splits) if tracked else None
+    # BN holds both running statistics or neither
+    running_mean, running_var = (bn.running_mean, bn.running_var) if bn.track_running_stats else (None, None)
+    mean = None if running_mean is None else running_mean.repeat(splits)
+    var = None if running_var is None else running_var.repeat(splits)
     weight = None if bn.weight is None else bn.weight.repeat(splits)
     bias = None if bn.bias is None else bn.bias.repeat(splits)
     out = F.batch_norm(x.reshape(n // splits, splits * c, h, w), mean, var, weight, bias, True, factor, bn.eps)
-    if tracked:
+    if running_mean is not None and running_var is not None and mean is not None and var is not None:
         with torch.no_grad():
-            bn.running_mean.copy_(mean.view(splits, c).mean(0))
-            bn.running_var.copy_(var.view(splits, c).mean(0))
+            running_mean.copy_(mean.view(splits, c).mean(0))
+            running_var.copy_(var.view(splits, c).mean(0))
     return out.reshape(n, c, h, w)
 
 
@@ -92,7 +93,7 @@ def split_batch_norm(model: nn.Module, splits: int) -> nn.Module:
                 raise TypeError(f"moco.bn_splits={splits} cannot split '{name}' ({type(m).__name__}): "
                                 "it splits nn.BatchNorm2d and timm's BatchNormAct2d; use moco.bn_splits=1")
             m.__class__ = _SPLIT[type(m)]
-            m.num_splits = splits
+            cast("SplitBatchNorm2d | SplitBatchNormAct2d", m).num_splits = splits
     return model
 
 

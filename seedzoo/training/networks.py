@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import torch
 from torch import Tensor, nn
@@ -94,12 +94,14 @@ def is_seedzoo_name(name: str) -> bool:
     return True
 
 
-def teacher_target(arch: str, target: str = "auto") -> str:
+def teacher_target(arch: str, target: str = "auto") -> Literal["head", "features"]:
     """`teacher.target` resolved: "auto" is "head" for seedzoo names, "features" for other timm names."""
     if target not in ("auto", "head", "features"):
         raise ValueError(f"teacher.target={target!r}: use auto, head or features")
-    if target != "auto":
-        return target
+    if target == "head":
+        return "head"
+    if target == "features":
+        return "features"
     return "head" if is_seedzoo_name(arch) else "features"
 
 

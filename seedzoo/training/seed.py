@@ -2,6 +2,7 @@
 optionally with SwAV-style small patches (a second queue of small-crop teacher embeddings)."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -42,6 +43,8 @@ class SeedViews:
 
 class SeedObjective(nn.Module):
     """CE(student, teacher | queue) [+ CE over small crops with their own queue]. An `Objective`."""
+
+    _teacher_fn: Callable[[Tensor], Tensor]  # the teacher as its plan runs it (see __init__)
 
     def __init__(self, student: Encoder, teacher: nn.Module, cfg: TrainConfig,
                  teacher_plan: NetworkPlan | None = None) -> None:
@@ -90,6 +93,7 @@ class SeedObjective(nn.Module):
         small = batch["small"].flatten(0, 1)  # N x S crops -> N*S, crops of one image adjacent
         s, s_small = net([image, small])
         t, t_small = targets or self.targets(batch)
+        assert t_small is not None  # small patches are on: `targets` embedded the small crops
         loss = (seed_loss(s, t, self.queue.queue, c.student_temperature, c.teacher_temperature)
                 + seed_loss(s_small, t_small, self.small_queue.queue, c.student_temperature, c.teacher_temperature))
         first_crop = t_small.unflatten(0, (len(image), -1))[:, 0]  # one small crop per image is enqueued

@@ -47,7 +47,7 @@ def data_config_from_cfg(cfg: Mapping[str, Any], where: str = "the pretrained_cf
     note = "as recorded with the weights"
     if mean == base.normalization.mean and std == base.normalization.std:
         note = base.normalization.note
-    return DataConfig(input_size=size, crop_pct=crop_pct, interpolation=interpolation,  # type: ignore[arg-type]
+    return DataConfig(input_size=size, crop_pct=crop_pct, interpolation=interpolation,
                       normalization=Normalization(mean, std, note=note))
 
 
