@@ -68,6 +68,9 @@ def test_every_stage_trains_and_every_network_is_in_the_table(toy_run):
     crowding = saved["teacher_embeddings"]
     assert crowding["images"] == 512
     assert -1 <= crowding["pairwise_cosine_mean"] <= crowding["nearest_cosine_mean"] <= 1
+    assert 1 <= crowding["effective_rank"] <= 128 and 1 <= crowding["backbone_effective_rank"] <= 512
+    head_knn = [r.results["fashion_mnist/knn_head"] for r in rows if "fashion_mnist/knn_head" in r.results]
+    assert len(head_knn) == 1 and 0 <= head_knn[0]["knn20_top1"] <= 100  # the teacher's row only
 
 
 def test_the_seed_runs_distil_the_teacher_the_reproduction_trained(toy_run):

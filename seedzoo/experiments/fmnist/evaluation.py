@@ -49,18 +49,26 @@ def evaluate(out: Path, packed: dict[str, Path] | None = None, datasets: Iterabl
     file to measure instead of its export (the fp16 copy that ships)."""
     import seedzoo
 
+    from ...evaluation.features import HeadOutput
     from ...evaluation.runner import run_evaluation
 
     table = []
     for label, entry, arch, weights in _networks(out, packed or {}):
         torch.manual_seed(0)  # the random-init reference is the seed-0 network
         model = seedzoo.create_model(arch, pretrained=weights, num_classes=0).eval()
+        # the teacher is also measured in the space its students distil: its projection head's output
+        spaces = {"": model}
+        if entry == TEACHER and weights:
+            spaces["_head"] = HeadOutput(model, seedzoo.load_projection_head(TEACHER, pretrained=weights).eval())
         results = {}
         for dataset in datasets:
             for key, protocol in PROTOCOLS.items():
-                r = run_evaluation(entry, protocol, dataset, model=model, cache_dir=out / "features",
-                                   limit=limit, device="cpu", num_workers=2, progress=progress)
-                results[f"{dataset}/{key}"] = {"protocol": r.protocol, **r.metrics}
+                for suffix, network in spaces.items():
+                    if suffix and key != "knn":
+                        continue
+                    r = run_evaluation(entry, protocol, dataset, model=network, cache_dir=out / "features",
+                                       limit=limit, device="cpu", num_workers=2, progress=progress)
+                    results[f"{dataset}/{key}{suffix}"] = {"protocol": r.protocol, **r.metrics}
         table.append(Row(label, str(weights) if weights else "random init", results))
     return table
 
@@ -68,10 +76,12 @@ def evaluate(out: Path, packed: dict[str, Path] | None = None, datasets: Iterabl
 def teacher_crowding(weights: str | Path | bool, images: int = 512) -> dict[str, float]:
     """How crowded the teacher's embeddings (head output, L2-normalised) are on the first `images` training
     images: the mean cosine to the nearest other image, and between all pairs. Near 1, SEED's target at
-    tau_T 1e-4 is one-hot over near-duplicates; this is why the recipe uses 0.01."""
+    tau_T 1e-4 is one-hot over near-duplicates; this is why the recipe uses 0.01. Also the effective rank
+    (`evaluation.features.effective_rank`) of the head's space and of the backbone's."""
     import seedzoo
 
     from ...evaluation.datasets import build_dataset, num_samples
+    from ...evaluation.features import effective_rank
     from ...evaluation.transforms import preprocessing_for
 
     model = seedzoo.create_model(TEACHER, pretrained=weights, num_classes=0).eval()
@@ -79,9 +89,11 @@ def teacher_crowding(weights: str | Path | bool, images: int = 512) -> dict[str,
     data = build_dataset("fashion_mnist", "train", None, preprocessing_for(TEACHER).eval_transform(), images)
     x = torch.stack([data[i][0] for i in range(min(images, num_samples(data)))])
     with torch.no_grad():
-        z = torch.nn.functional.normalize(head(model(x)), dim=1)
+        features = model(x)
+        z = torch.nn.functional.normalize(head(features), dim=1)
     cos = z @ z.T
     others = ~torch.eye(len(z), dtype=torch.bool)
     nearest = cos.masked_fill(~others, -2.0).max(dim=1).values
     return {"images": len(z), "nearest_cosine_mean": round(nearest.mean().item(), 4),
-            "pairwise_cosine_mean": round(cos[others].mean().item(), 4)}
+            "pairwise_cosine_mean": round(cos[others].mean().item(), 4),
+            "effective_rank": round(effective_rank(z), 2), "backbone_effective_rank": round(effective_rank(features), 2)}

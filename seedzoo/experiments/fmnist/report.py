@@ -113,6 +113,17 @@ def _file_sizes(rows: list[Row]) -> str:
     return ", ".join(f"{f.stem} {f.stat().st_size / 1e6:.1f} MB" for f in files if f.is_file())
 
 
+def _teacher_space(by_label: dict[str, dict[str, Any]], crowd: dict[str, Any]) -> str:
+    """The teacher's head space (what SEED distils) against its backbone: kNN-20 and effective rank."""
+    teacher = next((r for r in by_label.values() if "fashion_mnist/knn_head" in r), None)
+    knn = ("" if teacher is None else
+           f"kNN-20 {teacher['fashion_mnist/knn_head']['knn20_top1']:.2f} on the head's output against "
+           f"{teacher['fashion_mnist/knn']['knn20_top1']:.2f} on the backbone's; ")
+    return (f"The teacher's target space (its projection head's output): {knn}effective rank "
+            f"{crowd['effective_rank']:.1f} against {crowd['backbone_effective_rank']:.1f} for the backbone "
+            f"(exp of the entropy of the normalised singular values, over {crowd['images']} training images).")
+
+
 def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
     """The README's account of a finished reproduction: both tables, the verdict, the time it took."""
     rows, saved = read_results(out)
@@ -145,6 +156,7 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
            "1e-4 the target is one-hot over near-duplicates that the student, at tau_S = 0.2, cannot tell apart. "
            "The 1e-4 run is an ablation row; the second table compares both with MoCo-v2 alone."]
           if crowd and tau_t != 1e-4 else []),
+        *([_teacher_space(by_label, crowd)] if crowd and "effective_rank" in crowd else []),
         "",
         markdown_table(rows),
         gains_table(rows),
