@@ -26,11 +26,11 @@ from seedzoo.training.checkpoint import (
     list_checkpoints,
     load_checkpoint,
     read_checkpoint,
-    remove_partial_files,
     save_checkpoint,
     state_digest,
 )
 from seedzoo.training.engine import NonFiniteLossError
+from seedzoo.training.run_folder import remove_leftovers
 from seedzoo.training.memory import footprint
 
 from test_train import assert_same_state, run, tensors, tiny_config, write_image_folder
@@ -275,12 +275,17 @@ def test_run_killed_during_a_save_resumes_to_the_uninterrupted_result_and_remove
     assert_same_state(load_checkpoint(full.checkpoint), load_checkpoint(resumed.checkpoint))
 
 
-def test_partial_file_of_a_live_process_is_left_alone(tmp_path):
-    folder = tmp_path / "checkpoints"
-    folder.mkdir()
-    live = folder / f".step_000000001.pt.tmp{os.getppid()}"
-    live.write_bytes(b"x")
-    assert remove_partial_files(tmp_path) == [] and live.exists()
+def test_partial_files_of_dead_writers_are_removed_at_the_next_start_and_a_live_ones_kept(images, tmp_path):
+    run(tiny_config(images, "max_steps=2"), tmp_path / "r")
+    writer = subprocess.Popen(["true"])
+    writer.wait()
+    dead = [tmp_path / "r" / f".metrics.jsonl.tmp{writer.pid}", tmp_path / "r" / f".run.json.tmp{writer.pid}",
+            tmp_path / "r" / "checkpoints" / f".step_000000004.pt.tmp{writer.pid}"]
+    live = tmp_path / "r" / "checkpoints" / f".step_000000009.pt.tmp{os.getppid()}"
+    for p in [*dead, live]:
+        p.write_bytes(b"partial")
+    run(tiny_config(images, "max_steps=3"), tmp_path / "r", resume="auto")
+    assert not any(p.exists() for p in dead) and live.exists()
 
 
 @pytest.fixture

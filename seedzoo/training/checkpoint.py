@@ -9,7 +9,7 @@ tensor byte, computed before writing and again after reading), and is checked tw
 CRC of each member before torch parses anything (torch itself ignores the CRCs), then the digest of what
 was read. A file is written only from finite tensors, to a temporary file that is fsynced and renamed, so
 a killed save leaves a complete file or none; the partial file is removed on failure, and on the next
-start when a kill left it.
+start when a kill left it (`files.remove_partial_files`).
 """
 from __future__ import annotations
 
@@ -30,12 +30,12 @@ from typing import Any
 import torch
 
 from ..errors import SeedzooError
+from .files import partial_path
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = "seedzoo-train"
 VERSION = 2  # 2: the file records the sha256 of its content; 1 (no hash) still loads, unverified
 _NAME = re.compile(r"step_(\d+)\.pt$")
-_PARTIAL = re.compile(r"\.step_\d+\.pt\.tmp(\d+)$")
 DIGEST_KEY = "sha256"
 
 
@@ -149,7 +149,7 @@ def save_checkpoint(state: dict[str, Any], run_dir: str | Path, step: int, keep_
     free = shutil.disk_usage(folder).free
     if free < len(data):
         raise _no_space(folder, len(data), free)
-    tmp = folder / f".{path.name}.tmp{os.getpid()}"
+    tmp = partial_path(path)
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -201,35 +201,6 @@ def discard_after(run_dir: str | Path, step: int) -> list[Path]:
     for p in removed:
         p.unlink(missing_ok=True)
     return removed
-
-
-def remove_partial_files(run_dir: str | Path) -> list[tuple[Path, int]]:
-    """Remove the temporary files that killed saves left in the run's checkpoint folder.
-
-    A file belongs to the process named in its suffix; it is removed when that process is gone (or is
-    this one, which has not started saving). Returns (path, size) of what was removed.
-    """
-    folder = Path(run_dir) / CHECKPOINT_DIR
-    if not folder.is_dir():
-        return []
-    removed = []
-    for p in folder.iterdir():
-        m = _PARTIAL.search(p.name)
-        if m and (int(m.group(1)) == os.getpid() or not _alive(int(m.group(1)))):
-            size = p.stat().st_size
-            p.unlink(missing_ok=True)
-            removed.append((p, size))
-    return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True
 
 
 # --- reading ---------------------------------------------------------------------------------

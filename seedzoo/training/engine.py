@@ -32,7 +32,6 @@ from . import distributed as D
 from .checkpoint import (
     NonFiniteStateError,
     discard_after,
-    remove_partial_files,
     resolve_resume,
     rng_state,
     save_checkpoint,
@@ -58,6 +57,7 @@ from .run_folder import (
     is_finished,
     mark_finished,
     read_finished,
+    remove_leftovers,
 )
 from .schedule import learning_rate, scaled_lr
 
@@ -235,7 +235,7 @@ class Trainer:
             if self.overwrite and (removed := clear_run(self.run_dir)):
                 print(f"--overwrite: removed the earlier run's {', '.join(removed)} from {self.run_dir}",
                       file=sys.stderr)
-            for path, size in remove_partial_files(self.run_dir):
+            for path, size in remove_leftovers(self.run_dir):
                 print(f"removed {path.name} ({size / 1e6:.1f} MB), left by an interrupted save", file=sys.stderr)
         point = resolve_resume(self.resume, self.run_dir)  # verified before anything is written
         finished = read_finished(self.run_dir) if point is not None else None

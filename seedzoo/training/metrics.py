@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .files import write_atomic
+
 METRICS_FILE = "metrics.jsonl"
 CSV_FILE = "metrics.csv"
 TENSORBOARD_DIR = "tensorboard"
@@ -47,9 +49,7 @@ def truncate_metrics(run_dir: str | Path, step: int) -> list[dict[str, Any]]:
     for name, text in ((METRICS_FILE, "".join(json.dumps(r) + "\n" for r in kept)), (CSV_FILE, _csv_text(kept))):
         target = run_dir / name
         if kept:
-            tmp = target.with_name(target.name + ".tmp")
-            tmp.write_text(text)
-            tmp.replace(target)
+            write_atomic(target, text)
         else:
             target.unlink(missing_ok=True)
     return kept

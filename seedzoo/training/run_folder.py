@@ -7,13 +7,13 @@ those and nothing else a user may have put beside them. `run.json` is written wh
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any
 
 from ..errors import SeedzooError
 from .checkpoint import CHECKPOINT_DIR
+from .files import remove_partial_files, write_atomic
 
 RUN_FILE = "run.json"
 RUN_FILES = (RUN_FILE, "config.yaml", "device_plan.json", "metrics.jsonl", "metrics.csv", "metrics.png")
@@ -77,7 +77,9 @@ def is_finished(record: dict[str, Any] | None, step: int, config_hashes: dict[st
 
 def mark_finished(run_dir: str | Path, record: dict[str, Any]) -> None:
     """Write run.json atomically: a kill leaves the old record or the new one."""
-    path = Path(run_dir) / RUN_FILE
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps({"status": "finished", **record}, indent=2) + "\n")
-    os.replace(tmp, path)
+    write_atomic(Path(run_dir) / RUN_FILE, json.dumps({"status": "finished", **record}, indent=2) + "\n")
+
+
+def remove_leftovers(run_dir: str | Path) -> list[tuple[Path, int]]:
+    """Remove the partial files that killed writes left in the run folder and its checkpoints."""
+    return remove_partial_files(run_dir, Path(run_dir) / CHECKPOINT_DIR)
