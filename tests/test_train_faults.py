@@ -30,7 +30,6 @@ from seedzoo.training.checkpoint import (
     state_digest,
 )
 from seedzoo.training.engine import NonFiniteLossError
-from seedzoo.training.run_folder import remove_leftovers
 from seedzoo.training.memory import footprint
 
 from test_train import assert_same_state, run, tensors, tiny_config, write_image_folder
