@@ -17,7 +17,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -49,7 +49,7 @@ from .config import (
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
 from .memory import fit_problems
 from .metrics import MetricsLogger, knn_top1, last_knn, truncate_metrics
-from .networks import build_student, build_teacher, resolve_teacher, unwrap
+from .networks import Encoder, build_student, build_teacher, resolve_teacher
 from .objective import Objective
 from .run_folder import (
     check_run_folder,
@@ -103,8 +103,8 @@ class _Student:
     knn: float | None = None
 
     @property
-    def model(self) -> nn.Module:
-        return self.objective.model
+    def model(self) -> Encoder:
+        return cast(Encoder, self.objective.model)
 
     def state(self) -> dict[str, Any]:
         return {"student": self.model.state_dict(), "objective": self.objective.state(),
@@ -175,6 +175,8 @@ class Trainer:
             return MocoObjective(student, cfg)
         from .seed import SeedObjective
 
+        if teacher is None:
+            raise ValueError("a SEED objective needs its teacher")
         return SeedObjective(student, teacher, cfg, plan.teacher)
 
     def _write_run_config(self, plans: list[DevicePlan]) -> None:
@@ -203,7 +205,7 @@ class Trainer:
                 net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None,
                                               broadcast_buffers=False)
             if plan.student.compile:
-                net = torch.compile(net)
+                net = cast(nn.Module, torch.compile(net))
             objective.train()
             out.append(_Student(name, cfg, plan.student, objective, optimizer, scaler, net))
         return out
@@ -419,7 +421,7 @@ class Trainer:
         else:
             logger.info(f"kNN monitor skipped: data.source={d.source} has no labels")
             return None
-        top1 = knn_top1(unwrap(student.model).backbone, train_src, test_src,
+        top1 = knn_top1(student.model.backbone, train_src, test_src,
                         EvalTransform(d.image_size, mean=d.mean, std=d.std), device, m.knn_train, m.knn_test, m.knn_k)
         several = len(self.cfgs) > 1
         logger.write({"step": step, "epoch": epoch, f"knn{m.knn_k}_top1": top1,
@@ -438,7 +440,6 @@ class Trainer:
             entry = None
         if entry is not None and entry.architecture != cfg.student.arch:
             entry = None  # the run trained another architecture than the entry's
-        model = unwrap(model)
         metrics = []
         if knn is not None:
             metrics.append({"value": knn, "metric": f"knn{cfg.monitor.knn_k}_top1", "dataset": cfg.data.source,
