@@ -277,6 +277,16 @@ def _run_license(entry: ZooEntry | None, teacher: ZooEntry | None) -> tuple[str,
     return "apache-2.0", "seedzoo's default for the weights it trains: set your own before publishing if it differs"
 
 
+def _run_base_model(teacher: Mapping[str, Any], entry: ZooEntry | None) -> str | None:
+    """The Hub repository of a run's teacher: its zoo entry's, or the `hf-hub:` name it was loaded from."""
+    if entry is not None:
+        return _teacher_repo(entry.name)
+    pretrained = str(teacher.get("pretrained", ""))
+    if pretrained.startswith(("hf-hub:", "hf_hub:")):
+        return pretrained.split(":", 1)[1].split("@", 1)[0]
+    return None
+
+
 def render_run_card(config: Mapping[str, Any]) -> str:
     """The model card of a training run's export, from the `config.json` it writes beside the weights.
 
@@ -311,7 +321,7 @@ def render_run_card(config: Mapping[str, Any]) -> str:
     data = ModelCardData(
         library_name=LIBRARY_NAME, pipeline_tag="image-feature-extraction", tags=tags,
         datasets=[hub_data[0]] if hub_data else None,
-        base_model=_teacher_repo(teacher_entry.name) if teacher_entry is not None else None,
+        base_model=_run_base_model(teacher, teacher_entry),
         model_name=name, eval_results=_eval_results(metrics) or None, seedzoo_lineage=lineage,
         **_license_fields(license))
 

@@ -148,3 +148,12 @@ def test_a_run_card_names_its_zoo_teacher_and_inherits_its_licence():
     (result,) = ModelCard(text).data.eval_results
     assert result.dataset_type == "zalando-datasets/fashion_mnist" and result.metric_value == 61.5
     assert "| knn20_top1 | Fashion-MNIST | knn_monitor | 61.5 | measured |" in text
+
+
+def test_a_run_card_names_a_hub_teacher_as_base_model():
+    from seedzoo.cards import render_run_card
+
+    config = {"architecture": "seed_resnet18", "seedzoo": {
+        "trained_by": {"method": "SEED", "epochs": 1}, "recipe": {"config_hash": "0" * 16},
+        "teacher": {"entry": "", "arch": "seed_resnet50", "pretrained": "hf-hub:someone/moco_r50@0123abc"}}}
+    assert ModelCard(render_run_card(config)).data.base_model == "someone/moco_r50"
