@@ -148,22 +148,22 @@ def _usage(entry: ZooEntry) -> str:
     pretrained = "True" if entry.has_file else '"path/to/your/checkpoint"'
     lines = ["## Usage", "", "```python", "import seedzoo", "",
              f'model = seedzoo.create_model("{entry.name}", pretrained={pretrained}, num_classes=0)',
-             *([f'head = seedzoo.load_projection_head("{entry.name}", pretrained={pretrained})'
-                f"  # projection head, {entry.head.out_dim}-d output"] if entry.weights.with_head else []),
+             *([(f'head = seedzoo.load_projection_head("{entry.name}", pretrained={pretrained})'
+                f"  # projection head, {entry.head.out_dim}-d output")] if entry.weights.with_head else []),
              f'transform = seedzoo.get_transform("{entry.name}")',
              "```", "", "torch.hub (entry names use `__` for the dot):", "", "```python", "import torch", "",
              f'model = torch.hub.load("{GITHUB_REPO}", "{entry.name.replace(".", "__")}", pretrained={pretrained})',
              "```", ""]
     if hub_id:
-        lines += ["timm (after `import seedzoo`, which registers the architecture; timm does not verify the "
-                  "sha256, seedzoo does):", "", "```python", "import seedzoo, timm", "",
+        lines += [("timm (after `import seedzoo`, which registers the architecture; timm does not verify the "
+                  "sha256, seedzoo does):"), "", "```python", "import seedzoo, timm", "",
                   f'model = timm.create_model("hf-hub:{hub_id}", pretrained=True, num_classes=0)', "```", ""]
     else:
-        lines += [f"timm: `timm.create_model(\"{entry.architecture}\")` builds the architecture after "
-                  "`import seedzoo`; `hf-hub:` loading works once the weights are published on the Hub.", ""]
+        lines += [(f"timm: `timm.create_model(\"{entry.architecture}\")` builds the architecture after "
+                  "`import seedzoo`; `hf-hub:` loading works once the weights are published on the Hub."), ""]
     if not entry.has_file:
-        lines += ["No weights file exists for this entry yet: it is a reproduction recipe "
-                  f"(`seedzoo train {entry.name}`).", ""]
+        lines += [("No weights file exists for this entry yet: it is a reproduction recipe "
+                  f"(`seedzoo train {entry.name}`)."), ""]
     return "\n".join(lines)
 
 
@@ -171,12 +171,12 @@ def _details(entry: ZooEntry) -> str:
     d, h = entry.data, entry.head
     head = h.describe()
     lines = ["## Model", "",
-             f"- Architecture: `{entry.architecture}` (registered with timm by seedzoo); "
-             f"representation: {h.in_dim}-d",
+             (f"- Architecture: `{entry.architecture}` (registered with timm by seedzoo); "
+             f"representation: {h.in_dim}-d"),
              f"- Projection head: {head}",
-             f"- Input: {d.input_size[1]}x{d.input_size[2]}, resize {round(d.input_size[1] / d.crop_pct)} + center "
+             (f"- Input: {d.input_size[1]}x{d.input_size[2]}, resize {round(d.input_size[1] / d.crop_pct)} + center "
              f"crop, {d.interpolation}; mean {list(d.normalization.mean)}, std {list(d.normalization.std)} "
-             f"({d.normalization.note})", ""]
+             f"({d.normalization.note})"), ""]
     lines += ["## Teacher and recipe", ""]
     if entry.teacher is not None:
         lines.append(f"- Teacher: {entry.teacher.describe()}")
@@ -204,8 +204,8 @@ def _results(entry: ZooEntry) -> str:
     lines.append("")
     for p in sorted({m.protocol for m in entry.metrics}):
         lines.append(f"- `{p}`: {_PROTOCOLS.get(p, p)}")
-    lines += ["", "Reported numbers come from the papers named; measured numbers were produced by seedzoo "
-              "with the command shown, and `seedzoo verify NAME --data ROOT` re-measures them."]
+    lines += ["", ("Reported numbers come from the papers named; measured numbers were produced by seedzoo "
+              "with the command shown, and `seedzoo verify NAME --data ROOT` re-measures them.")]
     off_hub = sorted({m.dataset for m in entry.metrics if _hub_dataset(m.dataset) is None})
     if off_hub:
         lines.append(f"{', '.join(off_hub)} {'is' if len(off_hub) == 1 else 'are'} not on the Hugging Face Hub, "
@@ -230,8 +230,8 @@ def _weights(entry: ZooEntry) -> str:
                         " (no checksum published; fixed by the first conversion)"))
     if len(lines) == 2:
         lines.append("- None yet (recipe only).")
-    lines += ["", "Every load verifies the sha256 of the safetensors file; official pickles are read only by the "
-              "converter, with `weights_only=True`.", ""]
+    lines += ["", ("Every load verifies the sha256 of the safetensors file; official pickles are read only by the "
+              "converter, with `weights_only=True`."), ""]
     return "\n".join(lines)
 
 
@@ -335,20 +335,20 @@ def render_run_card(config: Mapping[str, Any]) -> str:
                  + f" with weights: {teacher.get('pretrained', 'not recorded')}")
     lines = [f"# {name}", "", what + ".", ""]
     if entry is not None:
-        lines += [f"The run follows the recipe of the zoo entry `{entry.name}`; that entry's numbers belong to "
-                  "its own weights, not to this run's.", ""]
+        lines += [(f"The run follows the recipe of the zoo entry `{entry.name}`; that entry's numbers belong to "
+                  "its own weights, not to this run's."), ""]
     pcfg = config.get("pretrained_cfg") or {}
     size = (pcfg.get("input_size") or [3, "?", "?"])[1:]
     lines += ["## Usage", "", "```python", "import seedzoo", "",
               f'model = seedzoo.create_model("{architecture}", pretrained="path/to/this/folder", num_classes=0)',
               "```", "",
-              "Once published: `seedzoo.create_model(\"hf-hub:ORG/REPO\", pretrained=True, num_classes=0)`, which "
-              "checks the sha256 recorded in `config.json`; timm reads the folder too after `import seedzoo`.", "",
+              ("Once published: `seedzoo.create_model(\"hf-hub:ORG/REPO\", pretrained=True, num_classes=0)`, which "
+              "checks the sha256 recorded in `config.json`; timm reads the folder too after `import seedzoo`."), "",
               "## Model", "", f"- Architecture: `{architecture}`; representation: {config.get('num_features', '?')}-d",
-              f"- Input: {size[0]}x{size[1]}, crop_pct {pcfg.get('crop_pct')}, {pcfg.get('interpolation')}; "
-              f"mean {pcfg.get('mean')}, std {pcfg.get('std')}", "",
-              "## Recipe", "", f"- Recipe hash `{recipe.get('config_hash', '?')}` (the full configuration is in "
-              "`config.json`, `seedzoo.recipe.config`)"]
+              (f"- Input: {size[0]}x{size[1]}, crop_pct {pcfg.get('crop_pct')}, {pcfg.get('interpolation')}; "
+              f"mean {pcfg.get('mean')}, std {pcfg.get('std')}"), "",
+              "## Recipe", "", (f"- Recipe hash `{recipe.get('config_hash', '?')}` (the full configuration is in "
+              "`config.json`, `seedzoo.recipe.config`)")]
     if recipe.get("command"):
         lines.append(f"- Command: `{recipe['command']}`")
     distill, data_cfg = settings.get("distill") or {}, settings.get("data") or {}
@@ -367,10 +367,10 @@ def render_run_card(config: Mapping[str, Any]) -> str:
         lines += ["", *(f"- `{p}`: {_PROTOCOLS.get(p, p)}" for p in sorted({m.protocol for m in metrics}))]
     else:
         lines.append("The run recorded no number; `seedzoo eval path/to/this/folder` measures one.")
-    lines += ["", "## Weights", "", f"- `{block.get('filename', 'model.safetensors')}` sha256: "
-              f"`{block.get('sha256', '?')}`", "", "## Intended use and limitations", "",
-              "- A label-free backbone for linear probing, kNN or fine-tuning; it inherits its training data's "
-              "biases and is not meant for decisions about people."]
+    lines += ["", "## Weights", "", (f"- `{block.get('filename', 'model.safetensors')}` sha256: "
+              f"`{block.get('sha256', '?')}`"), "", "## Intended use and limitations", "",
+              ("- A label-free backbone for linear probing, kNN or fine-tuning; it inherits its training data's "
+              "biases and is not meant for decisions about people.")]
     if teacher.get("pretrained") == "random init":
         lines.append("- The teacher was a random-init network: this run checks the training mechanics, not "
                      "accuracy.")
