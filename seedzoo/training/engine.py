@@ -47,6 +47,7 @@ from .config import (
     to_dict,
 )
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
+from .files import write_atomic
 from .memory import fit_problems
 from .metrics import MetricsLogger, knn_top1, last_knn, truncate_metrics
 from .networks import Encoder, build_student, build_teacher, resolve_teacher
@@ -183,10 +184,10 @@ class Trainer:
         text = "".join(f"# config_hash: {config_hash(c)}\n" + dump_yaml(c) for c in self.cfgs[:1])
         for c in self.cfgs[1:]:  # several students: one YAML document each
             text += f"---\n# config_hash: {config_hash(c)}\n" + dump_yaml(c)
-        (self.run_dir / "config.yaml").write_text(text)
+        write_atomic(self.run_dir / "config.yaml", text)
         record = plans[0].record() if len(plans) == 1 else {
             **plans[0].record(), "student": {n: p.student.__dict__ for n, p in zip(self.names, plans)}}
-        (self.run_dir / PLAN_FILE).write_text(json.dumps(record, indent=2) + "\n")
+        write_atomic(self.run_dir / PLAN_FILE, json.dumps(record, indent=2) + "\n")
 
     def _build_students(self, info: D.DistInfo, plans: list[DevicePlan]) -> list[_Student]:
         device = info.device
