@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 FMNIST_DIR := /usr/share/datasets/fashion-mnist
 
-.PHONY: venv data demo test bench cards clean
+.PHONY: venv data demo test lint bench cards clean
 
 venv: $(VENV)/.installed
 
@@ -29,6 +29,11 @@ demo: venv data
 test: venv data
 	$(BIN)/python -m pytest -q
 
+# Style and types: ruff and mypy, configured in pyproject.toml.
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
 # The trainer's speed, side by side in each run (ratios; see benchmarks/README.md). Figures need a quiet
 # machine; `make bench BENCH_ARGS=--quick` only checks that every benchmark runs.
 BENCH_ARGS ?=
@@ -42,4 +47,4 @@ cards: venv
 	$(BIN)/seedzoo cards
 
 clean:
-	rm -rf $(VENV) .pytest_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
