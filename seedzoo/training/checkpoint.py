@@ -321,7 +321,9 @@ def _pickle_calls(path: Path, limit: int = 1 << 20) -> list[str]:
 def _summary(state: Any) -> str:
     if isinstance(state, dict):
         n = sum(isinstance(v, torch.Tensor) for v in state.values())
-        return f"a dict of {len(state)} entries ({n} tensors)" if n else f"a dict with keys {sorted(map(str, state))[:5]}"
+        if n:
+            return f"a dict of {len(state)} entries ({n} tensors)"
+        return f"a dict with keys {sorted(map(str, state))[:5]}"
     return f"a {type(state).__name__}"
 
 

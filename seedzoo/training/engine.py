@@ -105,7 +105,7 @@ class _Student:
 
     @property
     def model(self) -> Encoder:
-        return cast(Encoder, self.objective.model)
+        return self.objective.model
 
     def state(self) -> dict[str, Any]:
         return {"student": self.model.state_dict(), "objective": self.objective.state(),
@@ -242,7 +242,7 @@ class Trainer:
                 print(f"removed {path.name} ({size / 1e6:.1f} MB), left by an interrupted save", file=sys.stderr)
         point = resolve_resume(self.resume, self.run_dir)  # verified before anything is written
         finished = read_finished(self.run_dir) if point is not None else None
-        if point is not None and is_finished(finished, point.step, self._config_hashes()):
+        if point is not None and finished is not None and is_finished(finished, point.step, self._config_hashes()):
             return self._finished_result(finished, point.path)
         plans = [resolve_plan(c, device) for c in self.cfgs]
         if any(c.precision == "fp16" for c in self.cfgs) and device.type != "cuda" and info.is_main:
@@ -266,7 +266,7 @@ class Trainer:
         if point is not None:
             state, resume_from = point.state, point.path
             if info.is_main:
-                for path, reason in point.damaged:
+                for _path, reason in point.damaged:
                     print(f"{reason}; resuming from the older {resume_from.name} instead", file=sys.stderr)
             # One student: the checkpoint holds its state at the top level; several: under "students".
             saved = state["students"] if "students" in state else {students[0].name: state}
@@ -361,8 +361,8 @@ class Trainer:
             mark_finished(self.run_dir, {
                 "step": step, "epoch": step // steps_per_epoch, "checkpoint": last_ckpt.name,
                 "students": {m.name: {"config_hash": config_hash(m.cfg), "loss": m.loss, "knn": m.knn,
-                                      "export": str(exports[m.name].relative_to(self.run_dir))
-                                      if exports[m.name] else None} for m in students}})
+                                      "export": str(e.relative_to(self.run_dir)) if (e := exports[m.name]) else None}
+                             for m in students}})
         D.barrier()
         first = students[0]
         return RunResult(self.run_dir, step, step // steps_per_epoch, first.loss, last_ckpt, exports[first.name],

@@ -23,7 +23,7 @@ from ..data.augment import sample_generator, view_augment
 from .config import TrainConfig
 from .distributed import all_gather_cat, rank, world_size
 from .loss import info_nce_loss
-from .networks import Encoder, freeze, momentum_update, unwrap
+from .networks import Encoder, ModuleT, freeze, momentum_update, unwrap
 from .queue import EmbeddingQueue
 
 
@@ -78,7 +78,7 @@ _SPLIT = {nn.BatchNorm2d: SplitBatchNorm2d, BatchNormAct2d: SplitBatchNormAct2d,
           SplitBatchNorm2d: SplitBatchNorm2d, SplitBatchNormAct2d: SplitBatchNormAct2d}
 
 
-def split_batch_norm(model: nn.Module, splits: int) -> nn.Module:
+def split_batch_norm(model: ModuleT, splits: int) -> ModuleT:
     """Make every BatchNorm2d of `model` normalise in `splits` groups during training, in place.
 
     Each module keeps its parameters, buffers and state-dict keys (so checkpoints and exports are plain

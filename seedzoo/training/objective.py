@@ -16,6 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 from torch import Tensor, nn
 
 from ..data.datasets import Views
+from .networks import Encoder
 
 
 @runtime_checkable
@@ -23,8 +24,9 @@ class Objective(Protocol):
     """What `Trainer` calls on an objective, and nothing else."""
 
     @property
-    def model(self) -> nn.Module:
-        """The trainable network: the engine optimises it, wraps it in DDP, saves it as "student"."""
+    def model(self) -> Encoder:
+        """The trainable network (backbone + projection head): the engine optimises it, wraps it in DDP,
+        saves it as "student" and exports its backbone and head."""
         ...
 
     @property

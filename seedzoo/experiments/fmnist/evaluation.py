@@ -96,4 +96,5 @@ def teacher_crowding(weights: str | Path | bool, images: int = 512) -> dict[str,
     nearest = cos.masked_fill(~others, -2.0).max(dim=1).values
     return {"images": len(z), "nearest_cosine_mean": round(nearest.mean().item(), 4),
             "pairwise_cosine_mean": round(cos[others].mean().item(), 4),
-            "effective_rank": round(effective_rank(z), 2), "backbone_effective_rank": round(effective_rank(features), 2)}
+            "effective_rank": round(effective_rank(z), 2),
+            "backbone_effective_rank": round(effective_rank(features), 2)}
