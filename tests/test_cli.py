@@ -166,3 +166,13 @@ def test_eval_progress_bars_have_short_labels_elapsed_time_and_eta(capsys):
     assert {"Fashion-MNIST train features", "Fashion-MNIST test features", "linear probe (cached features)"} <= labels
     assert all(len(label) < 40 for label in labels)  # a label, not a cache key
     assert re.search(r"\[\d\d:\d\d<\d\d:\d\d", err)  # elapsed < remaining, as tqdm writes them
+
+
+def test_train_takes_overrides_after_its_options(capsys, tmp_path):
+    # argparse alone rejects `key=val` after `--out X`; the printed config shows the overrides took effect.
+    code, out, err = _run(capsys, "train", "--preset", "smoke", "--out", str(tmp_path), "epochs=5",
+                          "--print-config", "seed=7")
+    assert code == 0, err
+    assert "epochs: 5" in out and "seed: 7" in out
+    with pytest.raises(SystemExit):  # an unknown option is still refused
+        main(["train", "--preset", "smoke", "--out", str(tmp_path), "epochs=5", "--no-such-flag"])

@@ -88,8 +88,25 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line parsed, with a command's positionals allowed after its options.
+
+    argparse ends a `nargs="*"` positional at the first option, so in `train RECIPE --out X key=val` the
+    `key=val` would be rejected; `parse_intermixed_args` does not work with sub-commands. A command that
+    sets the default `positionals_after_options` to the name of its list gets such arguments appended.
+    """
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    field = getattr(args, "positionals_after_options", None)
+    if extra and (field is None or any(arg.startswith("-") for arg in extra)):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if extra:
+        getattr(args, field).extend(extra)
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = parse_args(argv)
     # `kill` (SIGTERM) stops a run like Ctrl-C: cleanup runs (stage timings are kept, the last checkpoint
     # is intact), and a background job, which ignores SIGINT, can still be stopped cleanly.
     previous = signal.signal(signal.SIGTERM, _interrupt)
