@@ -30,8 +30,7 @@ def _doc(entry: _zoo.ZooEntry, via_alias: str = "") -> str:
     if via_alias:
         lines.append(f"Alias of the entry `{entry.name}`.")
     if entry.teacher is not None:
-        t = entry.teacher
-        lines.append(f"Teacher: {t.method} {t.arch}, {t.epochs} epochs" + (f" (`{t.entry}`)." if t.entry else "."))
+        lines.append(f"Teacher: {entry.teacher.describe()}.")
     top1 = entry.metric("top1")
     if top1 is not None:
         lines.append(f"{top1.kind.capitalize()} {top1.dataset} top-1 ({top1.protocol}): {top1.value:.1f} "

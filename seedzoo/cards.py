@@ -413,7 +413,7 @@ _COLUMNS = ("name", "architecture", "teacher", "params (M)", "linear top-1 (%)",
 @cache
 def param_count(architecture: str) -> int | None:
     """Parameters of the backbone (`num_classes=0`), counted on the meta device; None if not built."""
-    from .weights.io import meta_model
+    from .models import meta_model
 
     try:
         model = meta_model(architecture)

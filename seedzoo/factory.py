@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import timm
-import torch
 from torch import nn
 
 from . import models  # noqa: F401  (registers seedzoo's architectures with timm)
@@ -74,20 +73,10 @@ def _without_timm_key_report() -> Iterator[None]:
         logger.removeFilter(quiet)
 
 
-def _load_classifier(model: nn.Module, entry: ZooEntry | None, checked: CheckedWeights) -> None:
-    """An entry whose head is its trained classifier gives it when `num_classes` is its class count."""
-    if entry is None or not entry.ships_classifier or getattr(model, "num_classes", 0) != entry.head.out_dim:
-        return
-    head = checked.head_tensors()
-    classifier = getattr(model, "get_classifier")()  # noqa: B009 (timm's interface, untyped on nn.Module)
-    if isinstance(classifier, nn.Linear) and head:
-        with torch.no_grad():
-            classifier.weight.copy_(head["0.weight"])
-            classifier.bias.copy_(head["0.bias"])
-
-
 def _build(resolved: Resolved, kwargs: dict[str, Any]) -> nn.Module:
     overlay = resolved.pretrained_cfg()
+    # A representation unless asked for classes, also where the weights declare a classifier's.
+    kwargs.setdefault("num_classes", 0)
     overlay.update(kwargs.pop("pretrained_cfg_overlay", None) or {})
     checked = resolved.weights
     if checked is None:
@@ -96,7 +85,6 @@ def _build(resolved: Resolved, kwargs: dict[str, Any]) -> nn.Module:
         with _timm_file(checked) as file, _without_timm_key_report():
             model = timm.create_model(resolved.architecture, pretrained=True,
                                       pretrained_cfg_overlay={**overlay, "file": str(file)}, **kwargs)
-        _load_classifier(model, resolved.entry, checked)
     cfg = dict(getattr(model, "pretrained_cfg", {}) or {})
     cfg.pop("file", None)  # may name a temporary file; the real source is `seedzoo_weights`
     # timm's attributes and seedzoo's own, which nn.Module's type does not declare.

@@ -30,7 +30,10 @@ SEED_ARXIV = "arXiv:2101.04731"
 
 def pretrained_cfg(data: DataConfig, entry: ZooEntry | None = None) -> dict[str, Any]:
     """timm `pretrained_cfg` fields of a preprocessing record (only keys timm knows), plus the entry's
-    tag and licence: what `model.pretrained_cfg`, a folder's `config.json` and the pretrained tags hold."""
+    tag and licence: what `model.pretrained_cfg`, a folder's `config.json` and the pretrained tags hold.
+
+    `num_classes` is 0 (a representation) unless the entry's weights hold a trained classifier: then its
+    class count, so that timm's loader keeps that classifier for a model built with those classes."""
     cfg: dict[str, Any] = {
         "input_size": list(data.input_size),
         "interpolation": data.interpolation,
@@ -42,6 +45,8 @@ def pretrained_cfg(data: DataConfig, entry: ZooEntry | None = None) -> dict[str,
         "paper_ids": SEED_ARXIV,
     }
     if entry is not None:
+        if entry.ships_classifier:
+            cfg["num_classes"] = entry.head.out_dim
         cfg["tag"] = entry.tag
         cfg["license"] = entry.license
         cfg["description"] = entry.description

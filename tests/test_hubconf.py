@@ -40,6 +40,13 @@ def test_docstrings_name_teacher_and_metric(hubconf):
     assert "seed_mbv3_large.mocov2_r50_200ep" in alias_doc and "55.2" in alias_doc
 
 
+def test_docstrings_render_the_teacher_as_the_cards_do(hubconf):
+    for entry in list_entries():
+        if entry.teacher is not None:
+            doc = getattr(hubconf, entry.name.replace(".", "__")).__doc__
+            assert f"Teacher: {entry.teacher.describe()}." in doc.splitlines()
+
+
 def test_load_without_weights():
     model = torch.hub.load(str(REPO), "seed_mbv3_large", source="local", pretrained=False)
     assert model.seedzoo_entry.name == "seed_mbv3_large.mocov2_r50_200ep"

@@ -68,6 +68,25 @@ def test_timm_pretrained_tags_give_seedzoos_weights():
     assert a.pretrained_cfg["input_size"] == (3, 32, 32) == b.pretrained_cfg["input_size"]
 
 
+def test_timm_tag_of_a_shipped_classifier_gives_the_same_trained_classifier():
+    from seedzoo.timm_cfg import timm_name
+
+    entry = seedzoo.model_info("supervised_mbv3_large.fmnist")
+    classes = entry.head.out_dim
+    ours = seedzoo.create_model(entry.name, pretrained=True, num_classes=classes).eval()
+    theirs = timm.create_model(timm_name(entry), pretrained=True, num_classes=classes).eval()
+    head = seedzoo.load_projection_head(entry.name, pretrained=True)
+    for model in (ours, theirs):
+        assert torch.equal(model.get_classifier().weight, head[0].weight)
+        assert torch.equal(model.get_classifier().bias, head[0].bias)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(ours(x), theirs(x))
+    # Other class counts, or none, keep a fresh classifier (or none) on both paths.
+    assert timm.create_model(timm_name(entry), pretrained=True, num_classes=3).get_classifier().weight.shape == (3, 1280)
+    assert seedzoo.create_model(entry.name, pretrained=True).num_classes == 0
+
+
 def test_a_shipped_classifier_comes_with_its_class_count():
     entry = seedzoo.model_info("supervised_mbv3_large.fmnist")
     model = seedzoo.create_model(entry.name, pretrained=True, num_classes=entry.head.out_dim)

@@ -18,8 +18,8 @@ from ._helpers import UnmappedKeysError, filter_seedzoo_state_dict
 from .heads import ProjectionHead, mocov1_head, mocov2_head, seed_student_head, simclr_head, swav_head
 
 __all__ = [
-    "ProjectionHead", "UnmappedKeysError", "filter_seedzoo_state_dict", "list_architectures", "mocov1_head",
-    "mocov2_head", "remap_official_backbone", "seed_student_head", "simclr_head", "swav_head",
+    "ProjectionHead", "UnmappedKeysError", "filter_seedzoo_state_dict", "list_architectures", "meta_model",
+    "mocov1_head", "mocov2_head", "remap_official_backbone", "seed_student_head", "simclr_head", "swav_head",
 ]
 
 _FAMILIES = (mobilenetv3, efficientnet, resnet)
@@ -40,10 +40,12 @@ def _official_remapper(architecture: str) -> Callable[[Mapping[str, Tensor], nn.
 
 
 @cache
-def _skeleton(architecture: str) -> nn.Module:
-    """The headless network on the meta device: its structure and key names, no memory."""
+def meta_model(architecture: str) -> nn.Module:
+    """The headless network (`num_classes=0`) on the meta device: every key, shape and dtype, no memory.
+    seedzoo's one meta-device builder (key maps here, weight checks and cards above); shared and cached,
+    so never run or modify the result."""
     with torch.device("meta"):
-        return timm.create_model(architecture, num_classes=0)
+        return timm.create_model(architecture, pretrained=False, num_classes=0)
 
 
 def remap_official_backbone(architecture: str, state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
@@ -54,7 +56,7 @@ def remap_official_backbone(architecture: str, state_dict: Mapping[str, Tensor])
     projection heads (`fc.*`, `projection_head.*`) already removed. Raises `UnmappedKeysError` (a
     `KeyError`) naming every key that has no place in the architecture.
     """
-    model = _skeleton(architecture)
+    model = meta_model(architecture)
     remapped = _official_remapper(architecture)(state_dict, model)
     unknown = set(remapped) - set(model.state_dict())
     if unknown:

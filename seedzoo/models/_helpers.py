@@ -5,7 +5,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from timm.data import IMAGENET_DEFAULT_MEAN, IMAGENET_DEFAULT_STD
-from torch import Tensor
+from torch import Tensor, nn
 
 from ..errors import SeedzooError
 
@@ -32,15 +32,36 @@ def lowres_cfg(first_conv: str, classifier: str, pool_size: tuple[int, int], **k
                         **kwargs)
 
 
-def filter_seedzoo_state_dict(state_dict: Mapping[str, Tensor]) -> dict[str, Tensor]:
-    """Backbone weights under the model's own names, from seedzoo's format or a plain timm state dict.
+def filter_seedzoo_state_dict(state_dict: Mapping[str, Tensor], model: nn.Module | None = None) -> dict[str, Tensor]:
+    """The model's own weights, from seedzoo's format or a plain timm state dict.
 
     seedzoo's `model.safetensors` holds `backbone.<timm name>` and `head.*` (the projection head, which is
-    not part of the timm model); a plain timm state dict passes through unchanged.
+    not part of the timm model); a plain timm state dict passes through unchanged. A linear head
+    (`head.0.*` alone) is the trained classifier of a labelled reference: it becomes the model's
+    classifier when the model has the classes its pretrained cfg declares (`num_classes`) and the shapes
+    match, so timm's loader and seedzoo's factory give the same classifier.
     """
-    if any(k.startswith(BACKBONE_PREFIX) for k in state_dict):
-        return {k[len(BACKBONE_PREFIX):]: v for k, v in state_dict.items() if k.startswith(BACKBONE_PREFIX)}
-    return {k: v for k, v in state_dict.items() if not k.startswith(HEAD_PREFIX)}
+    if not any(k.startswith(BACKBONE_PREFIX) for k in state_dict):
+        return {k: v for k, v in state_dict.items() if not k.startswith(HEAD_PREFIX)}
+    out = {k[len(BACKBONE_PREFIX):]: v for k, v in state_dict.items() if k.startswith(BACKBONE_PREFIX)}
+    head = {k[len(HEAD_PREFIX):]: v for k, v in state_dict.items() if k.startswith(HEAD_PREFIX)}
+    if model is not None and set(head) == {"0.weight", "0.bias"}:
+        out.update(_classifier_tensors(model, head["0.weight"], head["0.bias"]))
+    return out
+
+
+def _classifier_tensors(model: nn.Module, weight: Tensor, bias: Tensor) -> dict[str, Tensor]:
+    """`weight`/`bias` under the model's classifier names, or nothing when the model does not have the
+    classes its weights declare (timm then keeps the fresh classifier it built)."""
+    declared = (getattr(model, "pretrained_cfg", None) or {}).get("num_classes", 0)
+    if not declared or getattr(model, "num_classes", 0) != declared or not hasattr(model, "get_classifier"):
+        return {}
+    classifier = model.get_classifier()
+    if not isinstance(classifier, nn.Linear) or classifier.weight.shape != weight.shape \
+            or classifier.bias is None or classifier.bias.shape != bias.shape:
+        return {}
+    name = next(n for n, m in model.named_modules() if m is classifier)
+    return {f"{name}.weight": weight, f"{name}.bias": bias}
 
 
 class UnmappedKeysError(SeedzooError, KeyError):

@@ -189,7 +189,7 @@ def remap_official(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[s
 
 def checkpoint_filter_fn(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
     """seedzoo's format, a plain timm state dict, or a lukemelas backbone (`_conv_stem.weight`, ...)."""
-    state_dict = filter_seedzoo_state_dict(state_dict)
+    state_dict = filter_seedzoo_state_dict(state_dict, model)
     if "_conv_stem.weight" in state_dict:
         state_dict = remap_official(state_dict, model)
     return state_dict

@@ -223,7 +223,7 @@ class MobileNetV3(nn.Module):
 
 def checkpoint_filter_fn(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
     """seedzoo's format (`backbone.*`, `head.*`) or a plain state dict of this class."""
-    return filter_seedzoo_state_dict(state_dict)
+    return filter_seedzoo_state_dict(state_dict, model)
 
 
 def remap_official(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:

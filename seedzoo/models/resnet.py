@@ -102,7 +102,7 @@ class LowResResNet(ResNet):
 
 def checkpoint_filter_fn(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:
     """seedzoo's format (`backbone.*`, `head.*`) or a plain torchvision/timm state dict."""
-    return filter_seedzoo_state_dict(state_dict)
+    return filter_seedzoo_state_dict(state_dict, model)
 
 
 def remap_official(state_dict: Mapping[str, Tensor], model: nn.Module) -> dict[str, Tensor]:

@@ -48,7 +48,6 @@ __all__ = [
     "load_weights",
     "load_weights_folder",
     "looks_like_safetensors",
-    "meta_model",
     "read_config",
     "read_header",
     "read_verified_header",
@@ -450,19 +449,9 @@ def load_weights_folder(path: str | Path) -> SeedzooWeights:
 # --- checking against an architecture ----------------------------------------------------------
 
 @cache
-def meta_model(architecture: str) -> torch.nn.Module:
-    """The headless network (`num_classes=0`) on the meta device: every key, shape and dtype, no memory.
-    seedzoo's one meta-device builder; do not run or modify the result."""
-    import timm
-
-    from .. import models  # noqa: F401  (seedzoo's architectures must be registered)
-
-    with torch.device("meta"):
-        return timm.create_model(architecture, pretrained=False, num_classes=0)
-
-
-@cache
 def _architecture_specs(architecture: str) -> dict[str, tuple[tuple[int, ...], torch.dtype]]:
+    from ..models import meta_model  # imported here: reading a file needs no architecture
+
     return {k: (tuple(v.shape), v.dtype) for k, v in meta_model(architecture).state_dict().items()}
 
 

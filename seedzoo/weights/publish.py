@@ -47,7 +47,7 @@ def _num_features(architecture: str, entry: ZooEntry | None, head: Mapping[str, 
         return entry.head.in_dim
     if head is not None and "0.weight" in head:
         return int(head["0.weight"].shape[1])
-    from .io import meta_model
+    from ..models import meta_model
 
     return int(getattr(meta_model(architecture), "num_features"))  # noqa: B009 (timm's attribute)
 
