@@ -82,3 +82,11 @@ def test_verify_measured_remeasures_pinned_number_within_tolerance(r18_weights):
     assert good.ok and good.measured == pytest.approx(bad.measured) and good.tolerance == 0.5
     assert good.summary().startswith("ok")
     assert [r.metric.kind for r in verify_measured(entry, None, pretrained=r18_weights)] == []  # reported only
+
+
+def test_verify_measured_takes_pretrained_as_create_model_does():
+    from seedzoo.weights.resolve import PretrainedError
+
+    with pytest.raises(PretrainedError, match="pretrained must be True"):
+        verify_measured(get_entry("seed_r18"), None, pretrained=None)
+

@@ -142,7 +142,7 @@ def verify(args: argparse.Namespace) -> int:
         if entry is None:
             raise VerifyError(f"{args.name} names no zoo entry, so no measured numbers are recorded for it: "
                               f"measure it with `seedzoo eval {args.name}`")
-        results = verify_measured(entry, args.data, pretrained=str(given) if given else None,
+        results = verify_measured(entry, args.data, pretrained=str(given) if given else True,
                                   progress=not args.json)
         if not results:
             print(f"no measured numbers recorded for '{entry.name}': nothing to re-measure", file=out)

@@ -6,11 +6,13 @@ settings and compared within the metric's tolerance (in points).
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from torch import nn
 
+from ..weights.resolve import PretrainedError
 from ..zoo import Metric, ZooEntry
 from .backbones import Pretrained
 from .runner import run_evaluation
@@ -45,13 +47,15 @@ class VerifyResult:
     __str__ = summary
 
 
-def verify_measured(entry: ZooEntry, data_root: str | Path | None = None, pretrained: Pretrained = None,
+def verify_measured(entry: ZooEntry, data_root: str | Path | None = None, pretrained: Pretrained = True,
                     model: nn.Module | None = None, device: str | None = None,
                     progress: bool = False) -> list[VerifyResult]:
-    """Re-measure every metric of kind "measured" of `entry`. `pretrained`: None uses the entry's own
-    weights, else a path (or False for random init); `model` passes a ready backbone instead.
-    Runs sharing a protocol and dataset are measured once."""
-    weights: Pretrained = True if pretrained is None else pretrained
+    """Re-measure every metric of kind "measured" of `entry`. `pretrained` means what it means in
+    `create_model`: True (the entry's own weights), a path, or False (random init); `model` passes a
+    ready backbone instead. Runs sharing a protocol and dataset are measured once."""
+    if not isinstance(pretrained, (bool, str, os.PathLike)):  # a wrong value is the caller's error, not a FAIL
+        raise PretrainedError(f"pretrained must be True (the weights of '{entry.name}'), False (random init) "
+                              f"or a path, not {pretrained!r}")
     cache: dict[tuple[str, str], dict[str, float] | str] = {}
     results = []
     for metric in entry.metrics:
@@ -60,7 +64,7 @@ def verify_measured(entry: ZooEntry, data_root: str | Path | None = None, pretra
         key = (metric.protocol, metric.dataset)
         if key not in cache:
             try:
-                cache[key] = run_evaluation(entry.name, metric.protocol, metric.dataset, data_root, weights,
+                cache[key] = run_evaluation(entry.name, metric.protocol, metric.dataset, data_root, pretrained,
                                             model=model, device=device, progress=progress).metrics
             except (ValueError, FileNotFoundError, RuntimeError) as err:
                 cache[key] = f"{type(err).__name__}: {err}"
