@@ -89,3 +89,13 @@ def test_cli_reports_config_errors_with_exit_code_2(capsys):
     assert "error: unknown config key 'optim.lrr'" in capsys.readouterr().err
     assert main(["train", "--preset", "smoke", "epochs=5", "--print-config"]) == 0
     assert "epochs: 5" in capsys.readouterr().out
+
+
+def test_data_config_names_one_thing():
+    # The registry's preprocessing record is `DataConfig`; the training config's `data:` section has its own name.
+    import seedzoo.training.config as training_config
+    from seedzoo.training.config import TrainConfig, TrainDataConfig
+    from seedzoo.zoo import DataConfig
+
+    assert not hasattr(training_config, "DataConfig")
+    assert isinstance(TrainConfig().data, TrainDataConfig) and not isinstance(TrainConfig().data, DataConfig)

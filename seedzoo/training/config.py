@@ -68,7 +68,8 @@ class TeacherConfig:
 
 
 @dataclass
-class DataConfig:
+class TrainDataConfig:
+    """The `data:` section of a training config (the registry's preprocessing record is `zoo.DataConfig`)."""
     source: Literal["fashion_mnist", "image_folder", "unlabeled_folder", "file_list"] = "image_folder"
     path: str = ""  # folder, or file list (one image path per line, relative to the list's folder)
     subset: int = 0  # use the first n images only (0: all)
@@ -127,7 +128,7 @@ class TrainConfig:
     method: Literal["seed", "moco"] = "seed"
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    data: TrainDataConfig = field(default_factory=TrainDataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     moco: MocoConfig = field(default_factory=MocoConfig)
