@@ -83,7 +83,8 @@ def test_timm_tag_of_a_shipped_classifier_gives_the_same_trained_classifier():
     with torch.no_grad():
         assert torch.equal(ours(x), theirs(x))
     # Other class counts, or none, keep a fresh classifier (or none) on both paths.
-    assert timm.create_model(timm_name(entry), pretrained=True, num_classes=3).get_classifier().weight.shape == (3, 1280)
+    other = timm.create_model(timm_name(entry), pretrained=True, num_classes=3)
+    assert other.get_classifier().weight.shape == (3, 1280)
     assert seedzoo.create_model(entry.name, pretrained=True).num_classes == 0
 
 

@@ -54,9 +54,10 @@ def _classifier_tensors(model: nn.Module, weight: Tensor, bias: Tensor) -> dict[
     """`weight`/`bias` under the model's classifier names, or nothing when the model does not have the
     classes its weights declare (timm then keeps the fresh classifier it built)."""
     declared = (getattr(model, "pretrained_cfg", None) or {}).get("num_classes", 0)
-    if not declared or getattr(model, "num_classes", 0) != declared or not hasattr(model, "get_classifier"):
+    get_classifier = getattr(model, "get_classifier", None)  # timm's interface, untyped on nn.Module
+    if not declared or getattr(model, "num_classes", 0) != declared or get_classifier is None:
         return {}
-    classifier = model.get_classifier()
+    classifier = get_classifier()
     if not isinstance(classifier, nn.Linear) or classifier.weight.shape != weight.shape \
             or classifier.bias is None or classifier.bias.shape != bias.shape:
         return {}
