@@ -78,6 +78,45 @@ def test_two_students_resume_mid_epoch_bit_identically(images, tmp_path):
         assert_same_state({**x["students"][name], "step": 8}, {**y["students"][name], "step": 8})
 
 
+class DropoutNet(TinyNet):
+    """TinyNet whose features pass through dropout: every step draws from torch's RNG, as MobileNetV3's
+    classifier dropout and EfficientNet's drop-path do."""
+
+    def __init__(self, width: int) -> None:
+        super().__init__(width)
+        self.drop = torch.nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.drop(torch.relu(self.conv(x))).mean((2, 3))
+
+
+def dropout_backbone(width: int) -> DropoutNet:
+    torch.manual_seed(0)
+    return DropoutNet(width)
+
+
+def test_students_drawing_random_numbers_export_what_they_export_alone_and_resume_exactly(images, tmp_path):
+    # Each student draws from its own RNG stream: next to another student, it draws the same numbers.
+    a, b = tiny_config(images, *A, "export=true"), tiny_config(images, *B, "export=true")
+    alone = {"a": train(a, tmp_path / "a", student=dropout_backbone(8), teacher=tiny_teacher()),
+             "b": train(b, tmp_path / "b", student=dropout_backbone(4), teacher=tiny_teacher())}
+
+    def pair(cfgs, run_dir, **kw):
+        return train(cfgs, run_dir, student=[dropout_backbone(8), dropout_backbone(4)], teacher=tiny_teacher(),
+                     **kw)
+
+    both = pair([a, b], tmp_path / "ab")
+    for name, result in alone.items():
+        mine = load_file(both.exports[name] / "model.safetensors")
+        ref = load_file(result.export_dir / "model.safetensors")
+        assert mine.keys() == ref.keys() and all(torch.equal(mine[k], ref[k]) for k in ref), name
+    assert pair([apply_overrides(c, ["max_steps=3"]) for c in (a, b)], tmp_path / "cut").step == 3
+    resumed = pair([a, b], tmp_path / "cut", resume="auto")
+    x, y = load_checkpoint(both.checkpoint), load_checkpoint(resumed.checkpoint)
+    for name in ("a", "b"):
+        assert_same_state({**x["students"][name], "step": 8}, {**y["students"][name], "step": 8})
+
+
 def test_resuming_with_other_students_is_refused(images, tmp_path):
     a, b = tiny_config(images, *A, "max_steps=2"), tiny_config(images, *B, "max_steps=2")
     together([a, b], [8, 4], tmp_path / "r")

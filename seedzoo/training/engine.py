@@ -14,7 +14,8 @@ import json
 import math
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -100,6 +101,9 @@ class _Student:
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
     net: nn.Module
+    # The student's own torch RNG stream (dropout, drop-path), so that it draws the same numbers whether
+    # it trains alone or next to others (`own_rng`); saved in its checkpoint for an exact resume.
+    rng: dict[str, torch.Tensor]
     loss: float = float("nan")
     knn: float | None = None
 
@@ -110,14 +114,32 @@ class _Student:
     def state(self) -> dict[str, Any]:
         return {"student": self.model.state_dict(), "objective": self.objective.state(),
                 "optimizer": self.optimizer.state_dict(), "scaler": self.scaler.state_dict(),
-                "config": to_dict(self.cfg), "config_hash": config_hash(self.cfg), "loss": self.loss}
+                "config": to_dict(self.cfg), "config_hash": config_hash(self.cfg), "loss": self.loss,
+                "student_rng": self.rng}
 
-    def load_state(self, state: dict[str, Any]) -> None:
+    def load_state(self, state: dict[str, Any], run_rng: dict[str, torch.Tensor]) -> None:
+        """`run_rng`: the run's global RNG state, the stream of a checkpoint from before students had their own."""
+        self.rng = {k: v.cpu() for k, v in state.get("student_rng", run_rng).items()}
         self.model.load_state_dict(state["student"])
         self.objective.load_state(state["objective"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
         self.loss = float(state.get("loss", float("nan")))
+
+    @contextmanager
+    def own_rng(self, device: torch.device) -> Iterator[None]:
+        """Runs the block on this student's RNG stream, leaving the global one as it was."""
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            set_rng_state(self.rng)
+            yield
+            self.rng = rng_state()
+
+
+def _fresh_rng(seed: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """A student's initial RNG stream: a function of the run's seed alone, as alone so in a cohort."""
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(sample_generator(seed, -2, -2).initial_seed())
+        return rng_state()
 
 
 class Trainer:
@@ -157,6 +179,13 @@ class Trainer:
         if self._teacher is not None:
             return self._teacher
         t = self.cfg.teacher
+        if t.pretrained not in ("", "zoo") and not Path(t.pretrained).expanduser().exists():
+            # Said here, where it is known to be the config's teacher, rather than as a bare missing path.
+            teacher = t.entry or "<teacher entry>"
+            raise FileNotFoundError(
+                f"teacher.pretrained={t.pretrained!r}: the teacher's weights are missing (no such file or folder). "
+                f"Train the teacher first (seedzoo train {teacher} --out DIR, then teacher.pretrained=DIR) or "
+                "pass the path of its weights")
         # Its own random stream: a random-init teacher is the same whichever students it teaches.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(sample_generator(self.cfg.seed, -1, -1).initial_seed())
@@ -208,7 +237,8 @@ class Trainer:
             if plan.student.compile:
                 net = cast(nn.Module, torch.compile(net))
             objective.train()
-            out.append(_Student(name, cfg, plan.student, objective, optimizer, scaler, net))
+            out.append(_Student(name, cfg, plan.student, objective, optimizer, scaler, net,
+                                _fresh_rng(cfg.seed, device)))
         return out
 
     # --- the run -----------------------------------------------------------------------------
@@ -274,7 +304,7 @@ class Trainer:
                 raise ValueError(f"{resume_from} holds the students {', '.join(map(repr, saved))}, this run "
                                  f"trains {', '.join(map(repr, self.names))}: resume with the same recipes")
             for m, part in zip(students, [saved[m.name] for m in students] if len(students) > 1 else saved.values()):
-                m.load_state(part)
+                m.load_state(part, state["rng"])
                 if part["config_hash"] != config_hash(m.cfg) and info.is_main:
                     changed = _changed_keys(part["config"], to_dict(m.cfg))
                     print(f"resuming {resume_from} with a changed config: {', '.join(changed)}", file=sys.stderr)
@@ -332,7 +362,8 @@ class Trainer:
                     targets = students[0].objective.targets(views)
                     skipped = int(D.all_reduce_sum(batch["skipped"].sum().to(device)))
                     for m in students:
-                        lr = self._step(m, views, targets, step, steps_per_epoch, epoch, info, last_ckpt)
+                        with m.own_rng(device):
+                            lr = self._step(m, views, targets, step, steps_per_epoch, epoch, info, last_ckpt)
                     step += 1
                     t_end = time.perf_counter()
                     record: dict[str, Any] = {"step": step, "epoch": epoch, "loss": students[0].loss, "lr": lr}
