@@ -19,7 +19,7 @@ TOY = ["max_steps=2", "data.subset=128", "global_batch=32", "data.workers=0", "d
 
 def _package_files() -> dict[str, tuple[int, int]]:
     """(mtime, size) of what a release into the package would overwrite."""
-    files = [*fmnist.EMBEDDED_DIR.glob("*"), fmnist.PACKAGE.record]
+    files = [*fmnist.EMBEDDED_DIR.glob("*"), fmnist.PACKAGE.record, fmnist.PACKAGE.fingerprints]
     return {str(f): (f.stat().st_mtime_ns, f.stat().st_size) for f in files if f.is_file()}
 
 
@@ -34,7 +34,8 @@ def toy_run(tmp_path_factory, package_before):
     torch.set_num_threads(1)
     rows = fmnist.run_all(out, overrides=TOY, limit=64)  # no release: nothing leaves OUT
     assert _package_files() == package_before
-    fmnist.release(out, rows, fmnist.ReleaseTarget(weights_dir=ship, record=out / "measured.json"))
+    fmnist.release(out, rows, fmnist.ReleaseTarget(weights_dir=ship, record=out / "measured.json",
+                                                    fingerprints=out / "fingerprints.json"))
     return out, ship, rows
 
 
@@ -152,3 +153,18 @@ def test_the_readme_section_is_replaced_between_its_markers_and_nothing_else_cha
 def test_the_reference_entry_records_the_budget_it_is_trained_for():
     reference = get_entry(fmnist.REFERENCE)
     assert reference.trained_by.epochs == fmnist.student_epochs() == get_entry(fmnist.BASELINE).recipe.epochs
+
+
+def test_a_release_pins_the_fingerprint_of_each_file_it_ships(toy_run):
+    # What `seedzoo verify NAME --fingerprint` compares a shipped file with: a pin per file, for its sha256.
+    from seedzoo.weights.fingerprint import compare_fingerprints, measure_fingerprint
+
+    out, ship, _ = toy_run
+    pins = json.loads((out / "fingerprints.json").read_text())["entries"]
+    hashes = json.loads((out / "release" / "sha256.json").read_text())
+    assert sorted(pins) == sorted(hashes)
+    for name, sha in hashes.items():
+        entry = get_entry(name)
+        assert pins[name]["sha256"] == sha
+        actual = measure_fingerprint(entry.architecture, ship / f"{name}.safetensors", entry.data.input_size, sha)
+        assert compare_fingerprints(pins[name]["fingerprint"], actual)[0], name

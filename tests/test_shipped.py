@@ -59,6 +59,16 @@ def test_every_shipped_file_has_its_fingerprint_pinned_in_the_registry():
         assert list(entry.weights.fingerprint["input"]) == [2, *entry.data.input_size]
 
 
+def test_re_releasing_the_shipped_files_writes_the_pins_the_registry_holds(tmp_path):
+    # The release step's pins for the files already shipped are the ones verify compares with.
+    from seedzoo.experiments.fmnist import EMBEDDED_DIR, PACKAGE, ReleaseTarget
+    from seedzoo.experiments.fmnist.release import write_fingerprints
+
+    target = ReleaseTarget(EMBEDDED_DIR, tmp_path / "measured.json", tmp_path / "fingerprints.json")
+    write_fingerprints({e.name: e.weights.sha256 for e in SHIPPED}, target)
+    assert json.loads(target.fingerprints.read_text()) == json.loads(PACKAGE.fingerprints.read_text())
+
+
 @pytest.mark.parametrize("entry", SHIPPED, ids=lambda e: e.name)
 def test_verify_fingerprint_passes_on_each_shipped_entry(entry, capsys):
     assert cli(["verify", entry.name, "--fingerprint", "--json", "-"]) == 0

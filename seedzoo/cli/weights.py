@@ -75,18 +75,6 @@ def _reference_fingerprint(entry, weights: Path, cache_dir: str | None) -> tuple
     return None, str(beside) + (f" and the registry record of '{entry.name}'" if entry is not None else "")
 
 
-def measure_fingerprint(architecture: str, weights: Path, input_size: tuple[int, int, int],
-                        sha256: str) -> dict[str, Any]:
-    """The data-free fingerprint of a weights file (backbone, and its projection head if the file has one)
-    whose sha256 is `sha256` (checked again as it is read)."""
-    from ..weights.fingerprint import compute_fingerprint
-    from ..weights.io import load_weights
-
-    loaded = load_weights(weights, expected_sha256=sha256)
-    architecture = loaded.metadata.get("architecture") or architecture
-    return compute_fingerprint(architecture, loaded.backbone, loaded.head, input_size)
-
-
 def _verify_target(args: argparse.Namespace):
     """(entry or None, weights file or None, sha256 pinned beside it): NAME is an entry, or a model
     folder or weights file (whose config.json may name its entry); --pretrained gives the file to check."""
@@ -161,7 +149,7 @@ def verify(args: argparse.Namespace) -> int:
 
 
 def _verify_fingerprint(entry, weights: Path, sha256: str, cache_dir: str | None, out) -> dict[str, Any]:
-    from ..weights.fingerprint import compare_fingerprints
+    from ..weights.fingerprint import compare_fingerprints, measure_fingerprint
 
     reference, where = _reference_fingerprint(entry, weights, cache_dir)
     if not reference:

@@ -8,6 +8,7 @@ Statistics rather than the full output keep the record small and robust to summa
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -70,6 +71,17 @@ def compute_fingerprint(architecture: str, backbone: Mapping[str, torch.Tensor],
     from ..models.heads import ProjectionHead
 
     return fingerprint_model(model, ProjectionHead.from_state_dict(head) if head else None, input_size)
+
+
+def measure_fingerprint(architecture: str, weights: str | os.PathLike, input_size: tuple[int, int, int],
+                        sha256: str) -> dict[str, Any]:
+    """The data-free fingerprint of a weights file (backbone, and its projection head if the file has one)
+    whose sha256 is `sha256` (checked again as it is read); the file's own architecture wins."""
+    from .io import load_weights
+
+    loaded = load_weights(weights, expected_sha256=sha256)
+    architecture = loaded.metadata.get("architecture") or architecture
+    return compute_fingerprint(architecture, loaded.backbone, loaded.head, input_size)
 
 
 def compare_fingerprints(expected: Mapping[str, Any], actual: Mapping[str, Any]) -> tuple[bool, float]:

@@ -214,8 +214,8 @@ _RECORD = read_record()
 # The data-free fingerprint of each shipped file, pinned for `seedzoo verify NAME --fingerprint` (these
 # files have no config.json beside them). A pin counts only for the sha256 it was computed from, so a
 # re-shipped file is reported as unpinned rather than compared with a stale record.
-_FINGERPRINTS_FILE = Path(__file__).with_name("fingerprints.json")
-_FINGERPRINTS = json.loads(_FINGERPRINTS_FILE.read_text())["entries"] if _FINGERPRINTS_FILE.is_file() else {}
+FINGERPRINTS_FILE = Path(__file__).with_name("fingerprints.json")
+_FINGERPRINTS = json.loads(FINGERPRINTS_FILE.read_text())["entries"] if FINGERPRINTS_FILE.is_file() else {}
 
 
 def _shipped_weights(name: str, with_head: bool = True) -> Weights:

@@ -3,7 +3,8 @@
 Two steps. `pack` writes the copies under `OUT/release/` on every run, so the table always measures
 the files that would ship. `release` is the only code that writes into the package source: it copies
 them into `seedzoo/weights/embedded/` and writes the zoo's record (`zoo/measured.py`: sha256 and
-every measured number). It runs only when asked (`seedzoo reproduce fmnist --release`).
+every measured number) and the files' fingerprint pins (`zoo/fingerprints.json`, which `seedzoo verify
+NAME --fingerprint` compares with). It runs only when asked (`seedzoo reproduce fmnist --release`).
 """
 from __future__ import annotations
 
@@ -12,8 +13,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...weights.fingerprint import measure_fingerprint
 from ...weights.io import load_weights, save_weights
 from ...zoo import get_entry
+from ...zoo.entries import FINGERPRINTS_FILE
 from ...zoo.measured import MEASURED_FILE, MeasuredNumber, MeasuredRecord, ShippedEntry, write_record
 from .evaluation import Row
 from .report import verdict
@@ -27,13 +30,18 @@ EMBEDDED_DIR = Path(__file__).resolve().parents[2] / "weights" / "embedded"
 
 @dataclass(frozen=True)
 class ReleaseTarget:
-    """Where a release writes: the weights folder and the registry's record file."""
+    """Where a release writes: the weights folder, the registry's record file and its fingerprint pins."""
 
     weights_dir: Path
     record: Path
+    fingerprints: Path
 
 
-PACKAGE = ReleaseTarget(EMBEDDED_DIR, MEASURED_FILE)
+PACKAGE = ReleaseTarget(EMBEDDED_DIR, MEASURED_FILE, FINGERPRINTS_FILE)
+FINGERPRINTS_HOW = ("seedzoo.weights.fingerprint.measure_fingerprint(entry.architecture, FILE, entry.data.input_size, "
+                    "entry.weights.sha256) for each shipped file; `seedzoo verify NAME "
+                    "--fingerprint --json -` prints the same record under fingerprint.actual. A pin holds only for "
+                    "the sha256 beside it.")
 
 
 def packed_dir(out: Path) -> Path:
@@ -94,4 +102,17 @@ def release(out: Path, rows: list[Row], target: ReleaseTarget = PACKAGE) -> Meas
         shutil.copyfile(packed_dir(out) / f"{name}.safetensors", target.weights_dir / f"{name}.safetensors")
     record = measured_record(rows, hashes)
     write_record(record, target.record)
+    write_fingerprints(hashes, target)
     return record
+
+
+def write_fingerprints(hashes: dict[str, str], target: ReleaseTarget) -> None:
+    """Pin the fingerprint of each shipped file (by entry name, with its sha256) in `target.fingerprints`,
+    measured on the copy in `target.weights_dir`; pins of entries this release does not ship are kept."""
+    pins = json.loads(target.fingerprints.read_text())["entries"] if target.fingerprints.is_file() else {}
+    for name, sha in hashes.items():
+        entry = get_entry(name)
+        pins[name] = {"sha256": sha, "fingerprint": measure_fingerprint(
+            entry.architecture, target.weights_dir / f"{name}.safetensors", entry.data.input_size, sha)}
+    text = json.dumps({"how": FINGERPRINTS_HOW, "entries": pins}, indent=2) + "\n"
+    target.fingerprints.write_text(text)
