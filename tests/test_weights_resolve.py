@@ -162,3 +162,22 @@ def test_a_killed_conversions_work_folder_is_removed_by_the_next(tmp_path):
     (dead / "converted").mkdir(parents=True)
     (dead / "release.pth.tar.999999999.x.part").write_bytes(b"partial")
     assert remove_stale_parts(hidden, suffix=".tmp") == [dead] and not dead.exists()
+
+
+def test_a_published_classifier_folder_loads_its_classifier_through_timm_local_dir(tmp_path):
+    """config.json's top-level num_classes agrees with its pretrained_cfg: timm's folder loading, which
+    reads the top-level value, keeps the trained classifier instead of dropping it."""
+    from seedzoo.weights.io import load_weights
+    from seedzoo.weights.publish import write_model_folder
+    from seedzoo.weights.resolve import resolve
+
+    entry = seedzoo.model_info("supervised_mbv3_large.fmnist")
+    resolved = resolve(entry.name, True)
+    assert resolved.weights is not None and resolved.weights.file is not None
+    shipped = load_weights(resolved.weights.file)
+    assert shipped.head is not None
+    folder = write_model_folder(tmp_path / "m", architecture=entry.architecture, backbone=shipped.backbone,
+                                head=shipped.head, entry=entry)
+    model = timm.create_model(f"local-dir:{folder}", pretrained=True)
+    assert model.num_classes == entry.head.out_dim
+    assert torch.equal(model.get_classifier().weight, shipped.head["0.weight"].float())

@@ -94,11 +94,12 @@ def write_model_folder(out_dir: str | Path, *, architecture: str, backbone: Mapp
     block["filename"] = WEIGHTS_NAME
     block["sha256"] = sha256
 
+    timm_cfg = pretrained_cfg(data, entry)
     config = {
         "architecture": architecture,
-        "num_classes": 0,
+        "num_classes": timm_cfg["num_classes"],  # timm's hf-hub loading lets this top-level value win
         "num_features": _num_features(architecture, entry, head),
-        "pretrained_cfg": pretrained_cfg(data, entry),
+        "pretrained_cfg": timm_cfg,
         "seedzoo": block,
     }
     (out / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n", encoding="utf-8")
