@@ -10,6 +10,8 @@ import os
 import re
 from pathlib import Path
 
+from ..weights.cache import process_alive
+
 _PARTIAL = re.compile(r"^\..+\.tmp(\d+)$")
 
 
@@ -45,18 +47,8 @@ def remove_partial_files(*folders: str | Path) -> list[tuple[Path, int]]:
             continue
         for p in sorted(folder.iterdir()):
             m = _PARTIAL.match(p.name)
-            if m and p.is_file() and (int(m.group(1)) == os.getpid() or not _alive(int(m.group(1)))):
+            if m and p.is_file() and (int(m.group(1)) == os.getpid() or not process_alive(int(m.group(1)))):
                 size = p.stat().st_size
                 p.unlink(missing_ok=True)
                 removed.append((p, size))
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's live process
-        return True
-    return True

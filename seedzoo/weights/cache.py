@@ -82,7 +82,8 @@ def remove_cached(path: str | os.PathLike) -> None:
 _STALE_AGE = 24 * 3600  # seconds: a partial file this old is dead even if its pid was reused
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs (a partial file it left may still be being written)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -107,7 +108,7 @@ def remove_stale_parts(dest: str | os.PathLike, suffix: str = ".part") -> list[P
     for part in dest.parent.glob(f"{dest.name}.*{suffix}"):
         pid = part.name[len(dest.name) + 1:].split(".", 1)[0]
         try:
-            stale = (pid.isdigit() and not _alive(int(pid))) or time.time() - part.stat().st_mtime > _STALE_AGE
+            stale = (pid.isdigit() and not process_alive(int(pid))) or time.time() - part.stat().st_mtime > _STALE_AGE
             if stale:
                 if part.is_dir():
                     shutil.rmtree(part)
