@@ -29,9 +29,8 @@ def package_before():
 
 
 @pytest.fixture(scope="module")
-def toy_run(tmp_path_factory, package_before):
+def toy_run(tmp_path_factory, package_before, single_thread):
     out, ship = tmp_path_factory.mktemp("fmnist"), tmp_path_factory.mktemp("embedded")
-    torch.set_num_threads(1)
     rows = fmnist.run_all(out, overrides=TOY, limit=64)  # no release: nothing leaves OUT
     assert _package_files() == package_before
     fmnist.release(out, rows, fmnist.ReleaseTarget(weights_dir=ship, record=out / "measured.json",

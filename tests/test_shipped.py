@@ -10,6 +10,7 @@ import torch
 import seedzoo
 from seedzoo.cli import main as cli
 from seedzoo.data.fashion_mnist import available
+from seedzoo.weights.fingerprint import compare_fingerprints
 from seedzoo.weights.io import ChecksumError, load_weights, save_weights, sha256_file
 from seedzoo.zoo import list_entries
 
@@ -66,7 +67,15 @@ def test_re_releasing_the_shipped_files_writes_the_pins_the_registry_holds(tmp_p
 
     target = ReleaseTarget(EMBEDDED_DIR, tmp_path / "measured.json", tmp_path / "fingerprints.json")
     write_fingerprints({e.name: e.weights.sha256 for e in SHIPPED}, target)
-    assert json.loads(target.fingerprints.read_text()) == json.loads(PACKAGE.fingerprints.read_text())
+    written = json.loads(target.fingerprints.read_text())["entries"]
+    pinned = json.loads(PACKAGE.fingerprints.read_text())["entries"]
+    assert written.keys() == pinned.keys()
+    for name, pin in pinned.items():
+        # The same file, so the same sha256; the statistics agree within the pin's own tolerance (their last
+        # bits depend on the thread count that computed them).
+        assert written[name]["sha256"] == pin["sha256"]
+        ok, err = compare_fingerprints(pin["fingerprint"], written[name]["fingerprint"])
+        assert ok, (name, err)
 
 
 @pytest.mark.parametrize("entry", SHIPPED, ids=lambda e: e.name)

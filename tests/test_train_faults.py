@@ -237,8 +237,10 @@ def test_nan_learning_rate_is_refused_before_any_work(tmp_path, capsys):
 HANG_IN_SAVE = """\
 import os, sys, time
 sys.path.insert(0, "tests")
+import torch
 import seedzoo.training.checkpoint as ck
 from test_train import run, tiny_config
+torch.set_num_threads(int(sys.argv[3]))  # the parent's: float sums depend on the thread count
 calls = [0]
 real_fsync = os.fsync
 def fsync(fd):  # the second checkpoint's data is written, the file not yet renamed: stop mid-save
@@ -256,7 +258,8 @@ run(tiny_config(sys.argv[1]), sys.argv[2])
 def test_run_killed_during_a_save_resumes_to_the_uninterrupted_result_and_removes_the_partial_file(
         images, tmp_path, capsys):
     out = tmp_path / "cut"
-    child = subprocess.Popen([sys.executable, "-c", HANG_IN_SAVE, str(images), str(out)], cwd=REPO,
+    threads = str(torch.get_num_threads())
+    child = subprocess.Popen([sys.executable, "-c", HANG_IN_SAVE, str(images), str(out), threads], cwd=REPO,
                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                              env={**os.environ, "PYTHONPATH": str(REPO)})
     assert any(line.strip() == "in save" for line in child.stdout), "the run ended before its second save"
