@@ -97,10 +97,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    field = getattr(args, "positionals_after_options", None)
-    if extra and (field is None or any(arg.startswith("-") for arg in extra)):
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    field: str | None = getattr(args, "positionals_after_options", None)
     if extra:
+        if field is None or any(arg.startswith("-") for arg in extra):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         getattr(args, field).extend(extra)
     return args
 

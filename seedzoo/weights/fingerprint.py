@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -79,7 +80,7 @@ def measure_fingerprint(architecture: str, weights: str | os.PathLike, input_siz
     whose sha256 is `sha256` (checked again as it is read); the file's own architecture wins."""
     from .io import load_weights
 
-    loaded = load_weights(weights, expected_sha256=sha256)
+    loaded = load_weights(Path(weights), expected_sha256=sha256)
     architecture = loaded.metadata.get("architecture") or architecture
     return compute_fingerprint(architecture, loaded.backbone, loaded.head, input_size)
 
