@@ -264,6 +264,7 @@ class Trainer:
             raise ConfigError(*(f"{c.name}: {p}" if len(self.cfgs) > 1 else p for c, p in problems))
         t0 = time.perf_counter()
         check_run_folder(self.run_dir, self.resume, self.overwrite)
+        D.barrier()  # every rank sees the folder as it was before rank 0 clears or writes into it
         if info.is_main:
             if self.overwrite and (removed := clear_run(self.run_dir)):
                 print(f"--overwrite: removed the earlier run's {', '.join(removed)} from {self.run_dir}",
