@@ -8,28 +8,18 @@ student then follows exactly the trajectory it follows when trained alone.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from .config import ConfigError, TrainConfig, to_dict
+from .metrics import flatten
 
 # Top-level keys that must agree (a section name covers every key under it).
 SHARED = ("method", "teacher", "data", "epochs", "global_batch", "max_steps", "seed", "device",
           "save_every", "keep_last", "log_every")
 
 
-def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
-        else:
-            out[prefix + k] = v
-    return out
-
-
 def differing_keys(cfgs: Sequence[TrainConfig]) -> list[str]:
     """The dotted shared keys whose values are not the same in every config."""
-    flat = [_flat({k: v for k, v in to_dict(c).items() if k in SHARED}) for c in cfgs]
+    flat = [flatten({k: v for k, v in to_dict(c).items() if k in SHARED}) for c in cfgs]
     keys = sorted(set().union(*flat))
     return [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
 
