@@ -39,7 +39,8 @@ lint: venv
 BENCH_ARGS ?=
 bench: venv data
 	$(BIN)/python benchmarks/distill_throughput.py $(BENCH_ARGS)
-	$(BIN)/python benchmarks/multi_student.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/multi_student.py --students 2 $(BENCH_ARGS)
+	$(BIN)/python benchmarks/multi_student.py --students 3 $(BENCH_ARGS)
 	$(BIN)/python benchmarks/train_end_to_end.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/teacher_precision.py $(BENCH_ARGS)
 

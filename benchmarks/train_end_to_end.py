@@ -10,7 +10,7 @@ update, at the trainer's device plan) and the authors' SEED module, and prints
   data-wait                 (the share of each step spent waiting for the loader), and the data
                             pipeline's own images/s (loader alone, same workers)
 
-    python benchmarks/train_end_to_end.py [--steps 30] [--workers 2] [--quick]
+    python benchmarks/train_end_to_end.py [--steps 30] [--workers N] [--quick]
 """
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ from _parts import (
 )
 from _parts import quick as quick_setting
 
+from seedzoo.training.config import load_config
+
 RECIPE = "seed_mbv3_large.fmnist_mocov2_r18"
 
 
@@ -56,7 +58,6 @@ def loader_rate(batch: int, workers: int, batches: int, subset: int = 0) -> floa
 
     from seedzoo.data.datasets import KeyedViewDataset, build_source
     from seedzoo.data.sampler import GlobalBatchSampler
-    from seedzoo.training.config import load_config
     from seedzoo.training.seed import SeedViews
 
     cfg = load_config(RECIPE)
@@ -72,7 +73,7 @@ def loader_rate(batch: int, workers: int, batches: int, subset: int = 0) -> floa
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=30)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=None, help="loader processes (default: the recipe's)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="batch 8, 6 steps on 256 images: checks the script runs")
     args = parser.parse_args()
@@ -81,6 +82,8 @@ def main() -> None:
     if not fashion_mnist.available():
         raise SystemExit("Fashion-MNIST is not installed (make data)")
     s = SETTINGS["fmnist"]
+    if args.workers is None:
+        args.workers = load_config(RECIPE).data.workers
     overrides = [f"data.workers={args.workers}"]
     if args.quick:
         s = quick_setting(s)

@@ -31,7 +31,8 @@ def package_before():
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory, package_before, single_thread):
     out, ship = tmp_path_factory.mktemp("fmnist"), tmp_path_factory.mktemp("embedded")
-    rows = fmnist.run_all(out, overrides=TOY, limit=64)  # no release: nothing leaves OUT
+    assert fmnist.run_all(out, stages=["teacher"], overrides=TOY) == []  # a new teacher, asked for
+    rows = fmnist.run_all(out, overrides=TOY, limit=64)  # the rest distils from it; no release: nothing leaves OUT
     assert _package_files() == package_before
     fmnist.release(out, rows, fmnist.ReleaseTarget(weights_dir=ship, record=out / "measured.json",
                                                     fingerprints=out / "fingerprints.json"))
@@ -52,7 +53,8 @@ def test_every_stage_trains_and_every_network_is_in_the_table(toy_run):
         assert (out / stage.key / "export" / "model.safetensors").is_file(), stage.key
         assert (out / stage.key / "metrics.jsonl").is_file()
     labels = [r.label for r in rows]
-    assert labels == [s.label for s in fmnist.TRAINING] + [fmnist.reference_label(), "random init reference"]
+    assert labels == [s.label for s in fmnist.TRAINING] + [fmnist.reference_label(),
+                                                           *fmnist.RANDOM_INIT_LABELS.values()]
     assert fmnist.reference_label() == f"supervised reference (labels, {fmnist.student_epochs()} epochs)"
     for row in rows:
         for dataset in ("fashion_mnist", "digits"):
@@ -62,7 +64,7 @@ def test_every_stage_trains_and_every_network_is_in_the_table(toy_run):
     saved = json.loads((out / "results.json").read_text())
     timed = {key for joint in saved["timings_s"] for key in joint.split("+")}  # students trained together
     assert timed >= {s.key for s in fmnist.TRAINING} | {"supervised", "evaluate"}
-    assert "seed+seed_tt1e-4+seed_q4096" in saved["timings_s"]  # one teacher pass for the three students
+    assert "seed+seed_tt1e-4" in saved["timings_s"]  # one teacher pass for both students
     assert "| SEED (teacher temp 0.01, queue 16384) |" in (out / "results.md").read_text()
     assert (out / "curves.png").stat().st_size > 0
     crowding = saved["teacher_embeddings"]
@@ -113,6 +115,31 @@ def test_the_registry_record_holds_each_shipped_entry_with_its_numbers(toy_run):
     assert seed["notes"] == record["entries"][fmnist.BASELINE]["notes"] == [fmnist.verdict(rows)]
     assert f"{gains['knn20']:+.2f} points of kNN-20" in seed["notes"][0]
     assert ("does not meet" in seed["notes"][0]) == (min(gains["knn20"], gains["linear"]) < 2)
+
+
+def test_without_the_teacher_stage_the_students_distil_from_the_shipped_teacher(tmp_path, single_thread):
+    assert fmnist.run_all(tmp_path, stages=["seed"], overrides=TOY) == []
+    assert not (tmp_path / "teacher").exists()
+    config = json.loads((tmp_path / "seed" / "export" / "config.json").read_text())["seedzoo"]
+    assert config["teacher"]["pretrained"] == "zoo" and config["teacher"]["entry"] == fmnist.TEACHER
+
+
+def test_the_targets_compare_the_rows_they_name(toy_run):
+    _, _, rows = toy_run
+    by_label = {r.label: r.results for r in rows}
+    teacher, student, moco = (by_label[next(s.label for s in fmnist.TRAINING if s.key == key)]
+                              for key in ("teacher", "seed", "mocov2"))
+    random_r18 = by_label[fmnist.RANDOM_INIT_LABELS[fmnist.TEACHER]]
+    first, second, third = fmnist.targets(rows)
+    knn = "knn20_top1"
+    assert first.gaps["kNN-20"] == pytest.approx(teacher["fashion_mnist/knn"][knn]
+                                                 - random_r18["fashion_mnist/knn"][knn])
+    assert second.gaps["linear"] == pytest.approx(student["fashion_mnist/linear"]["top1"]
+                                                  - moco["fashion_mnist/linear"]["top1"])
+    assert third.gaps["kNN-20"] == pytest.approx(student["digits/knn"][knn] - moco["digits/knn"][knn])
+    assert second.met == (min(second.gaps.values()) >= 2) and first.met == (min(first.gaps.values()) > 0)
+    table = fmnist.targets_table(rows)
+    assert all(t.claim in table for t in (first, second, third))
 
 
 def test_a_second_call_trains_nothing_again(toy_run):

@@ -31,12 +31,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     r = subparsers.add_parser(
         "reproduce", help="train and evaluate a whole experiment (resumable)",
-        description="fmnist: SEED vs MoCo-v2 alone on Fashion-MNIST, with a teacher, two ablations and two "
-                    "references, on one CPU. Interrupted runs continue where they stopped.")
+        description="fmnist: SEED vs MoCo-v2 alone on Fashion-MNIST, with ablations and references, on one CPU, "
+                    "distilling from the shipped teacher (`--stage teacher` trains a new one into OUT first; "
+                    "later runs into OUT use it). Interrupted runs continue where they stopped.")
     r.add_argument("experiment", choices=["fmnist"])
     r.add_argument("--out", type=Path, default=Path("runs/fmnist"))
     r.add_argument("--stage", action="append", dest="stages",
-                   help="only these stages (teacher, seed, mocov2, seed_tt1e-4, seed_q4096, supervised, evaluate)")
+                   help="only these stages (teacher, seed, mocov2, seed_tt1e-4, supervised, evaluate); "
+                        "the teacher trains only when named here or to finish a teacher run begun in OUT")
     r.add_argument("--release", action="store_true",
                    help="also write the shipped entries' weights and their measured record into the package "
                         "source (seedzoo/weights/embedded, seedzoo/zoo/measured_fmnist.json); off by default")

@@ -1,6 +1,6 @@
 """SEED's central claim, reproduced offline on Fashion-MNIST with one CPU.
 
-Five training runs and one labelled reference, all resumable, then one evaluation of every network
+Up to five training runs and one labelled reference, all resumable, then one evaluation of every network
 under the same protocols:
 
 1. `teacher`: MoCo-v2 ResNet-18 on the 60,000 training images, no labels (`mocov2_r18.fmnist`);
@@ -9,8 +9,11 @@ under the same protocols:
    (`mocov2_mbv3_large.fmnist`): the paper's baseline;
 4. two ablations of the SEED run: teacher temperature 1e-4 (the official default) instead of 0.01; a
    queue of a quarter the size;
-5. `supervised`: the student trained with the labels for the same epoch (a reference), and the
-   randomly initialised student (the other reference).
+5. `supervised`: the student trained with the labels for the same epochs (a reference), and every
+   architecture of the table at random init (the other references).
+
+The teacher ships, as the paper's teachers do: unless asked (`--stage teacher`), the students distil
+from the shipped `mocov2_r18.fmnist`.
 
 The SEED student and its two ablations train together, against one teacher pass per step (each
 export is bitwise what the stage trained alone would export). `run_all` skips every stage whose
@@ -23,7 +26,7 @@ Modules, in the order a run uses them: `stages` (what is trained, and how), `eva
 protocols), `report` (tables, verdict, curves, README section), `release` (packing, and the explicit
 release into the package), `run` (`run_all`, which chains them).
 """
-from .evaluation import PROTOCOLS, RANDOM_INIT_LABEL, Row, evaluate, teacher_crowding
+from .evaluation import PROTOCOLS, RANDOM_INIT_LABELS, Row, evaluate, teacher_crowding
 from .release import EMBEDDED_DIR, PACKAGE, SHIPPED, ReleaseTarget, measured_record, pack, release
 from .report import (
     README_MARKERS,
@@ -32,6 +35,8 @@ from .report import (
     plot_curves,
     readme_section,
     seed_vs_moco,
+    targets,
+    targets_table,
     update_readme,
     verdict,
 )
@@ -51,9 +56,10 @@ from .stages import (
 )
 
 __all__ = [
-    "BASELINE", "COMMAND", "EMBEDDED_DIR", "PACKAGE", "PROTOCOLS", "RANDOM_INIT_LABEL", "README_MARKERS",
+    "BASELINE", "COMMAND", "EMBEDDED_DIR", "PACKAGE", "PROTOCOLS", "RANDOM_INIT_LABELS", "README_MARKERS",
     "REFERENCE", "SHIPPED", "STUDENT", "TEACHER", "TRAINING", "ReleaseTarget", "Row", "Stage", "evaluate",
     "gains_table", "markdown_table", "measured_record", "pack", "plot_curves", "readme_section", "reference_label",
-    "release", "run_all", "seed_vs_moco", "student_epochs", "teacher_crowding", "train_stage", "train_supervised",
+    "release", "run_all", "seed_vs_moco",
+    "targets", "targets_table", "student_epochs", "teacher_crowding", "train_stage", "train_supervised",
     "update_readme", "verdict",
 ]

@@ -1,8 +1,8 @@
 """Every network of the reproduction under the same protocols, and a measurement of the teacher.
 
 The table's rows are the trained stages (the files a release would ship where there is one, else the
-stage's export), the labelled reference and the randomly initialised student. Features are cached
-under `OUT/features/`.
+stage's export), the labelled reference and every architecture of the table at random init (the
+teacher's and the students'), under the same protocols. Features are cached under `OUT/features/`.
 """
 from __future__ import annotations
 
@@ -18,7 +18,9 @@ from .stages import REFERENCE, STUDENT, TEACHER, TRAINING, export_dir, is_done, 
 
 # Protocols of the table, as pinned strings (`seedzoo eval NAME --protocol P` measures each again).
 PROTOCOLS = {"knn": "knn", "linear": "linear_fast", "linear_1pct": "linear_fast:fraction=0.01"}
-RANDOM_INIT_LABEL = "random init reference"
+# The random-init references, by the entry whose architecture and preprocessing they use.
+RANDOM_INIT_LABELS = {TEACHER: "random init: ResNet-18 (the teacher's architecture)",
+                      STUDENT: "random init: MobileNetV3-Large (the students' architecture)"}
 
 
 @dataclass
@@ -39,7 +41,8 @@ def _networks(out: Path, packed: dict[str, Path]) -> list[tuple[str, str, str, P
         rows.append((stage.label, stage.recipe, get_entry(stage.recipe).architecture, weights))
     rows.append((reference_label(), REFERENCE, student_arch,
                  packed.get("supervised") or export_dir(out / "supervised")))
-    rows.append((RANDOM_INIT_LABEL, STUDENT, student_arch, False))
+    for entry, label in RANDOM_INIT_LABELS.items():
+        rows.append((label, entry, get_entry(entry).architecture, False))
     return rows
 
 
@@ -54,7 +57,7 @@ def evaluate(out: Path, packed: dict[str, Path] | None = None, datasets: Iterabl
 
     table = []
     for label, entry, arch, weights in _networks(out, packed or {}):
-        torch.manual_seed(0)  # the random-init reference is the seed-0 network
+        torch.manual_seed(0)  # a random-init reference is the seed-0 network, built as the trainer builds it
         model = seedzoo.create_model(arch, pretrained=weights, num_classes=0).eval()
         # the teacher is also measured in the space its students distil: its projection head's output
         spaces = {"": model}

@@ -20,7 +20,7 @@ from ...zoo.entries import FINGERPRINTS_FILE
 from ...zoo.measured import MEASURED_FILE, MeasuredNumber, MeasuredRecord, ShippedEntry, write_record
 from .evaluation import Row
 from .report import verdict
-from .stages import BASELINE, COMMAND, REFERENCE, STUDENT, TEACHER, TRAINING, export_dir, reference_label
+from .stages import BASELINE, COMMAND, REFERENCE, STUDENT, TEACHER, TRAINING, export_dir, is_done, reference_label
 
 # The stages whose networks ship, by the entry they ship as.
 SHIPPED = {"teacher": TEACHER, "seed": STUDENT, "mocov2": BASELINE, "supervised": REFERENCE}
@@ -55,8 +55,11 @@ def pack(out: Path) -> dict[str, Path]:
     dest.mkdir(parents=True, exist_ok=True)
     hashes, files = {}, {}
     for key, name in SHIPPED.items():
-        weights = load_weights(export_dir(out / key))
         entry = get_entry(name)
+        if key == "teacher" and not is_done(out / key):  # the students distilled from the shipped teacher
+            weights = load_weights(EMBEDDED_DIR / f"{name}.safetensors", entry.weights.sha256)
+        else:
+            weights = load_weights(export_dir(out / key))
         head = (weights.head or {}) if entry.weights.with_head else {}
         half = {part: {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
                 for part, tensors in (("backbone", weights.backbone), ("head", head))}

@@ -10,7 +10,7 @@ from pathlib import Path
 from .evaluation import Row, evaluate, teacher_crowding
 from .release import ReleaseTarget, pack, release
 from .report import write_results
-from .stages import TRAINING, is_done, train_stage, train_students, train_supervised
+from .stages import TRAINING, is_done, train_stage, train_students, train_supervised, trains_teacher
 
 
 class _Timer:
@@ -35,9 +35,11 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
             overrides: Iterable[str] = (), limit: int | None = None, release_to: ReleaseTarget | None = None,
             progress: bool = False) -> list[Row]:
     """Train what is missing, pack the shipped entries' fp16 weights under OUT, evaluate everything and
-    write the results. Only with `release_to` (e.g. `release.PACKAGE`, the package source) are the weights
-    and the registry's record written outside OUT. `overrides` apply to every training run and `limit`
-    caps each split of the labelled sets (both for quick checks; recorded numbers should use neither).
+    write the results. The teacher is the shipped one unless `stages` asks for `teacher` (or OUT holds a
+    teacher run to finish, or one already trained). Only with `release_to` (e.g. `release.PACKAGE`, the
+    package source) are the weights and the registry's record written outside OUT. `overrides` apply to
+    every training run and `limit` caps each split of the labelled sets (both for quick checks; recorded
+    numbers should use neither).
     Returns the table's rows; none when `stages` leaves out `evaluate` (then nothing is released)."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -47,7 +49,11 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
     students = [s for s in TRAINING if s.distils and (wanted is None or s.key in wanted)]
     together = students if sum(not is_done(s.run_dir(out)) for s in students) > 1 else []
     for stage in TRAINING:
-        if stage in together:
+        if stage.key == "teacher":
+            if trains_teacher(out, wanted):
+                with timer(stage.key):
+                    train_stage(stage, out, overrides)
+        elif stage in together:
             if stage is together[0]:
                 with timer("+".join(s.key for s in together)):
                     train_students(together, out, overrides)

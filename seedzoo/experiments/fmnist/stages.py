@@ -44,8 +44,6 @@ TRAINING = (
     Stage("mocov2", BASELINE, "MoCo-v2 alone"),
     Stage("seed_tt1e-4", STUDENT, "SEED, teacher temp 1e-4 (ablation)",
           ("distill.teacher_temperature=0.0001", "name=ablation.fmnist_tt1e-4"), distils=True),
-    Stage("seed_q4096", STUDENT, "SEED, queue 4096 (ablation)",
-          ("distill.queue_size=4096", "name=ablation.fmnist_q4096"), distils=True),
 )
 
 
@@ -57,6 +55,20 @@ def is_done(run_dir: Path) -> bool:
     return (export_dir(run_dir) / "model.safetensors").is_file()
 
 
+def trains_teacher(out: Path, wanted: set[str] | None) -> bool:
+    """Whether the `teacher` stage runs: when asked (`--stage teacher`), or to finish a teacher run
+    already begun in OUT. Otherwise the students distil from the shipped teacher, as the paper's
+    students distil from released ones."""
+    run_dir = out / "teacher"
+    return not is_done(run_dir) and ((wanted is not None and "teacher" in wanted) or run_dir.is_dir())
+
+
+def teacher_source(out: Path) -> str:
+    """The teacher the students distil from, as the recipes' `teacher.pretrained`: the one trained into
+    OUT when it is there, else the shipped entry (`zoo`)."""
+    return str(export_dir(out / "teacher")) if is_done(out / "teacher") else "zoo"
+
+
 def train_stage(stage: Stage, out: Path, extra: Iterable[str] = ()) -> Path:
     """Train one stage (resuming it if a checkpoint exists); returns its export folder."""
     from ...training.config import load_config
@@ -65,7 +77,7 @@ def train_stage(stage: Stage, out: Path, extra: Iterable[str] = ()) -> Path:
     run_dir = stage.run_dir(out)
     overrides = list(stage.overrides)
     if stage.distils:
-        overrides.append(f"teacher.pretrained={export_dir(out / 'teacher')}")
+        overrides.append(f"teacher.pretrained={teacher_source(out)}")
     cfg = load_config(stage.recipe, [*overrides, *extra])
     command = " ".join(["seedzoo", "train", stage.recipe, *overrides, *extra])
     train(cfg, run_dir, resume="auto", command=command)
@@ -84,7 +96,7 @@ def train_students(stages: Sequence[Stage], out: Path, extra: Iterable[str] = ()
     from ...training.metrics import METRICS_FILE, read_metrics
 
     run_dir = out / STUDENTS_DIR
-    teacher = f"teacher.pretrained={export_dir(out / 'teacher')}"
+    teacher = f"teacher.pretrained={teacher_source(out)}"
     cfgs = [load_config(stage.recipe, [*stage.overrides, teacher, *extra]) for stage in stages]
     names = [cfg.name for cfg in cfgs]
     if not all(is_done(run_dir / "export" / name) for name in names):
