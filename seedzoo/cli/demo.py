@@ -37,7 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("experiment", choices=["fmnist"])
     r.add_argument("--out", type=Path, default=Path("runs/fmnist"))
     r.add_argument("--stage", action="append", dest="stages",
-                   help="only these stages (teacher, seed, mocov2, seed_tt1e-4, supervised, evaluate); "
+                   help="only these stages (teacher, seed, mocov2, seed_tt1e-2, supervised, evaluate); "
                         "the teacher trains only when named here or to finish a teacher run begun in OUT")
     r.add_argument("--release", action="store_true",
                    help="also write the shipped entries' weights and their measured record into the package "

@@ -255,7 +255,7 @@ FASHION_MNIST: tuple[ZooEntry, ...] = (
         data=FASHION_MNIST_DATA,
         train_data="Fashion-MNIST",
         recipe=Recipe(config="seed_mbv3_large__fmnist_mocov2_r18.yaml", epochs=4, queue_size=16384,
-                      teacher_temperature=0.01),
+                      teacher_temperature=1e-4),
         license=LICENSE_SEEDZOO, citation=SEED_CITATION,
         description="seed_mbv3_large distilled by SEED from mocov2_r18.fmnist on Fashion-MNIST (4 epochs, 32 px)",
         notes=(_FMNIST_NOTE, _BACKBONE_ONLY, *_RECORD.notes("seed_mbv3_large.fmnist_mocov2_r18"))),

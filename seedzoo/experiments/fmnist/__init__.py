@@ -7,15 +7,14 @@ under the same protocols:
 2. `seed`: MobileNetV3-Large distilled from it by SEED (`seed_mbv3_large.fmnist_mocov2_r18`);
 3. `mocov2`: the same student, epochs, batch and augmentation, trained by MoCo-v2 alone
    (`mocov2_mbv3_large.fmnist`): the paper's baseline;
-4. two ablations of the SEED run: teacher temperature 1e-4 (the official default) instead of 0.01; a
-   queue of a quarter the size;
+4. an ablation of the SEED run: teacher temperature 0.01 instead of the official 1e-4;
 5. `supervised`: the student trained with the labels for the same epochs (a reference), and every
    architecture of the table at random init (the other references).
 
 The teacher ships, as the paper's teachers do: unless asked (`--stage teacher`), the students distil
 from the shipped `mocov2_r18.fmnist`.
 
-The SEED student and its two ablations train together, against one teacher pass per step (each
+The SEED student and its ablation train together, against one teacher pass per step (each
 export is bitwise what the stage trained alone would export). `run_all` skips every stage whose
 output exists, so an interrupted reproduction continues where it
 stopped (training runs resume from their last checkpoint). Results go to `OUT/results.json` and

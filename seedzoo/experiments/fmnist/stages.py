@@ -40,10 +40,10 @@ class Stage:
 
 TRAINING = (
     Stage("teacher", TEACHER, "teacher: MoCo-v2 ResNet-18"),
-    Stage("seed", STUDENT, "SEED (teacher temp 0.01, queue 16384)", distils=True),
+    Stage("seed", STUDENT, "SEED (teacher temp 1e-4, queue 16384)", distils=True),
     Stage("mocov2", BASELINE, "MoCo-v2 alone"),
-    Stage("seed_tt1e-4", STUDENT, "SEED, teacher temp 1e-4 (ablation)",
-          ("distill.teacher_temperature=0.0001", "name=ablation.fmnist_tt1e-4"), distils=True),
+    Stage("seed_tt1e-2", STUDENT, "SEED, teacher temp 0.01 (ablation)",
+          ("distill.teacher_temperature=0.01", "name=ablation.fmnist_tt1e-2"), distils=True),
 )
 
 
