@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ...weights.fingerprint import measure_fingerprint
+from ...weights.hub import resolve_weights
 from ...weights.io import load_weights, save_weights
 from ...zoo import get_entry
 from ...zoo.entries import FINGERPRINTS_FILE
@@ -56,10 +57,9 @@ def pack(out: Path) -> dict[str, Path]:
     hashes, files = {}, {}
     for key, name in SHIPPED.items():
         entry = get_entry(name)
-        if key == "teacher" and not is_done(out / key):  # the students distilled from the shipped teacher
-            weights = load_weights(EMBEDDED_DIR / f"{name}.safetensors", entry.weights.sha256)
-        else:
-            weights = load_weights(export_dir(out / key))
+        # without a teacher stage in OUT the students distilled from the shipped teacher, which ships again
+        shipped = key == "teacher" and not is_done(out / key)
+        weights = load_weights(resolve_weights(entry, offline=True) if shipped else export_dir(out / key))
         head = (weights.head or {}) if entry.weights.with_head else {}
         half = {part: {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
                 for part, tensors in (("backbone", weights.backbone), ("head", head))}

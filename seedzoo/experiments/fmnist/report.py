@@ -78,13 +78,16 @@ def targets(rows: list[Row]) -> list[Target]:
     """The reproduction's three targets, on the 10,000 test images (and on digits for the last)."""
     by_label = {row.label: row.results for row in rows}
     teacher = _minus(by_label[_label("teacher")], by_label[RANDOM_INIT_LABELS[TEACHER]])
-    on_fmnist, on_digits = seed_vs_moco(rows), seed_vs_moco(rows, "digits")
-    return [
-        Target("the teacher beats its own architecture at random init", _pick(teacher), 0.0, True),
-        Target("the SEED student beats MoCo-v2 alone by at least 2 points", _pick(on_fmnist), 2.0, False),
-        Target("on digits (never seen), the SEED student is at least as good as MoCo-v2 alone",
-               _pick(on_digits), 0.0, False),
-    ]
+    return [Target("the teacher beats its own architecture at random init", _pick(teacher), 0.0, True),
+            *_student_targets(rows)]
+
+
+def _student_targets(rows: list[Row]) -> tuple[Target, Target]:
+    """SEED against MoCo-v2 alone: on Fashion-MNIST by 2 points, and on digits at least even."""
+    return (Target("the SEED student beats MoCo-v2 alone by at least 2 points", _pick(seed_vs_moco(rows)),
+                   2.0, False),
+            Target("on digits (never seen), the SEED student is at least as good as MoCo-v2 alone",
+                   _pick(seed_vs_moco(rows, "digits")), 0.0, False))
 
 
 def _pick(gaps: dict[str, float]) -> dict[str, float]:
@@ -102,8 +105,9 @@ def targets_table(rows: list[Row]) -> str:
 def verdict(rows: list[Row]) -> str:
     """What the students' comparison showed, in one paragraph (the students' cards carry it)."""
     g, d = seed_vs_moco(rows), seed_vs_moco(rows, "digits")
-    met = "meets" if min(g["knn20"], g["linear"]) >= 2 else "does not meet"
-    digits = "at least as good as" if min(d["knn20"], d["linear"]) >= 0 else "below"
+    on_fmnist, on_digits = _student_targets(rows)
+    met = "meets" if on_fmnist.met else "does not meet"
+    digits = "at least as good as" if on_digits.met else "below"
     return (f"SEED ({STUDENT}) minus MoCo-v2 alone ({BASELINE}), same architecture, epochs, batch and "
             f"augmentation: {g['knn20']:+.2f} points of kNN-20 top-1, {g['linear']:+.2f} of linear top-1, "
             f"{g['linear_1pct']:+.2f} with 1% of the labels. It {met} the paper's direction at the target of "

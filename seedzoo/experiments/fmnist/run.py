@@ -10,7 +10,7 @@ from pathlib import Path
 from .evaluation import Row, evaluate, teacher_crowding
 from .release import ReleaseTarget, pack, release
 from .report import write_results
-from .stages import TRAINING, is_done, train_stage, train_students, train_supervised, trains_teacher
+from .stages import TRAINING, is_done, should_train, train_stage, train_students, train_supervised
 
 
 class _Timer:
@@ -49,15 +49,11 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
     students = [s for s in TRAINING if s.distils and (wanted is None or s.key in wanted)]
     together = students if sum(not is_done(s.run_dir(out)) for s in students) > 1 else []
     for stage in TRAINING:
-        if stage.key == "teacher":
-            if trains_teacher(out, wanted):
-                with timer(stage.key):
-                    train_stage(stage, out, overrides)
-        elif stage in together:
+        if stage in together:
             if stage is together[0]:
                 with timer("+".join(s.key for s in together)):
                     train_students(together, out, overrides)
-        elif (wanted is None or stage.key in wanted) and not is_done(stage.run_dir(out)):
+        elif should_train(stage, out, wanted):
             with timer(stage.key):
                 train_stage(stage, out, overrides)
     if (wanted is None or "supervised" in wanted) and not is_done(out / "supervised"):

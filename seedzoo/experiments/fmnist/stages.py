@@ -33,13 +33,14 @@ class Stage:
     label: str  # row of the table
     overrides: tuple[str, ...] = ()  # ablations rename the run, so that its export claims no entry
     distils: bool = False  # reads the teacher trained by the `teacher` stage
+    default: bool = True  # trains without `--stage`; the teacher does not: the students distil the shipped one
 
     def run_dir(self, out: Path) -> Path:
         return out / self.key
 
 
 TRAINING = (
-    Stage("teacher", TEACHER, "teacher: MoCo-v2 ResNet-18"),
+    Stage("teacher", TEACHER, "teacher: MoCo-v2 ResNet-18", default=False),
     Stage("seed", STUDENT, "SEED (teacher temp 1e-4, queue 16384)", distils=True),
     Stage("mocov2", BASELINE, "MoCo-v2 alone"),
     Stage("seed_tt1e-2", STUDENT, "SEED, teacher temp 0.01 (ablation)",
@@ -55,12 +56,16 @@ def is_done(run_dir: Path) -> bool:
     return (export_dir(run_dir) / "model.safetensors").is_file()
 
 
-def trains_teacher(out: Path, wanted: set[str] | None) -> bool:
-    """Whether the `teacher` stage runs: when asked (`--stage teacher`), or to finish a teacher run
-    already begun in OUT. Otherwise the students distil from the shipped teacher, as the paper's
-    students distil from released ones."""
-    run_dir = out / "teacher"
-    return not is_done(run_dir) and ((wanted is not None and "teacher" in wanted) or run_dir.is_dir())
+def should_train(stage: Stage, out: Path, wanted: set[str] | None) -> bool:
+    """Whether `stage` trains: when it is not done and is named in `wanted` (without `wanted`: when it is
+    a default stage). A stage that is not a default one (the teacher) also trains to finish a run already
+    begun in OUT; otherwise the students distil from the shipped teacher, as the paper's students distil
+    from released ones."""
+    run_dir = stage.run_dir(out)
+    if is_done(run_dir):
+        return False
+    named = stage.key in wanted if wanted is not None else stage.default
+    return named or (not stage.default and run_dir.is_dir())
 
 
 def teacher_source(out: Path) -> str:
