@@ -142,6 +142,17 @@ def test_the_targets_compare_the_rows_they_name(toy_run):
     assert all(t.claim in table for t in (first, second, third))
 
 
+def test_the_students_are_set_against_their_architecture_at_random_init(toy_run):
+    _, _, rows = toy_run
+    by_label = {r.label: r.results for r in rows}
+    floor = by_label[fmnist.RANDOM_INIT_LABELS[fmnist.STUDENT]]
+    student = by_label[next(s.label for s in fmnist.TRAINING if s.key == "seed")]
+    note = fmnist.against_random_init(rows)
+    for dataset in ("fashion_mnist", "digits"):
+        gap = student[f"{dataset}/knn"]["knn20_top1"] - floor[f"{dataset}/knn"]["knn20_top1"]
+        assert f"SEED {gap:+.2f} kNN-20" in note
+
+
 def test_a_second_call_trains_nothing_again(toy_run):
     out, ship, _ = toy_run
     before = {s.key: (out / s.key / "export" / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
@@ -172,7 +183,8 @@ def test_the_readme_section_is_replaced_between_its_markers_and_nothing_else_cha
     text = readme.read_text()
     assert text.startswith("# title\n\nbefore\n") and text.endswith(f"{end}\nafter\n") and "old text" not in text
     assert fmnist.markdown_table(rows) in text and fmnist.gains_table(rows) in text
-    assert fmnist.verdict(rows) in text and "--readme README.md" in text
+    assert fmnist.verdict(rows) in text and fmnist.against_random_init(rows) in text
+    assert "--readme README.md" in text
     assert (tmp_path / "docs" / "fmnist_curves.png").read_bytes() == (out / "curves.png").read_bytes()
 
 

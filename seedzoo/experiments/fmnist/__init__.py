@@ -29,6 +29,7 @@ from .evaluation import PROTOCOLS, RANDOM_INIT_LABELS, Row, evaluate, teacher_cr
 from .release import EMBEDDED_DIR, PACKAGE, SHIPPED, ReleaseTarget, measured_record, pack, release
 from .report import (
     README_MARKERS,
+    against_random_init,
     gains_table,
     markdown_table,
     plot_curves,
@@ -56,7 +57,8 @@ from .stages import (
 
 __all__ = [
     "BASELINE", "COMMAND", "EMBEDDED_DIR", "PACKAGE", "PROTOCOLS", "RANDOM_INIT_LABELS", "README_MARKERS",
-    "REFERENCE", "SHIPPED", "STUDENT", "TEACHER", "TRAINING", "ReleaseTarget", "Row", "Stage", "evaluate",
+    "REFERENCE", "SHIPPED", "STUDENT", "TEACHER", "TRAINING", "ReleaseTarget", "Row", "Stage", "against_random_init",
+    "evaluate",
     "gains_table", "markdown_table", "measured_record", "pack", "plot_curves", "readme_section", "reference_label",
     "release", "run_all", "seed_vs_moco",
     "targets", "targets_table", "student_epochs", "teacher_crowding", "train_stage", "train_supervised",
