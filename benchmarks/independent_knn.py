@@ -24,7 +24,9 @@ MEAN, STD = 0.286, 0.353  # Fashion-MNIST's, as the fmnist entries record them
 
 
 def read_idx(root: Path, stem: str) -> np.ndarray:
-    path = next(root.glob(f"{stem}*"))
+    path = next(root.glob(f"{stem}*"), None)
+    if path is None:
+        raise SystemExit(f"no {stem}* file in {root}: install Fashion-MNIST (`make data`) or pass --root")
     raw = (gzip.open if path.suffix == ".gz" else open)(path, "rb").read()
     ndim = raw[3]
     dims = np.frombuffer(raw[4:4 + 4 * ndim], dtype=">i4")

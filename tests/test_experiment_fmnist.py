@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -146,11 +148,36 @@ def test_the_students_are_set_against_their_architecture_at_random_init(toy_run)
     _, _, rows = toy_run
     by_label = {r.label: r.results for r in rows}
     floor = by_label[fmnist.RANDOM_INIT_LABELS[fmnist.STUDENT]]
-    student = by_label[next(s.label for s in fmnist.TRAINING if s.key == "seed")]
+    student, moco = (by_label[next(s.label for s in fmnist.TRAINING if s.key == key)] for key in ("seed", "mocov2"))
     note = fmnist.against_random_init(rows)
+    below = 0
     for dataset in ("fashion_mnist", "digits"):
-        gap = student[f"{dataset}/knn"]["knn20_top1"] - floor[f"{dataset}/knn"]["knn20_top1"]
-        assert f"SEED {gap:+.2f} kNN-20" in note
+        knn, lin = (
+            {who: r[f"{dataset}/{k}"][m] - floor[f"{dataset}/{k}"][m] for who, r in (("seed", student), ("moco", moco))}
+            for k, m in (("knn", "knn20_top1"), ("linear", "top1")))
+        assert f"SEED {knn['seed']:+.2f} kNN-20 and {lin['seed']:+.2f} linear" in note
+        assert f"MoCo-v2 alone {knn['moco']:+.2f} and {lin['moco']:+.2f}" in note
+        below += sum(g < 0 for g in (*knn.values(), *lin.values()))
+    # every gap under zero is named, and the note says none is when none is
+    assert note.count(" (kNN-20)") + note.count(" (linear)") == below
+    assert ("Below the random-init network" in note) == (below > 0)
+
+
+def test_the_readme_section_finds_the_packed_files_from_any_working_directory(toy_run, tmp_path, monkeypatch):
+    out, _, _ = toy_run
+    # a run started in tmp_path as `--out run` records its weights as run/release/NAME.safetensors
+    run = tmp_path / "run"
+    shutil.copytree(out / "release", run / "release")
+    saved = json.loads((out / "results.json").read_text())
+    for row in saved["rows"]:
+        if row["weights"].endswith(".safetensors"):
+            row["weights"] = f"run/release/{Path(row['weights']).name}"
+    (run / "results.json").write_text(json.dumps(saved))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # the README written from another directory
+    section = fmnist.readme_section(run)
+    for path in (run / "release").glob("*.safetensors"):
+        assert f"{path.stem} {path.stat().st_size / 1e6:.1f} MB" in section
 
 
 def test_a_second_call_trains_nothing_again(toy_run):

@@ -21,7 +21,18 @@ from ...zoo.entries import FINGERPRINTS_FILE
 from ...zoo.measured import MEASURED_FILE, MeasuredNumber, MeasuredRecord, ShippedEntry, write_record
 from .evaluation import Row
 from .report import verdict
-from .stages import BASELINE, COMMAND, REFERENCE, STUDENT, TEACHER, TRAINING, export_dir, is_done, reference_label
+from .stages import (
+    BASELINE,
+    COMMAND,
+    REFERENCE,
+    STUDENT,
+    TEACHER,
+    TRAINING,
+    export_dir,
+    is_done,
+    packed_dir,
+    reference_label,
+)
 
 # The stages whose networks ship, by the entry they ship as.
 SHIPPED = {"teacher": TEACHER, "seed": STUDENT, "mocov2": BASELINE, "supervised": REFERENCE}
@@ -43,10 +54,6 @@ FINGERPRINTS_HOW = ("seedzoo.weights.fingerprint.measure_fingerprint(entry.archi
                     "entry.weights.sha256) for each shipped file; `seedzoo verify NAME "
                     "--fingerprint --json -` prints the same record under fingerprint.actual. A pin holds only for "
                     "the sha256 beside it.")
-
-
-def packed_dir(out: Path) -> Path:
-    return out / "release"
 
 
 def pack(out: Path) -> dict[str, Path]:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .evaluation import RANDOM_INIT_LABELS, Row
-from .stages import BASELINE, COMMAND, STUDENT, TEACHER, TRAINING, student_epochs
+from .stages import BASELINE, COMMAND, STUDENT, TEACHER, TRAINING, packed_dir, student_epochs
 
 README_MARKERS = ("<!-- fmnist-results:start -->", "<!-- fmnist-results:end -->")
 
@@ -120,14 +120,18 @@ def against_random_init(rows: list[Row]) -> str:
     test, but that a reader of the tables should see (random convolutional features are strong here)."""
     by_label = {row.label: row.results for row in rows}
     floor = by_label[RANDOM_INIT_LABELS[STUDENT]]
-    parts = []
+    parts, below = [], []
     for dataset, name in (("fashion_mnist", "Fashion-MNIST"), ("digits", "digits")):
-        seed, moco = (_minus(by_label[_label(key)], floor, dataset) for key in ("seed", "mocov2"))
-        parts.append(f"on {name}, SEED {seed['knn20']:+.2f} kNN-20 and {seed['linear']:+.2f} linear, "
-                     f"MoCo-v2 alone {moco['knn20']:+.2f} and {moco['linear']:+.2f}")
-    return ("Against the students' own architecture at random init (points): " + "; ".join(parts) + ". "
-            "A randomly initialised network already separates these small grayscale images well; a short "
-            "self-supervised run can fall below it, and the paper's comparison is between trained students.")
+        gaps = {who: _pick(_minus(by_label[_label(key)], floor, dataset))
+                for who, key in (("SEED", "seed"), ("MoCo-v2 alone", "mocov2"))}
+        parts.append(f"on {name}, SEED {gaps['SEED']['kNN-20']:+.2f} kNN-20 and {gaps['SEED']['linear']:+.2f} "
+                     f"linear, MoCo-v2 alone {gaps['MoCo-v2 alone']['kNN-20']:+.2f} and "
+                     f"{gaps['MoCo-v2 alone']['linear']:+.2f}")
+        below += [f"{who} on {name} ({metric})" for who, g in gaps.items() for metric, gap in g.items() if gap < 0]
+    found = (f"Below the random-init network: {', '.join(below)}. Random convolutional features already "
+             "separate these small grayscale images well; the paper's comparison is between trained students."
+             if below else "Both students are above the random-init network on both sets.")
+    return f"Against the students' own architecture at random init (points): {'; '.join(parts)}. {found}"
 
 
 def plot_curves(out: Path, path: Path) -> Path:
@@ -175,9 +179,10 @@ def read_results(out: Path) -> tuple[list[Row], dict[str, Any]]:
     return [Row(**r) for r in saved["rows"]], saved
 
 
-def _file_sizes(rows: list[Row]) -> str:
-    """The sizes of the files the table measured that ship (the packed fp16 copies)."""
-    files = [Path(row.weights) for row in rows if row.weights.endswith(".safetensors")]
+def _file_sizes(out: Path, rows: list[Row]) -> str:
+    """The sizes of the files the table measured that ship (the packed fp16 copies, found in `out` rather
+    than at `row.weights`, which is relative to wherever the run was started)."""
+    files = [packed_dir(out) / Path(row.weights).name for row in rows if row.weights.endswith(".safetensors")]
     return ", ".join(f"{f.stem} {f.stat().st_size / 1e6:.1f} MB" for f in files if f.is_file())
 
 
@@ -198,7 +203,7 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
     by_label = {row.label: row.results for row in rows}
     minutes = {k: f"{v / 60:.0f} min" for k, v in saved["timings_s"].items()}
     crowd = saved.get("teacher_embeddings")
-    sizes = _file_sizes(rows)
+    sizes = _file_sizes(out, rows)
     from ...training.config import load_config
 
     teacher_epochs, epochs = load_config(TEACHER).epochs, student_epochs()

@@ -52,6 +52,11 @@ def export_dir(run_dir: Path) -> Path:
     return run_dir / "export"
 
 
+def packed_dir(out: Path) -> Path:
+    """Where `release.pack` writes the fp16 files that ship."""
+    return out / "release"
+
+
 def is_done(run_dir: Path) -> bool:
     return (export_dir(run_dir) / "model.safetensors").is_file()
 
