@@ -26,6 +26,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, TypedDict
 
+from .files import write_atomic
 from .zoo import Metric, ZooEntry, list_entries
 from .zoo.entries import SEED_CITATION
 
@@ -386,7 +387,7 @@ def write_cards(out_dir: str | Path | None = None, entries: list[ZooEntry] | Non
     paths = []
     for entry in entries if entries is not None else list_entries():
         path = out / f"{entry.name}.md"
-        path.write_text(render_card(entry), encoding="utf-8")
+        write_atomic(path, render_card(entry))
         paths.append(path)
     return paths
 

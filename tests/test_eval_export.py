@@ -8,7 +8,14 @@ import pytest
 import torch
 
 import seedzoo
-from seedzoo.evaluation.export import check_onnx, export_onnx, read_detectron2, save_detectron2, to_detectron2
+from seedzoo.evaluation.export import (
+    OnnxExportError,
+    check_onnx,
+    export_onnx,
+    read_detectron2,
+    save_detectron2,
+    to_detectron2,
+)
 
 
 def test_detectron2_export_uses_detectron2_key_names_for_basic_blocks(tmp_path):
@@ -46,8 +53,20 @@ def test_read_detectron2_refuses_arbitrary_objects(tmp_path):
 def test_onnx_output_matches_pytorch(tmp_path, name):
     torch.manual_seed(0)
     model = seedzoo.create_model(name).eval()
-    path = export_onnx(model, tmp_path / f"{name}.onnx", input_size=64)
+    done = export_onnx(model, tmp_path / f"{name}.onnx", input_size=64)
+    assert done.difference <= done.rtol * done.scale
+    path = done.path
     images = torch.randn(3, 3, 64, 64)  # batch 3 against an export traced at batch 1: dynamic axis
     with torch.no_grad():
         scale = float(model(images).abs().max())
     assert check_onnx(model, path, images) <= 1e-4 * max(scale, 1.0)
+
+
+def test_an_onnx_graph_that_fails_its_check_never_takes_the_target_name(tmp_path):
+    model = seedzoo.create_model("seed_resnet18").eval()
+    target = tmp_path / "model.onnx"
+    target.write_bytes(b"the previous export")
+    with pytest.raises(OnnxExportError, match="was not written"):
+        export_onnx(model, target, input_size=32, rtol=1e-30)  # no graph can be that close
+    assert target.read_bytes() == b"the previous export"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]  # no temporary file left

@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from ..files import write_atomic
+
 STDOUT = "-"
 
 
@@ -31,7 +33,4 @@ def write_json(data: Any, dest: str) -> Path | None:
         sys.stdout.write(text)
         sys.stdout.flush()
         return None
-    path = Path(dest)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
+    return write_atomic(dest, text)

@@ -18,8 +18,9 @@ bottleneck blocks, so for these depths use an FPN config (inferred from detectro
 
 ONNX
 ----
-`export_onnx` writes a backbone's pre-logits representation with a dynamic batch axis, and
-`check_onnx` runs it under onnxruntime and compares with PyTorch.
+`export_onnx` writes a backbone's pre-logits representation with a dynamic batch axis; before the file
+takes its name it is run under onnxruntime on a seeded batch and compared with PyTorch (`check_onnx`),
+so an interrupted or failed export never leaves an unchecked file at the target (seedzoo.files).
 """
 from __future__ import annotations
 
@@ -28,12 +29,15 @@ import pickle
 import re
 import warnings
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
+from ..errors import SeedzooError
+from ..files import write_atomic
 from .features import representation
 
 _SKIP_PREFIXES = ("fc.", "head.", "classifier.")
@@ -63,11 +67,8 @@ def to_detectron2(state_dict: Mapping[str, torch.Tensor]) -> dict[str, np.ndarra
 def save_detectron2(model_or_state_dict: nn.Module | Mapping[str, torch.Tensor], path: str | Path) -> Path:
     """Write a detectron2 checkpoint (`.pkl`) of a ResNet backbone."""
     state = model_or_state_dict.state_dict() if isinstance(model_or_state_dict, nn.Module) else model_or_state_dict
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "wb") as f:
-        pickle.dump({"model": to_detectron2(state), "__author__": "seedzoo", "matching_heuristics": True}, f)
-    return path
+    return write_atomic(path, pickle.dumps({"model": to_detectron2(state), "__author__": "seedzoo",
+                                            "matching_heuristics": True}))
 
 
 class _NumpyOnlyUnpickler(pickle.Unpickler):
@@ -98,21 +99,65 @@ class _Representation(nn.Module):
         return representation(self.model, x)
 
 
+class OnnxExportError(SeedzooError, ValueError):
+    """The ONNX graph does not compute what the PyTorch model computes (or cannot be checked)."""
+
+
+@dataclass(frozen=True)
+class OnnxExport:
+    """A checked ONNX file: `difference` is the largest absolute gap to PyTorch on the check batch,
+    accepted because it is at most `rtol` x `scale` (the output's largest magnitude, at least 1)."""
+
+    path: Path
+    difference: float
+    scale: float
+    rtol: float
+
+
 def export_onnx(model: nn.Module, path: str | Path, input_size: int = 224, opset: int = 17,
-                dynamic_batch: bool = True) -> Path:
-    """Write the model's representation (input "images" N x 3 x S x S, output "features") as ONNX."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+                dynamic_batch: bool = True, rtol: float = 1e-4) -> OnnxExport:
+    """Write the model's representation (input "images" N x 3 x S x S, output "features") as ONNX.
+
+    The graph is run under onnxruntime on a seeded batch of two (the export is traced at one: the batch
+    axis is dynamic) and renamed into place only when its output is within `rtol` of PyTorch's, relative
+    to the output's scale; otherwise `OnnxExportError`, and whatever was at `path` stays as it was.
+    """
+    if not input_size > 0 or not rtol > 0:
+        raise OnnxExportError(f"input_size ({input_size}) and rtol ({rtol}) must be positive")
+    try:
+        import onnx  # noqa: F401  (torch's exporter needs it)
+        import onnxruntime  # noqa: F401  (the check runs the graph)
+    except ModuleNotFoundError as err:
+        raise OnnxExportError(f"ONNX export needs the '{err.name}' package: pip install 'seedzoo[onnx]'") from None
+    model.eval()
     wrapped = _Representation(model).eval()
     example = torch.randn(1, 3, input_size, input_size)
     axes = {"images": {0: "batch"}, "features": {0: "batch"}} if dynamic_batch else None
+    graph = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter is deprecated, but the torch.export-based one needs onnxscript,
         # which seedzoo does not depend on; both write the same standard ONNX graph for these CNNs.
         warnings.simplefilter("ignore", DeprecationWarning)
-        torch.onnx.export(wrapped, (example,), str(path), input_names=["images"], output_names=["features"],
-                          dynamic_axes=axes, opset_version=opset, dynamo=False)
-    return path
+        # Into memory (the TorchScript exporter takes a binary file), so the file is written and checked
+        # before it takes its name.
+        torch.onnx.export(wrapped, (example,), graph, input_names=["images"],  # type: ignore[arg-type]
+                          output_names=["features"], dynamic_axes=axes, opset_version=opset, dynamo=False)
+    images = torch.randn((2 if dynamic_batch else 1, 3, input_size, input_size),
+                         generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        scale = max(float(representation(model, images).abs().max()), 1.0)
+    checked: list[float] = []
+
+    def parity(tmp: Path) -> None:
+        diff = check_onnx(model, tmp, images)
+        if not diff <= rtol * scale:  # NaN fails too
+            raise OnnxExportError(f"the ONNX graph differs from PyTorch by {diff:.2e} (more than {rtol:g} of the "
+                                  f"output's scale {scale:.3g}), so {path} was not written; try another opset, "
+                                  "and report it if it persists")
+        checked.append(diff)
+
+    written = write_atomic(path, graph.getbuffer(), check=parity)
+    return OnnxExport(written, checked[0], scale, rtol)
 
 
 def check_onnx(model: nn.Module, path: str | Path, images: torch.Tensor) -> float:

@@ -12,10 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
+
+from ..files import write_atomic
 
 
 def state_dict_sha256(model: nn.Module) -> str:
@@ -124,9 +126,6 @@ def extract_features(model: nn.Module, dataset: Dataset, batch_size: int = 256, 
     finally:
         model.train(was_training)
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        save_file({"features": features.contiguous(), "labels": labels.contiguous()}, str(tmp),
-                  metadata={"model": model_id or "", "dataset": dataset_id or ""})
-        tmp.replace(path)  # atomic: a killed run never leaves a half-written cache entry
+        write_atomic(path, save({"features": features.contiguous(), "labels": labels.contiguous()},
+                                metadata={"model": model_id or "", "dataset": dataset_id or ""}))
     return features, labels

@@ -13,11 +13,9 @@ start when a kill left it (`files.remove_partial_files`).
 """
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import math
-import os
 import pickle
 import re
 import shutil
@@ -30,7 +28,7 @@ from typing import Any
 import torch
 
 from ..errors import SeedzooError
-from .files import partial_path
+from ..files import DiskFullError, WriteError, write_atomic
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = "seedzoo-train"
@@ -144,25 +142,12 @@ def save_checkpoint(state: dict[str, Any], run_dir: str | Path, step: int, keep_
 
     path = checkpoint_path(run_dir, step)
     folder = path.parent
-    folder.mkdir(parents=True, exist_ok=True)
-    free = shutil.disk_usage(folder).free
-    if free < len(data):
-        raise _no_space(folder, len(data), free)
-    tmp = partial_path(path)
     try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException as err:  # also a KeyboardInterrupt mid-write: never leave the partial file
-        tmp.unlink(missing_ok=True)
-        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise _no_space(folder, len(data), shutil.disk_usage(folder).free) from None
-        if isinstance(err, OSError):
-            raise CheckpointSaveError(f"cannot write a checkpoint into {folder}: {err.strerror or err}") from None
-        raise
-    _fsync_dir(folder)
+        write_atomic(path, data)
+    except DiskFullError:
+        raise _no_space(folder, len(data), shutil.disk_usage(folder).free) from None
+    except WriteError as err:
+        raise CheckpointSaveError(f"cannot write a checkpoint into {folder}: {err}") from None
     if keep_last > 0:
         for old in list_checkpoints(run_dir)[:-keep_last]:
             old.unlink(missing_ok=True)
@@ -177,20 +162,6 @@ def _no_space(folder: Path, needed: int, free: int) -> CheckpointSaveError:
 
 def _mb(n: int) -> str:
     return f"{n / 1e6:.3g} MB"
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename durable (a crash right after it must not bring back the old directory entry)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def discard_after(run_dir: str | Path, step: int) -> list[Path]:

@@ -29,6 +29,7 @@ from ..data.augment import EvalTransform, sample_generator
 from ..data.datasets import ImageSource, KeyedViewDataset, build_source
 from ..data.sampler import GlobalBatchSampler
 from ..errors import SeedzooError
+from ..files import write_atomic
 from . import distributed as D
 from .checkpoint import (
     NonFiniteStateError,
@@ -48,7 +49,6 @@ from .config import (
     to_dict,
 )
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
-from .files import write_atomic
 from .memory import fit_problems
 from .metrics import MetricsLogger, knn_top1, last_knn, truncate_metrics
 from .networks import Encoder, build_student, build_teacher, resolve_teacher

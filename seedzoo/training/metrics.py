@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .files import write_atomic
+from ..files import write_atomic
 
 METRICS_FILE = "metrics.jsonl"
 CSV_FILE = "metrics.csv"

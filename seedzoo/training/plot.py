@@ -1,8 +1,10 @@
 """`seedzoo plot RUN_DIR`: loss, learning rate and kNN curves of a run, from its metrics.jsonl."""
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
+from ..files import write_atomic
 from . import metrics
 from .metrics import METRICS_FILE
 
@@ -34,6 +36,7 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
         axes[2].plot(*zip(*knn), marker="o")
         axes[2].set(xlabel="epoch", ylabel="top-1 (%)", title="kNN monitor")
     out = Path(out) if out else Path(run_dir) / "metrics.png"
-    fig.savefig(out, dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
-    return out
+    return write_atomic(out, png.getbuffer())

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SeedzooError
+from ..files import remove_partial_files, write_atomic
 from .checkpoint import CHECKPOINT_DIR
-from .files import remove_partial_files, write_atomic
 
 RUN_FILE = "run.json"
 RUN_FILES = (RUN_FILE, "config.yaml", "device_plan.json", "metrics.jsonl", "metrics.csv", "metrics.png")

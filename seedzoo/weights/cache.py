@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SeedzooError
+from ..files import process_alive
 from .io import ChecksumError
 
 __all__ = [
@@ -80,17 +81,6 @@ def remove_cached(path: str | os.PathLike) -> None:
 
 
 _STALE_AGE = 24 * 3600  # seconds: a partial file this old is dead even if its pid was reused
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` still runs (a partial file it left may still be being written)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 def partial_name(name: str) -> str:

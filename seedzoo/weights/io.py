@@ -16,9 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import struct
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -28,6 +26,7 @@ from typing import Any, BinaryIO
 import torch
 
 from ..errors import SeedzooError
+from ..files import write_atomic
 
 __all__ = [
     "BACKBONE_PREFIX",
@@ -363,18 +362,10 @@ def save_weights(path: str | Path, backbone: Mapping[str, torch.Tensor], head: M
     if len(floats) == 1 and floats != {torch.float32}:  # a reduced-precision copy says so: loads may upcast it
         meta.setdefault("dtype", str(floats.pop()).removeprefix("torch."))
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            _write_safetensors(f, tensors, meta)
-        digest = sha256_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return digest
+    digest: list[str] = []  # of the complete file, taken before it is renamed into place
+    write_atomic(path, lambda f: _write_safetensors(f, tensors, meta),
+                 check=lambda tmp: digest.append(sha256_file(tmp)))
+    return digest[0]
 
 
 # --- model folders -----------------------------------------------------------------------------

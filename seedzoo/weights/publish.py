@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..files import write_atomic
 from ..timm_cfg import pretrained_cfg
 from ..zoo import DataConfig, Normalization, ZooEntry
 from .io import CONFIG_NAME, FORMAT, WEIGHTS_NAME, save_weights, sha256_file
@@ -102,7 +103,7 @@ def write_model_folder(out_dir: str | Path, *, architecture: str, backbone: Mapp
         "pretrained_cfg": timm_cfg,
         "seedzoo": block,
     }
-    (out / CONFIG_NAME).write_text(json.dumps(config, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    write_atomic(out / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=False) + "\n")
 
     if card is None and "recipe" in block:  # a training run's export: its own card, so publish.py accepts it
         from ..cards import render_run_card
@@ -113,7 +114,7 @@ def write_model_folder(out_dir: str | Path, *, architecture: str, backbone: Mapp
 
         card = render_card(entry)
     if card is not None:
-        (out / CARD_NAME).write_text(card, encoding="utf-8")
+        write_atomic(out / CARD_NAME, card)
     return out
 
 
