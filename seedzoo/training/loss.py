@@ -2,6 +2,7 @@
 
 Both compute their logits, softmax and loss in fp32 with autocast disabled: with fp16 logits a teacher
 temperature of 1e-4 quantises the teacher's logits in steps of 8 and below ~1.5e-5 overflows (NaN loss).
+The losses of the other objectives (`training/methods/`) do the same, with `as_fp32` and `no_autocast`.
 """
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import torch.nn.functional as F
 from torch import Tensor
 
 
-def _fp32(*tensors: Tensor) -> list[Tensor]:
+def as_fp32(*tensors: Tensor) -> list[Tensor]:
     return [t.float() for t in tensors]
 
 
-def _no_autocast(device_type: str):
+def no_autocast(device_type: str) -> torch.autocast:
+    """Every objective computes its loss in fp32 (see the module's docstring)."""
     return torch.autocast(device_type=device_type, enabled=False)
 
 
@@ -50,8 +52,8 @@ def seed_loss(student: Tensor, teacher: Tensor, queue: Tensor, student_temperatu
         teacher_temperature: tau_T; the official default 1e-4 makes the target one-hot (SEED then is
             InfoNCE against teacher embeddings); an independent reproduction uses 0.01.
     """
-    with _no_autocast(student.device.type):
-        student, teacher, queue = _fp32(student, teacher, queue)
+    with no_autocast(student.device.type):
+        student, teacher, queue = as_fp32(student, teacher, queue)
         logit_s, logit_t = seed_logits(student, teacher, queue)
         probs_t = F.softmax(logit_t / teacher_temperature, dim=1)
         return soft_cross_entropy(logit_s / student_temperature, probs_t)
@@ -62,8 +64,8 @@ def info_nce_loss(query: Tensor, key: Tensor, queue: Tensor, temperature: float 
 
     `query`, `key`: N x D (not normalised); `queue`: K x D L2-normalised rows. fp32 as `seed_loss`.
     """
-    with _no_autocast(query.device.type):
-        query, key, queue = _fp32(query, key, queue)
+    with no_autocast(query.device.type):
+        query, key, queue = as_fp32(query, key, queue)
         q = F.normalize(query, dim=1)
         k = F.normalize(key.detach(), dim=1)
         logits = torch.cat([(q * k).sum(1, keepdim=True), q @ queue.detach().T], dim=1) / temperature
