@@ -1,5 +1,6 @@
 """Real servers on 127.0.0.1 for the hub tests: olah (a Hugging Face Hub mirror), `python -m http.server`,
-and a proxy that damages what it forwards. Ports are chosen at run time; every server is stopped on exit."""
+a proxy that damages what it forwards, and a server that hangs, drips or answers what a Hub would not.
+Ports are chosen at run time; every server is stopped on exit."""
 from __future__ import annotations
 
 import http.server
@@ -13,6 +14,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -149,6 +151,78 @@ def damaging_proxy(upstream: str, damage: Damage) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@dataclass
+class ScriptedServer:
+    url: str
+    requests: list[str] = field(default_factory=list)  # "METHOD PATH" of each request received
+
+
+Behaviour = Literal["hang", "drip", "answer"]
+
+
+@contextmanager
+def scripted_server(behaviour: Behaviour, *, status: int = 200, content_type: str = "text/html",
+                    body: bytes = b"<html><body>a login page</body></html>", interval: float = 0.5,
+                    length: int = 1 << 20, headers: dict[str, str] | None = None) -> Iterator[ScriptedServer]:
+    """A server misbehaving on purpose. `hang`: reads each request and never answers; `drip`: announces
+    `length` bytes, then sends one every `interval` seconds (to a HEAD: the headers only); `answer`: `status`
+    with `body` to everything. `headers` are added to every answer. Every loop ends by itself when the
+    server stops (and `drip` after `length` bytes)."""
+    stop = threading.Event()
+    served: ScriptedServer
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def _serve(self) -> None:
+            served.requests.append(f"{self.command} {self.path}")
+            if behaviour == "hang":
+                stop.wait(120)
+                self.close_connection = True
+                return
+            if behaviour == "drip":
+                self.send_response(200)
+                self.send_header("Content-Length", str(length))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                for _ in range(length if self.command == "GET" else 0):
+                    if stop.wait(interval):
+                        break
+                    try:
+                        self.wfile.write(b"\0")
+                        self.wfile.flush()
+                    except OSError:  # the client gave up
+                        break
+                self.close_connection = True
+                return
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+
+        do_GET = do_HEAD = _serve  # noqa: N815 (http.server's naming)
+
+        def log_message(self, *args) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    served = ScriptedServer(f"http://127.0.0.1:{server.server_address[1]}")
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield served
+    finally:
+        stop.set()
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -16,12 +17,13 @@ from safetensors.torch import load_file
 import seedzoo
 from seedzoo import zoo
 from seedzoo.weights import hub
-from seedzoo.weights.cache import cache_root, read_source_record
+from seedzoo.weights.cache import DownloadError, cache_root, download_url, read_source_record
 from seedzoo.weights.io import ChecksumError, sha256_file
+from seedzoo.weights.network import NetworkSettingError
 from seedzoo.weights.publish import convert_release
 from seedzoo.zoo import OfficialSource, Weights, get_entry
 from tests.conftest import rel_max_err
-from tests.servers import damaging_proxy, free_port, git_mirror, http_file_server, olah_server
+from tests.servers import damaging_proxy, free_port, git_mirror, http_file_server, olah_server, scripted_server
 
 MBV3, EFFB0 = "seed_mbv3_large.mocov2_r50_200ep", "seed_effb0.swav_r50w2_800ep"
 MOCO, SWAV = "mocov2_r50.in1k_200ep", "swav_r50.in1k_800ep"
@@ -271,7 +273,11 @@ def test_http_mirror(students, served, seedzoo_cache, monkeypatch):
         _register(monkeypatch, source=None, weights=Weights(mirrors=(f"{url}/model.safetensors",), sha256=sha))
         model = seedzoo.create_model(MBV3, pretrained=True, num_classes=0)
     assert rel_max_err(_features(model, students[MBV3].input), students[MBV3].features) < 1e-4
-    assert sha256_file(next(seedzoo_cache.rglob("model.safetensors"))) == sha
+    cached = next(seedzoo_cache.rglob("model.safetensors"))
+    assert sha256_file(cached) == sha
+    umask = os.umask(0)
+    os.umask(umask)
+    assert cached.stat().st_mode & 0o777 == 0o666 & ~umask  # a shared cache is readable by others
 
 
 def test_cli_download_fetches_into_the_cache(served, seedzoo_cache, monkeypatch, capsys):
@@ -380,3 +386,114 @@ def test_hub_names_parse():
     assert hub.parse_hf_hub("hf-hub:org/repo.v1") == hub.HubSpec("org/repo.v1", None)
     with pytest.raises(ValueError, match="hf-hub:ORG/REPO"):
         hub.parse_hf_hub("hf-hub:just-a-name")
+
+
+# --- slow, stalled and odd servers --------------------------------------------------------------------------------
+
+@pytest.fixture
+def short_limits(monkeypatch) -> None:
+    """Limits short enough for tests: a stalled source is given up after half a second."""
+    monkeypatch.setenv("SEEDZOO_CONNECT_TIMEOUT", "0.5")
+    monkeypatch.setenv("SEEDZOO_READ_TIMEOUT", "0.5")
+    monkeypatch.delenv("SEEDZOO_MIN_SPEED", raising=False)
+
+
+@pytest.mark.parametrize("behaviour, message", [("drip", "stalled: less than 1024 bytes/s over 0.5 s"),
+                                                ("hang", "stalled|sent nothing for 0.5 s")])
+def test_stalled_download_ends_by_the_low_speed_limit(behaviour, message, short_limits, tmp_path):
+    # One byte every 0.2 s never trips a per-read timeout; the low-speed limit ends it.
+    with scripted_server(behaviour, interval=0.2) as server:
+        with pytest.raises(DownloadError, match=message):
+            download_url(f"{server.url}/model.safetensors", tmp_path / "model.safetensors", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_slow_download_passes_when_the_limit_allows_it(short_limits, monkeypatch, tmp_path):
+    monkeypatch.setenv("SEEDZOO_MIN_SPEED", "0")  # only a silent window ends a transfer
+    with scripted_server("drip", interval=0.05, length=20) as server:
+        download_url(f"{server.url}/f", tmp_path / "f", progress=False)
+    assert (tmp_path / "f").read_bytes() == bytes(20)
+
+
+def test_stalled_mirror_is_left_for_the_next_source(students, served, seedzoo_cache, short_limits, monkeypatch):
+    sha = sha256_file(served / "model.safetensors")
+    with scripted_server("hang") as hanging, scripted_server("drip", interval=0.2) as dripping, \
+            http_file_server(served) as url:
+        entry = _register(monkeypatch, source=None, weights=Weights(
+            mirrors=(f"{hanging.url}/model.safetensors", f"{dripping.url}/model.safetensors",
+                     f"{url}/model.safetensors"), sha256=sha))
+        path = hub.resolve_weights(entry, progress=False)
+    assert sha256_file(path) == sha
+    assert len(hanging.requests) == len(dripping.requests) == 1
+
+
+def _hub_entry(endpoint_case: Case, **weights) -> dict:
+    return dict(source=None, weights=Weights(hf_repo=f"{ORG}/{endpoint_case.repo}", revision=endpoint_case.commit,
+                                             sha256=sha256_file(endpoint_case.folder / "model.safetensors"),
+                                             **weights))
+
+
+def test_hanging_hub_is_left_for_a_working_mirror_after_one_request(students, served, hf_cache, seedzoo_cache,
+                                                                    short_limits, monkeypatch):
+    case = students[MBV3]
+    with scripted_server("hang") as hanging, http_file_server(served) as url:
+        _point_hub_at(monkeypatch, hanging.url, hf_cache)
+        entry = _register(monkeypatch, **_hub_entry(case, mirrors=(f"{url}/model.safetensors",)))
+        path = hub.resolve_weights(entry, progress=False)
+    assert path.is_relative_to(seedzoo_cache)
+    # huggingface_hub would retry six times with a 60 s timeout; seedzoo sends the request once.
+    assert [r for r in hanging.requests if "/resolve/" in r] == [f"HEAD /{ORG}/{case.repo}/resolve/{case.commit}/"
+                                                                 "model.safetensors"]
+
+
+@pytest.mark.parametrize("behaviour, answer", [
+    ("answer-500", "HTTP 500"),
+    ("answer-html", r"answered HTTP 200 \(text/html\) without a Hub's X-Repo-Commit header"),
+    ("drip", "stalled: less than 1024 bytes/s"),
+    ("closed", "Connection refused"),
+])
+def test_hub_failure_says_what_the_endpoint_answered(behaviour, answer, students, hf_cache, seedzoo_cache,
+                                                     short_limits, monkeypatch):
+    case = students[EFFB0]
+    kind, _, variant = behaviour.partition("-")
+    settings = {"status": 500 if variant == "500" else 200, "interval": 0.2,
+                "headers": {"X-Repo-Commit": case.commit, "ETag": '"e"'} if kind == "drip" else None}
+    with (scripted_server(kind, **settings) if kind != "closed" else _nothing()) as server:
+        _point_hub_at(monkeypatch, server.url if server else _dead_endpoint(), hf_cache)
+        entry = _register(monkeypatch, **_hub_entry(case))
+        with pytest.raises(hub.WeightsNotFoundError, match=answer) as info:
+            hub.resolve_weights(entry, progress=False)
+    assert "network access" not in str(info.value)
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc) -> None:
+        pass
+
+
+def test_unknown_commit_says_what_the_endpoint_answered(students, online):
+    # olah answers a commit it does not hold with a 500 (the Hub: 404, 'revision not found').
+    with pytest.raises(hub.WeightsNotFoundError, match=f"{'0' * 40}/config.json.*HTTP 500") as info:
+        hub.resolve_hf_hub(f"hf-hub:{ORG}/{students[MBV3].repo}@{'0' * 40}")
+    assert "network access" not in str(info.value)
+
+
+@pytest.mark.parametrize("variable, value", [("SEEDZOO_OFFLINE", "maybe"), ("HF_HUB_OFFLINE", "2"),
+                                             ("SEEDZOO_READ_TIMEOUT", "soon"), ("SEEDZOO_CONNECT_TIMEOUT", "0"),
+                                             ("SEEDZOO_MIN_SPEED", "-1")])
+def test_unreadable_network_setting_is_refused_in_one_line(variable, value, served, seedzoo_cache, monkeypatch,
+                                                          capsys):
+    from seedzoo.cli import main as cli
+
+    sha = sha256_file(served / "model.safetensors")
+    _register(monkeypatch, source=None, weights=Weights(mirrors=("http://127.0.0.1:9/model.safetensors",),
+                                                        sha256=sha))
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(NetworkSettingError, match=f"{variable}="):
+        seedzoo.create_model(MBV3, pretrained=True)
+    assert cli(["download", MBV3]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("seedzoo: error:") and variable in err and "\n" not in err

@@ -14,6 +14,7 @@ import seedzoo
 from seedzoo.errors import SeedzooError
 from seedzoo.weights.io import (
     ChecksumError,
+    NonFiniteWeightsError,
     WeightsFormatError,
     load_weights,
     save_weights,
@@ -140,3 +141,53 @@ def test_a_malformed_config_json_is_one_clear_error(tmp_path, tiny, config):
         load_weights(folder)
     with pytest.raises(WeightsFormatError, match="config.json"):
         seedzoo.create_model(folder, pretrained=True)
+
+
+def _write_unchecked(path: Path, backbone: dict[str, torch.Tensor], architecture: str) -> None:
+    """A seedzoo file written past save_weights' refusal of inf/NaN (as a damaged or foreign writer would)."""
+    from seedzoo.weights.io import _write_safetensors
+
+    with open(path, "wb") as f:
+        _write_safetensors(f, {f"backbone.{k}": v.contiguous() for k, v in backbone.items()},
+                           {"format": "seedzoo", "architecture": architecture, "entry": ""})
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused_in_one_line(tmp_path, tiny, bad):
+    _, backbone = tiny
+    damaged = {**backbone, "fc.bias": backbone["fc.bias"].clone().index_fill_(0, torch.tensor([2]), bad)}
+    with pytest.raises(NonFiniteWeightsError, match="'backbone.fc.bias' holds 1 inf/NaN value"):
+        save_weights(tmp_path / "never.safetensors", damaged, None, {"architecture": "tiny"})
+    assert not list(tmp_path.glob("*never*"))
+    path = tmp_path / "damaged.safetensors"
+    _write_unchecked(path, damaged, "tiny")
+    with pytest.raises(NonFiniteWeightsError, match="fc.bias") as err:
+        load_weights(path)
+    assert "\n" not in str(err.value)
+
+
+def test_non_finite_weights_are_refused_by_create_model(tmp_path):
+    model = seedzoo.create_model("seed_resnet18", pretrained=False)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    state["conv1.weight"][0, 0, 0, 0] = float("nan")
+    path = tmp_path / "model.safetensors"
+    _write_unchecked(path, state, model.pretrained_cfg["architecture"])
+    with pytest.raises(NonFiniteWeightsError, match="conv1.weight"):
+        seedzoo.create_model("seed_resnet18", pretrained=path)
+
+
+def test_non_finite_official_checkpoint_is_refused(golden_dir, tmp_path):
+    from seedzoo.weights.publish import convert_release
+    from seedzoo.zoo import get_entry
+
+    checkpoint = read_checkpoint(golden_dir / "seed_mbv3_large.pth.tar")
+    state = checkpoint.get("state_dict", checkpoint)
+    key = next(k for k, v in state.items() if v.is_floating_point() and "weight" in k)
+    state[key] = state[key].clone().fill_(float("inf"))
+    path = tmp_path / "release.pth.tar"
+    torch.save(checkpoint, path)
+    with pytest.raises(NonFiniteWeightsError, match="inf/NaN"):
+        seedzoo.create_model("seed_mbv3_large.mocov2_r50_200ep", pretrained=path)
+    with pytest.raises(NonFiniteWeightsError):
+        convert_release(get_entry("seed_mbv3_large.mocov2_r50_200ep"), path, tmp_path / "converted")
+    assert not (tmp_path / "converted" / "model.safetensors").exists()

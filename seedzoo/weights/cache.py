@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import SeedzooError
 from ..files import process_alive
 from .io import ChecksumError
+from .network import StallGuard, network_limits, open_guarded
 
 __all__ = [
     "DownloadError",
@@ -111,11 +112,12 @@ def remove_stale_parts(dest: str | os.PathLike, suffix: str = ".part") -> list[P
 
 
 def download_url(url: str, dest: str | os.PathLike, *, expected_sha256: str | None = None,
-                 progress: bool = True, timeout: float = 60.0) -> str:
+                 progress: bool = True) -> str:
     """Stream `url` into `dest` atomically; returns the sha256 of the bytes written.
 
-    The body is hashed while it streams; a short body (fewer bytes than Content-Length) raises
-    `DownloadError` and a wrong hash `ChecksumError`, and in both cases nothing is left at `dest`.
+    The request runs under `network.network_limits()` (connect timeout, read timeout, low-speed limit). The
+    body is hashed while it streams; a stalled or short body (fewer bytes than Content-Length) raises
+    `DownloadError` and a wrong hash `ChecksumError`, and in every case nothing is left at `dest`.
     """
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -125,40 +127,66 @@ def download_url(url: str, dest: str | os.PathLike, *, expected_sha256: str | No
     # The writer's pid is in the name, so that a later start can tell a killed download from a live one.
     fd, tmp_name = tempfile.mkstemp(prefix=partial_name(dest.name), suffix=".part", dir=dest.parent)
     tmp = Path(tmp_name)
+    total: int | None = None
+    guard = StallGuard(network_limits())
+
+    def broken(err: BaseException | None) -> DownloadError:
+        if guard.stalled:
+            return DownloadError(f"{shown} stalled: {guard.limits.describe()}, after {received}"
+                                 f"{f' of {total}' if total else ''} bytes")
+        reason = err.reason if isinstance(err, urllib.error.URLError) else err
+        if isinstance(reason, TimeoutError):
+            return DownloadError(f"{shown} sent nothing for {guard.limits.read_timeout:g} s after {received}"
+                                 f"{f' of {total}' if total else ''} bytes (SEEDZOO_READ_TIMEOUT)")
+        if total is None and received == 0:
+            return DownloadError(f"could not fetch {shown}: {err}")
+        return DownloadError(f"{shown} was truncated: the connection broke after {received}"
+                             f"{f' of {total}' if total else ''} bytes ({type(err).__name__})")
+
     try:
         request = urllib.request.Request(url, headers={"User-Agent": "seedzoo"})
-        try:
-            response = urllib.request.urlopen(request, timeout=timeout)
-        except (urllib.error.URLError, OSError) as err:
-            raise DownloadError(f"could not fetch {shown}: {err}") from err
-        with response, os.fdopen(fd, "wb") as out:
-            total = response.headers.get("Content-Length")
-            total = int(total) if total is not None else None
-            bar = _progress_bar(total, dest.name, progress)
+        with os.fdopen(fd, "wb") as out, guard:
             try:
-                while True:
-                    try:
-                        chunk = response.read(_CHUNK)
-                    except (OSError, http.client.HTTPException) as err:  # IncompleteRead: the peer closed early
-                        raise DownloadError(f"{shown} was truncated: the connection broke after {received}"
-                                            f"{f' of {total}' if total else ''} bytes ({type(err).__name__})") from err
-                    if not chunk:
-                        break
-                    out.write(chunk)
-                    digest.update(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            finally:
-                bar.close()
+                response = open_guarded(request, guard)
+            except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+                raise broken(err) from err
+            with response:
+                length = response.headers.get("Content-Length")
+                total = int(length) if length is not None else None
+                bar = _progress_bar(total, dest.name, progress)
+                try:
+                    while True:
+                        try:
+                            chunk = response.read1(_CHUNK)  # what has arrived: the guard sees steady progress
+                        except (OSError, http.client.HTTPException) as err:  # IncompleteRead: the peer closed early
+                            raise broken(err) from err
+                        if not chunk:
+                            break
+                        out.write(chunk)
+                        digest.update(chunk)
+                        received += len(chunk)
+                        guard.progress(len(chunk))
+                        bar.update(len(chunk))
+                finally:
+                    bar.close()
+        if guard.stalled:  # the guard shut the socket: the read above saw an end of file
+            raise broken(None)
         if total is not None and received != total:
             raise DownloadError(f"{shown} was truncated: received {received} of {total} bytes")
         actual = digest.hexdigest()
         if expected_sha256 and actual != expected_sha256:
             raise ChecksumError(shown, expected_sha256, actual)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 600: a shared cache must be readable by others
         os.replace(tmp, dest)
         return actual
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _progress_bar(total: int | None, name: str, enabled: bool) -> Any:

@@ -49,6 +49,7 @@ from .io import (
     WeightsFormatError,
     sha256_file,
 )
+from .network import is_offline
 from .publish import CONVERTER_VERSION, convert_release_weights
 
 __all__ = [
@@ -64,15 +65,10 @@ __all__ = [
 ]
 
 _logger = logging.getLogger(__name__)
-_TRUE = {"1", "true", "yes", "on"}
 
 
 class WeightsNotFoundError(SeedzooError, FileNotFoundError):
     """No source could provide the weights (offline with nothing cached, or every source failed)."""
-
-
-def is_offline() -> bool:
-    return any(os.environ.get(var, "").strip().lower() in _TRUE for var in ("HF_HUB_OFFLINE", "SEEDZOO_OFFLINE"))
 
 
 def hf_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
@@ -133,26 +129,52 @@ def _hub_errors() -> tuple[type[BaseException], ...]:
             errors.OfflineModeIsEnabled, OSError)
 
 
-def _hub_message(repo_id: str, revision: str | None, filename: str, err: BaseException) -> str:
-    from huggingface_hub import constants, errors
+def _root_cause(err: BaseException) -> BaseException:
+    while err.__cause__ is not None:
+        err = err.__cause__
+    return err
 
-    where = f"{repo_id}@{revision or 'main'}/{filename} on {constants.ENDPOINT}"
-    if isinstance(err, errors.LocalEntryNotFoundError):
+
+def _hub_message(where: str, err: BaseException, answered: str, offline: bool) -> str:
+    """One line saying what went wrong: what the endpoint answered, not only huggingface_hub's summary."""
+    from huggingface_hub import errors
+
+    if offline and isinstance(err, (errors.LocalEntryNotFoundError, errors.OfflineModeIsEnabled)):
         return f"{where}: not in the local Hugging Face cache and network access is off"
-    if isinstance(err, (errors.RepositoryNotFoundError, errors.RevisionNotFoundError, errors.EntryNotFoundError)):
+    not_found = (errors.RepositoryNotFoundError, errors.RevisionNotFoundError, errors.EntryNotFoundError)
+    if isinstance(err, not_found) and not isinstance(err, errors.LocalEntryNotFoundError):
         # A mirror such as olah answers a missing file with 'repository not found' (401): one message for both.
-        return f"{where}: repository, revision or file not found (or not accessible with your token)"
-    return f"{where}: {type(err).__name__}: {err}"
+        return (f"{where}: repository, revision or file not found (or not accessible with your token)"
+                + (f"; the endpoint answered {answered}" if answered else ""))
+    # huggingface_hub reports a failed request as 'not in the local cache'; the cause says what happened.
+    cause = _root_cause(err)
+    text = " ".join(str(cause).split()) or type(cause).__name__
+    if answered and answered.startswith("HTTP 2") and isinstance(cause, errors.FileMetadataError):
+        return (f"{where}: the endpoint answered {answered} without a Hub's X-Repo-Commit header: it does not "
+                "serve a Hugging Face Hub (check HF_ENDPOINT)")
+    return f"{where}: {type(cause).__name__}: {text}" + (f" (the endpoint answered {answered})"
+                                                         if answered and answered not in text else "")
 
 
 def hub_file(repo_id: str, filename: str, revision: str | None, cache_dir: str | os.PathLike | None,
              offline: bool, force: bool = False) -> Path:
-    """One file of a Hub repo through huggingface_hub's cache (`local_files_only` when offline)."""
-    from huggingface_hub import hf_hub_download
+    """One file of a Hub repo through huggingface_hub's cache (`local_files_only` when offline), its
+    requests under seedzoo's network limits (`network.py`); a failure raises `WeightsNotFoundError` saying
+    what the endpoint answered."""
+    from huggingface_hub import constants, hf_hub_download
 
-    # With a commit hash as revision, huggingface_hub returns a cached snapshot without any request.
-    return Path(hf_hub_download(repo_id, filename, revision=revision or None, cache_dir=hf_cache_dir(cache_dir),
-                                local_files_only=offline, force_download=force and not offline))
+    from .hub_transport import HubUnanswered, hub_requests
+
+    with hub_requests() as call:
+        try:
+            # With a commit hash as revision, huggingface_hub returns a cached snapshot without any request.
+            return Path(hf_hub_download(repo_id, filename, revision=revision or None,
+                                        cache_dir=hf_cache_dir(cache_dir), local_files_only=offline,
+                                        force_download=force and not offline,
+                                        etag_timeout=call.limits.read_timeout))
+        except (*_hub_errors(), HubUnanswered, ValueError) as err:
+            where = f"{repo_id}@{revision or 'main'}/{filename} on {constants.ENDPOINT}"
+            raise WeightsNotFoundError(_hub_message(where, err, call.last_answer(), offline)) from err
 
 
 def _from_hf_hub(entry: ZooEntry, cache_dir, offline: bool) -> Path:
@@ -161,11 +183,8 @@ def _from_hf_hub(entry: ZooEntry, cache_dir, offline: bool) -> Path:
         # A branch can move under a published sha256, and needs a request on every load to resolve.
         raise WeightsNotFoundError(f"the registry pins '{entry.name}' to revision '{w.revision}', which is not a "
                                    f"commit hash: fix Weights.revision in seedzoo/zoo/entries.py")
-    try:
-        return _verified(lambda force: hub_file(w.hf_repo, w.filename, w.revision, cache_dir, offline, force),
-                         w.sha256, f"{w.hf_repo}@{w.revision}/{w.filename}")
-    except _hub_errors() as err:
-        raise WeightsNotFoundError(_hub_message(w.hf_repo, w.revision, w.filename, err)) from err
+    return _verified(lambda force: hub_file(w.hf_repo, w.filename, w.revision, cache_dir, offline, force),
+                     w.sha256, f"{w.hf_repo}@{w.revision}/{w.filename}")
 
 
 def resolve_hf_hub(spec: str, *, cache_dir: str | os.PathLike | None = None, offline: bool | None = None) -> Path:
@@ -177,9 +196,8 @@ def resolve_hf_hub(spec: str, *, cache_dir: str | os.PathLike | None = None, off
     offline = is_offline() if offline is None else offline
     try:
         config_path = hub_file(hub.repo_id, CONFIG_NAME, hub.revision, cache_dir, offline)
-    except _hub_errors() as err:
-        raise WeightsNotFoundError(f"cannot load {hub}: " + _hub_message(hub.repo_id, hub.revision, CONFIG_NAME, err)
-                                   + _offline_hint(offline)) from err
+    except WeightsNotFoundError as err:
+        raise WeightsNotFoundError(f"cannot load {hub}: {err}{_offline_hint(offline)}") from err
     from .io import read_config
 
     config = read_config(config_path.parent)
@@ -193,9 +211,8 @@ def resolve_hf_hub(spec: str, *, cache_dir: str | os.PathLike | None = None, off
     try:
         weights = _verified(lambda force: hub_file(hub.repo_id, filename, revision, cache_dir, offline, force),
                             sha256, f"{hub.repo_id}@{revision}/{filename}")
-    except _hub_errors() as err:
-        raise WeightsNotFoundError(f"cannot load {hub}: " + _hub_message(hub.repo_id, revision, filename, err)
-                                   + _offline_hint(offline)) from err
+    except WeightsNotFoundError as err:
+        raise WeightsNotFoundError(f"cannot load {hub}: {err}{_offline_hint(offline)}") from err
     if weights.parent != config_path.parent:  # both must come from one snapshot
         raise RuntimeError(f"{hub}: config.json and {filename} resolved to different folders")
     return config_path.parent

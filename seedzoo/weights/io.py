@@ -37,11 +37,14 @@ __all__ = [
     "WEIGHTS_NAME",
     "BackboneMismatchError",
     "ChecksumError",
+    "NonFiniteWeightsError",
     "SeedzooWeights",
     "TensorSpec",
     "WeightsFormatError",
     "WeightsHeader",
     "check_backbone",
+    "check_finite",
+    "check_finite_file",
     "find_weights",
     "is_safetensors",
     "load_weights",
@@ -78,6 +81,31 @@ class ChecksumError(SeedzooError, RuntimeError):
 
 class WeightsFormatError(SeedzooError, ValueError):
     """A file that is not a (complete) seedzoo safetensors file."""
+
+
+class NonFiniteWeightsError(SeedzooError, ValueError):
+    """Weights holding inf or NaN: a model built from them computes nothing but NaN."""
+
+
+def check_finite(tensors: Mapping[str, torch.Tensor], source: str) -> None:
+    """Refuse tensors holding inf or NaN, naming the first such tensor and how many there are."""
+    bad = [name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    if bad:
+        first = tensors[bad[0]]
+        count = int((~torch.isfinite(first)).sum())
+        raise NonFiniteWeightsError(
+            f"{source}: '{bad[0]}' holds {count} inf/NaN value(s) of {first.numel()}"
+            + (f", and {len(bad) - 1} more tensor(s) do too" if len(bad) > 1 else "")
+            + ": these weights are damaged (e.g. saved from a diverged run) and are refused")
+
+
+def check_finite_file(path: str | Path) -> None:
+    """`check_finite` on every tensor of a safetensors file, one tensor in memory at a time."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        for name in f.keys():  # noqa: SIM118 (safe_open is not a mapping)
+            check_finite({name: f.get_tensor(name)}, str(path))
 
 
 class BackboneMismatchError(SeedzooError, ValueError):
@@ -358,6 +386,7 @@ def save_weights(path: str | Path, backbone: Mapping[str, torch.Tensor], head: M
     if not meta.get("architecture"):
         raise ValueError("save_weights needs metadata['architecture'] (the timm architecture of the backbone)")
     meta.setdefault("entry", "")  # weights of no zoo entry (a user's own run) are allowed
+    check_finite(tensors, f"the weights written to {path}")
     floats = {t.dtype for t in tensors.values() if t.is_floating_point()}
     if len(floats) == 1 and floats != {torch.float32}:  # a reduced-precision copy says so: loads may upcast it
         meta.setdefault("dtype", str(floats.pop()).removeprefix("torch."))
@@ -425,6 +454,7 @@ def load_weights(path: str | Path, expected_sha256: str | None = None) -> Seedzo
     if unknown:
         raise WeightsFormatError(f"{file} holds keys outside 'backbone.'/'head.': {unknown[:10]}")
     tensors = load_file(str(file))
+    check_finite(tensors, str(file))
     head = _strip(tensors, HEAD_PREFIX)
     return SeedzooWeights(backbone=_strip(tensors, BACKBONE_PREFIX), head=head or None,
                           metadata=header.metadata, sha256=header.sha256, path=file)

@@ -27,7 +27,7 @@ import torch
 from ..errors import SeedzooError
 from ..models.heads import HeadStateError, head_shapes, infer_head_spec
 from ..zoo import HeadSpec
-from .io import check_backbone, is_safetensors
+from .io import check_backbone, check_finite, is_safetensors
 
 __all__ = [
     "LAYOUTS",
@@ -299,6 +299,8 @@ def split_official(checkpoint: Mapping[str, Any], architecture: str, head: HeadS
     except HeadStateError as err:
         raise OfficialLayoutError(str(err)) from None
     check_head(spec, head_sd, source=f"the '{layout}' head")
+    check_finite({**parts["backbone"], **{f"head.{k}": v for k, v in head_sd.items()}},
+                 f"the '{layout}' checkpoint")
 
     try:
         backbone = remap_official_backbone(architecture, parts["backbone"])

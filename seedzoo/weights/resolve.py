@@ -43,6 +43,7 @@ from .io import (
     WEIGHTS_NAME,
     WeightsFormatError,
     check_backbone,
+    check_finite_file,
     find_weights,
     looks_like_safetensors,
     read_config,
@@ -250,6 +251,7 @@ def _check_seedzoo_file(file: Path, pinned: str | None, architecture: str, entry
                                  f"so it is refused; write it again with the right entry (or none)")
     check_backbone(architecture, header.backbone_specs, source=f"the weights in {file}",
                    storage_dtype=meta.get("dtype"))
+    check_finite_file(file)
     source = WeightsSource(file, header.sha256, FORMAT, meta.get("entry", ""))
     entry = entry or named
     recorded = data_config_from_cfg(json.loads(meta["pretrained_cfg"]), where=f"the pretrained_cfg of {file}") \
