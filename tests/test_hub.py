@@ -433,11 +433,11 @@ def _hub_entry(endpoint_case: Case, **weights) -> dict:
                                              **weights))
 
 
-def test_hanging_hub_is_left_for_a_working_mirror_after_one_request(students, served, hf_cache, seedzoo_cache,
+def test_hanging_hub_is_left_for_a_working_mirror_after_one_request(students, served, seedzoo_cache, tmp_path,
                                                                     short_limits, monkeypatch):
     case = students[MBV3]
     with scripted_server("hang") as hanging, http_file_server(served) as url:
-        _point_hub_at(monkeypatch, hanging.url, hf_cache)
+        _point_hub_at(monkeypatch, hanging.url, tmp_path / "hf")  # nothing cached: the Hub must be asked
         entry = _register(monkeypatch, **_hub_entry(case, mirrors=(f"{url}/model.safetensors",)))
         path = hub.resolve_weights(entry, progress=False)
     assert path.is_relative_to(seedzoo_cache)
@@ -452,14 +452,14 @@ def test_hanging_hub_is_left_for_a_working_mirror_after_one_request(students, se
     ("drip", "stalled: less than 1024 bytes/s"),
     ("closed", "Connection refused"),
 ])
-def test_hub_failure_says_what_the_endpoint_answered(behaviour, answer, students, hf_cache, seedzoo_cache,
+def test_hub_failure_says_what_the_endpoint_answered(behaviour, answer, students, seedzoo_cache, tmp_path,
                                                      short_limits, monkeypatch):
     case = students[EFFB0]
     kind, _, variant = behaviour.partition("-")
     settings = {"status": 500 if variant == "500" else 200, "interval": 0.2,
                 "headers": {"X-Repo-Commit": case.commit, "ETag": '"e"'} if kind == "drip" else None}
     with (scripted_server(kind, **settings) if kind != "closed" else _nothing()) as server:
-        _point_hub_at(monkeypatch, server.url if server else _dead_endpoint(), hf_cache)
+        _point_hub_at(monkeypatch, server.url if server else _dead_endpoint(), tmp_path / "hf")
         entry = _register(monkeypatch, **_hub_entry(case))
         with pytest.raises(hub.WeightsNotFoundError, match=answer) as info:
             hub.resolve_weights(entry, progress=False)

@@ -13,16 +13,15 @@ import http.client
 import json
 import os
 import shutil
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from ..errors import SeedzooError
-from ..files import process_alive
+from ..files import process_alive, write_atomic
 from .io import ChecksumError
 from .network import StallGuard, network_limits, open_guarded
 
@@ -113,80 +112,68 @@ def remove_stale_parts(dest: str | os.PathLike, suffix: str = ".part") -> list[P
 
 def download_url(url: str, dest: str | os.PathLike, *, expected_sha256: str | None = None,
                  progress: bool = True) -> str:
-    """Stream `url` into `dest` atomically; returns the sha256 of the bytes written.
+    """Stream `url` into `dest` through `files.write_atomic`; returns the sha256 of the bytes written.
 
     The request runs under `network.network_limits()` (connect timeout, read timeout, low-speed limit). The
     body is hashed while it streams; a stalled or short body (fewer bytes than Content-Length) raises
     `DownloadError` and a wrong hash `ChecksumError`, and in every case nothing is left at `dest`.
     """
     dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_parts(dest)
+    remove_stale_parts(dest)  # what a killed download of an older seedzoo left
     shown = url.split("?", 1)[0]  # never print a signed URL's token
-    digest, received = hashlib.sha256(), 0
-    # The writer's pid is in the name, so that a later start can tell a killed download from a live one.
-    fd, tmp_name = tempfile.mkstemp(prefix=partial_name(dest.name), suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
-    total: int | None = None
+    digest, received, total = hashlib.sha256(), 0, None
     guard = StallGuard(network_limits())
 
     def broken(err: BaseException | None) -> DownloadError:
+        sizes = f"{received}{f' of {total}' if total else ''} bytes"
         if guard.stalled:
-            return DownloadError(f"{shown} stalled: {guard.limits.describe()}, after {received}"
-                                 f"{f' of {total}' if total else ''} bytes")
+            return DownloadError(f"{shown} stalled: {guard.limits.describe()}, after {sizes}")
         reason = err.reason if isinstance(err, urllib.error.URLError) else err
         if isinstance(reason, TimeoutError):
-            return DownloadError(f"{shown} sent nothing for {guard.limits.read_timeout:g} s after {received}"
-                                 f"{f' of {total}' if total else ''} bytes (SEEDZOO_READ_TIMEOUT)")
+            return DownloadError(f"{shown} sent nothing for {guard.limits.read_timeout:g} s after {sizes} "
+                                 "(SEEDZOO_READ_TIMEOUT)")
         if total is None and received == 0:
             return DownloadError(f"could not fetch {shown}: {err}")
-        return DownloadError(f"{shown} was truncated: the connection broke after {received}"
-                             f"{f' of {total}' if total else ''} bytes ({type(err).__name__})")
+        return DownloadError(f"{shown} was truncated: the connection broke after {sizes} ({type(err).__name__})")
 
-    try:
+    def stream(out: BinaryIO) -> None:
+        nonlocal received, total
         request = urllib.request.Request(url, headers={"User-Agent": "seedzoo"})
-        with os.fdopen(fd, "wb") as out, guard:
+        try:
+            response = open_guarded(request, guard)
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+            raise broken(err) from err
+        with response:
+            length = response.headers.get("Content-Length")
+            total = int(length) if length is not None else None
+            bar = _progress_bar(total, dest.name, progress)
             try:
-                response = open_guarded(request, guard)
-            except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
-                raise broken(err) from err
-            with response:
-                length = response.headers.get("Content-Length")
-                total = int(length) if length is not None else None
-                bar = _progress_bar(total, dest.name, progress)
-                try:
-                    while True:
-                        try:
-                            chunk = response.read1(_CHUNK)  # what has arrived: the guard sees steady progress
-                        except (OSError, http.client.HTTPException) as err:  # IncompleteRead: the peer closed early
-                            raise broken(err) from err
-                        if not chunk:
-                            break
-                        out.write(chunk)
-                        digest.update(chunk)
-                        received += len(chunk)
-                        guard.progress(len(chunk))
-                        bar.update(len(chunk))
-                finally:
-                    bar.close()
-        if guard.stalled:  # the guard shut the socket: the read above saw an end of file
+                while True:
+                    try:
+                        chunk = response.read1(_CHUNK)  # what has arrived: the guard sees steady progress
+                    except (OSError, http.client.HTTPException) as err:  # IncompleteRead: the peer closed early
+                        raise broken(err) from err
+                    if not chunk:
+                        break
+                    out.write(chunk)
+                    digest.update(chunk)
+                    received += len(chunk)
+                    guard.progress(len(chunk))
+                    bar.update(len(chunk))
+            finally:
+                bar.close()
+
+    def check(_: Path) -> None:
+        if guard.stalled:  # the guard shut the socket: the last read saw an end of file
             raise broken(None)
         if total is not None and received != total:
             raise DownloadError(f"{shown} was truncated: received {received} of {total} bytes")
-        actual = digest.hexdigest()
-        if expected_sha256 and actual != expected_sha256:
-            raise ChecksumError(shown, expected_sha256, actual)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 600: a shared cache must be readable by others
-        os.replace(tmp, dest)
-        return actual
-    finally:
-        tmp.unlink(missing_ok=True)
+        if expected_sha256 and digest.hexdigest() != expected_sha256:
+            raise ChecksumError(shown, expected_sha256, digest.hexdigest())
 
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
+    with guard:
+        write_atomic(dest, stream, check=check)
+    return digest.hexdigest()
 
 
 def _progress_bar(total: int | None, name: str, enabled: bool) -> Any:
@@ -222,10 +209,7 @@ def write_source_record(folder: str | os.PathLike, record: SourceRecord) -> None
     # The URL is stored without its signature: the token is a credential, and it expires.
     data = {"url": record.public_url, "source_sha256": record.source_sha256, "sha256": record.sha256,
             "converter_version": record.converter_version}
-    path = Path(folder) / "source.json"
-    tmp = path.with_suffix(".json.part")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(Path(folder) / "source.json", json.dumps(data, indent=2) + "\n")
 
 
 def clear_converted(folder: str | os.PathLike) -> None:

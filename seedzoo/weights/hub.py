@@ -165,6 +165,7 @@ def hub_file(repo_id: str, filename: str, revision: str | None, cache_dir: str |
 
     from .hub_transport import HubUnanswered, hub_requests
 
+    failures: tuple[type[BaseException], ...] = (*_hub_errors(), HubUnanswered, ValueError)
     with hub_requests() as call:
         try:
             # With a commit hash as revision, huggingface_hub returns a cached snapshot without any request.
@@ -172,7 +173,7 @@ def hub_file(repo_id: str, filename: str, revision: str | None, cache_dir: str |
                                         cache_dir=hf_cache_dir(cache_dir), local_files_only=offline,
                                         force_download=force and not offline,
                                         etag_timeout=call.limits.read_timeout))
-        except (*_hub_errors(), HubUnanswered, ValueError) as err:
+        except failures as err:
             where = f"{repo_id}@{revision or 'main'}/{filename} on {constants.ENDPOINT}"
             raise WeightsNotFoundError(_hub_message(where, err, call.last_answer(), offline)) from err
 

@@ -150,7 +150,7 @@ def _shut(sock: socket.socket) -> None:
         pass
 
 
-def _guarded_connection(base: type[http.client.HTTPConnection], guard: StallGuard) -> type[Any]:
+def _guarded_connection(base: type[http.client.HTTPConnection], guard: StallGuard) -> type[http.client.HTTPConnection]:
     """`base` whose socket opens within the connect timeout, then reads under the read timeout, watched by `guard`."""
     limits = guard.limits
 
