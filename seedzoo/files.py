@@ -24,7 +24,7 @@ from typing import BinaryIO
 from .errors import SeedzooError
 
 __all__ = ["DiskFullError", "WriteError", "disk_full", "fsync_dir", "partial_path", "process_alive",
-           "remove_partial_files", "write_atomic"]
+           "remove_partial_files", "write_atomic", "written_files"]
 
 _PARTIAL = re.compile(r"^\..+\.tmp(\d+)$")
 _NO_SPACE = (errno.ENOSPC, errno.EDQUOT)
@@ -117,6 +117,14 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+_WRITTEN: list[Path] = []  # this process's completed writes, oldest first
+
+
+def written_files() -> list[Path]:
+    """The files this process has written completely (an interrupted command names them)."""
+    return list(_WRITTEN)
+
+
 def write_atomic(path: str | Path, data: str | bytes | bytearray | memoryview | Writer, *,
                  check: Callable[[Path], object] | None = None, what: str | None = None) -> Path:
     """Write `data` to `path` whole or not at all; returns `path`.
@@ -160,6 +168,7 @@ def write_atomic(path: str | Path, data: str | bytes | bytearray | memoryview | 
             raise _write_error(err, path, name, size or written or None) from None
         raise
     fsync_dir(folder)
+    _WRITTEN.append(path)
     return path
 
 

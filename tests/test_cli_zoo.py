@@ -102,5 +102,5 @@ def test_sigterm_stops_a_command_like_ctrl_c_and_its_cleanup_runs(capsys, monkey
     monkeypatch.setattr(zoo_cli, "_cmd_list", long_command)
     before = signal.getsignal(signal.SIGTERM)
     code, _, err = _run(capsys, "list")
-    assert code == 130 and "interrupted" in err and cleaned == [True]
+    assert code == 128 + signal.SIGTERM and "interrupted by SIGTERM" in err and cleaned == [True]
     assert signal.getsignal(signal.SIGTERM) is before  # restored for whoever called main()

@@ -9,8 +9,11 @@ from __future__ import annotations
 import argparse
 import errno
 import importlib
+import os
+import select
 import signal
 import sys
+from collections.abc import Callable
 from importlib import metadata
 
 from .. import __version__
@@ -84,8 +87,77 @@ def describe_error(err: BaseException) -> tuple[str, int]:
             "if it looks like a bug)"), UNEXPECTED_ERROR
 
 
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM, raised where the command is, so that its cleanup runs (partial files removed)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    raise Interrupted(signum)
+
+
+def interrupted_message(err: KeyboardInterrupt, hint: str | None = None) -> tuple[str, int]:
+    """(the one line an interrupted command ends with: what it saved and how to continue; the exit status,
+    128 + the signal's number as a shell reports it)."""
+    from ..files import written_files
+
+    signum = err.signum if isinstance(err, Interrupted) else signal.SIGINT
+    saved = written_files()
+    if saved:
+        names = ", ".join(str(p) for p in saved[-3:]) + (f" and {len(saved) - 3} more" if len(saved) > 3 else "")
+        done = f"saved {len(saved)} complete file{'s' if len(saved) > 1 else ''} ({names})"
+    else:
+        done = "nothing was saved"
+    how = hint or "run the same command again to finish"
+    return (f"seedzoo: interrupted by {signal.Signals(signum).name}: {done}; no partial file was left; {how}",
+            128 + int(signum))
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout's reader has gone (`seedzoo list | head -1`), as opposed to a broken socket."""
+    try:
+        poll = select.poll()
+        poll.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poll.poll(0))  # a pipe with no reader left
+    except (OSError, ValueError, AttributeError):  # no poll here, or stdout is no file
+        return False
+
+
+def run_command(command: Callable[[], int], debug: bool = False,
+                hint: Callable[[], str | None] = lambda: None) -> int:
+    """Run `command` as the CLI does: SIGTERM stops it like Ctrl-C, and either ends in one line saying
+    what was saved and how to continue (`hint()`, default: run it again); a closed stdout pipe ends it
+    quietly; any other failure ends in one line (`describe_error`), or its traceback with `debug`."""
+    # `kill` (SIGTERM) stops a command like Ctrl-C: cleanup runs (partial files are removed, stage timings
+    # kept, the last checkpoint intact), and a background job, which ignores SIGINT, stops cleanly too.
+    previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return int(command() or 0)
+    except KeyboardInterrupt as err:
+        for s in previous:  # a second signal must not cut the message short
+            signal.signal(s, signal.SIG_IGN)
+        message, status = interrupted_message(err, hint())
+        print(message, file=sys.stderr)
+        return status
+    except BrokenPipeError:
+        if not _stdout_closed():
+            raise
+        # The reader had what it wanted: no error. Point stdout at /dev/null so that the interpreter's
+        # final flush of what is still buffered does not complain either.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as err:  # every failure ends in one line unless --debug asks for the traceback
+        if debug:
+            raise
+        message, status = describe_error(err)
+        print(f"seedzoo: error: {message}", file=sys.stderr)
+        return status
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -106,20 +178,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    # `kill` (SIGTERM) stops a run like Ctrl-C: cleanup runs (stage timings are kept, the last checkpoint
-    # is intact), and a background job, which ignores SIGINT, can still be stopped cleanly.
-    previous = signal.signal(signal.SIGTERM, _interrupt)
-    try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    except Exception as err:  # every failure ends in one line unless --debug asks for the traceback
-        if args.debug:
-            raise
-        message, status = describe_error(err)
-        print(f"seedzoo: error: {message}", file=sys.stderr)
-        return status
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parsed: list[argparse.Namespace] = []
+
+    def command() -> int:  # parsing imports the commands' modules: a signal then is handled too
+        parsed.append(parse_args(argv))
+        return int(parsed[0].func(parsed[0]) or 0)
+
+    # A command may say how to continue after an interrupt (`set_defaults(interrupt_hint=...)`).
+    return run_command(command, debug="--debug" in argv,
+                       hint=lambda: getattr(parsed[0], "interrupt_hint", None) if parsed else None)

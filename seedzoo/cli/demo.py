@@ -45,7 +45,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     r.add_argument("--readme", type=Path, metavar="README",
                    help="also write the results section of this README (and its plot, docs/fmnist_curves.png)")
     r.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every training run")
-    r.set_defaults(func=_reproduce)
+    r.set_defaults(func=_reproduce, interrupt_hint="run the same command again: finished stages are kept")
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true",
                    help="start over in a run folder that holds a run (removes its checkpoints, metrics, export)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
-    p.set_defaults(func=_train, positionals_after_options="recipes")  # train A --out X key=val
+    p.set_defaults(func=_train, positionals_after_options="recipes",  # train A --out X key=val
+                   interrupt_hint="the last checkpoint is intact: continue with the same command and --resume auto")
 
     q = subparsers.add_parser("plot", help="draw loss, lr and kNN curves of a run to a PNG")
     q.add_argument("run_dir", type=Path)
