@@ -15,9 +15,11 @@ import signal
 import sys
 from collections.abc import Callable
 from importlib import metadata
+from pathlib import Path
 
 from .. import __version__
 from ..errors import SeedzooError
+from ..files import written_files
 
 # Each module defines `register(subparsers)`, which adds sub-commands whose `func(args)` runs them.
 _COMMAND_MODULES = ("zoo", "weights", "train", "evaluate", "embed", "demo")
@@ -87,32 +89,24 @@ def describe_error(err: BaseException) -> tuple[str, int]:
             "if it looks like a bug)"), UNEXPECTED_ERROR
 
 
-class Interrupted(KeyboardInterrupt):
-    """SIGINT or SIGTERM, raised where the command is, so that its cleanup runs (partial files removed)."""
-
-    def __init__(self, signum: int):
-        super().__init__(signal.Signals(signum).name)
-        self.signum = signum
-
-
 def _interrupt(signum: int, frame: object) -> None:
-    raise Interrupted(signum)
+    # Raised where the command is, so that its cleanup runs (partial files removed); the signal's name
+    # travels as the argument.
+    raise KeyboardInterrupt(signal.Signals(signum).name)
 
 
-def interrupted_message(err: KeyboardInterrupt, hint: str | None = None) -> tuple[str, int]:
-    """(the one line an interrupted command ends with: what it saved and how to continue; the exit status,
-    128 + the signal's number as a shell reports it)."""
-    from ..files import written_files
-
-    signum = err.signum if isinstance(err, Interrupted) else signal.SIGINT
-    saved = written_files()
+def interrupted_message(err: KeyboardInterrupt, saved: list[Path], hint: str | None = None) -> tuple[str, int]:
+    """(the one line an interrupted command ends with: the files it `saved` and how to continue; the exit
+    status, 128 + the signal's number as a shell reports it)."""
+    name = err.args[0] if err.args and err.args[0] in signal.Signals.__members__ else "SIGINT"
+    signum = signal.Signals[name]
     if saved:
         names = ", ".join(str(p) for p in saved[-3:]) + (f" and {len(saved) - 3} more" if len(saved) > 3 else "")
         done = f"saved {len(saved)} complete file{'s' if len(saved) > 1 else ''} ({names})"
     else:
         done = "nothing was saved"
     how = hint or "run the same command again to finish"
-    return (f"seedzoo: interrupted by {signal.Signals(signum).name}: {done}; no partial file was left; {how}",
+    return (f"seedzoo: interrupted by {name}: {done}; no partial file was left; {how}",
             128 + int(signum))
 
 
@@ -134,12 +128,13 @@ def run_command(command: Callable[[], int], debug: bool = False,
     # `kill` (SIGTERM) stops a command like Ctrl-C: cleanup runs (partial files are removed, stage timings
     # kept, the last checkpoint intact), and a background job, which ignores SIGINT, stops cleanly too.
     previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
+    before = len(written_files())
     try:
         return int(command() or 0)
     except KeyboardInterrupt as err:
         for s in previous:  # a second signal must not cut the message short
             signal.signal(s, signal.SIG_IGN)
-        message, status = interrupted_message(err, hint())
+        message, status = interrupted_message(err, written_files()[before:], hint())
         print(message, file=sys.stderr)
         return status
     except BrokenPipeError:
