@@ -20,9 +20,10 @@ from torch import Tensor, nn
 from seedzoo.training.config import TrainConfig, apply_overrides
 from seedzoo.training.device_plan import NetworkPlan, resolve_plan
 from seedzoo.training.loss import seed_loss
+from seedzoo.training.methods.seed import SeedObjective
 from seedzoo.training.networks import build_student, build_teacher
 from seedzoo.training.schedule import scaled_lr
-from seedzoo.training.seed import SeedObjective
+from seedzoo.training.teacher import TeacherPass
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ def interleaved(parts: dict[str, Callable[[], object]], repeats: int, warmup: in
 
 
 class SeedStep:
-    """The trainer's SEED step (`SeedObjective` under the device plan the trainer resolves): teacher
+    """The trainer's SEED step (`TeacherPass` and `SeedObjective` under the device plan the trainer resolves): teacher
     pass, student forward, loss, backward, SGD update, enqueue."""
 
     def __init__(self, cfg: TrainConfig, teacher: nn.Module | None = None) -> None:
@@ -102,14 +103,19 @@ class SeedStep:
             student.to(memory_format=torch.channels_last)
         teacher = teacher if teacher is not None else build_teacher(
             t.arch, t.pretrained, t.head_hidden, t.head_batch_norm, t.embed_dim, t.entry)
-        self.objective = SeedObjective(student, teacher, cfg, self.plan.teacher).to(self.device).train()
+        self.teacher = TeacherPass(teacher, self.plan.teacher).to(self.device)
+        self.objective = SeedObjective(student, cfg).to(self.device).train()
         self.model = self.objective.model
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=scaled_lr(0.03, cfg.global_batch),
                                          momentum=0.9, weight_decay=1e-4)
 
+    def targets(self, views: dict[str, Tensor]) -> dict[str, Tensor]:
+        """The teacher's pass: what several students of one teacher share."""
+        return self.teacher.targets(views, ("image",))
+
     def __call__(self, x: Tensor, targets=None) -> None:
         views = {"image": self.plan.student.input(x)}
-        targets = targets if targets is not None else self.objective.targets(views)
+        targets = targets if targets is not None else self.targets(views)
         with self.plan.student.autocast(self.device.type):
             loss, pending = self.objective.compute(self.model, views, 0, targets)
         self.optimizer.zero_grad(set_to_none=True)

@@ -39,10 +39,10 @@ def measure(name: str, repeats: int, quick: bool, compiled: bool) -> None:
         s = quick_setting(s)
     step = SeedStep(setting_config(s))
     x = torch.randn(s.batch, 3, s.size, s.size)
-    teacher = best_teacher(step.objective.teacher, step.plan.teacher)
+    teacher = best_teacher(step.teacher.network, step.plan.teacher)
     targets = teacher(x)
     student = student_update(step, targets)
-    authors = authors_step(s, step.objective.teacher)
+    authors = authors_step(s, step.teacher.network)
     parts = {"step": lambda: step(x), "teacher": lambda: teacher(x), "student": lambda: student(x),
              "authors": lambda: authors(x)}
     if compiled:  # torch.compile of both networks; the warm-up repeat pays for the compilation

@@ -131,17 +131,17 @@ def throughput(dry: bool) -> bool:
     cfg = setting_config(s, f"device={device}", "precision=bf16", *dims)
     solo = SeedStep(cfg)
     group = [SeedStep(setting_config(s, f"device={device}", "precision=bf16", *dims,
-                                     f"distill.teacher_temperature={tau}"), teacher=solo.objective.teacher)
+                                     f"distill.teacher_temperature={tau}"), teacher=solo.teacher.network)
              for tau in (1e-4, 0.01, 0.05)]
     x = torch.randn(s.batch, 3, s.size, s.size, device=device)
 
     def together() -> None:
-        targets = group[0].objective.targets({"image": group[0].plan.student.input(x)})
+        targets = group[0].targets({"image": group[0].plan.student.input(x)})
         for step in group:
             step(x, targets)
 
     t = interleaved({"solo": lambda: solo(x), "together": together,
-                     "teacher": lambda: solo.objective.targets({"image": x})}, 2 if dry else 10, warmup=1 if dry else 3)
+                     "teacher": lambda: solo.targets({"image": x})}, 2 if dry else 10, warmup=1 if dry else 3)
     T, solo_s = t["teacher"].seconds, t["solo"].seconds
     S = max(solo_s - T, 1e-9)
     bound = (T + 3 * S) / (3 * (T + S))

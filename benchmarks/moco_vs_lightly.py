@@ -39,9 +39,10 @@ from seedzoo.data.datasets import KeyedViewDataset, build_source
 from seedzoo.data.sampler import GlobalBatchSampler
 from seedzoo.training.config import TrainConfig, load_config
 from seedzoo.training.engine import train
+from seedzoo.training.methods import get_method
 from seedzoo.training.metrics import METRICS_FILE, knn_top1
-from seedzoo.training.moco import TwoViews
 from seedzoo.training.networks import backbone_width, create_backbone
+from seedzoo.training.views import ViewSet
 
 
 @dataclass
@@ -135,7 +136,7 @@ def run_lightly(cfg: TrainConfig, init: nn.Module) -> Curve:
     optimizer = torch.optim.SGD(params, lr=peak, momentum=optim.momentum, weight_decay=optim.weight_decay)
 
     source = build_source(cfg.data.source, cfg.data.path, cfg.data.subset)
-    dataset = KeyedViewDataset(source, TwoViews(cfg), seed=cfg.seed)
+    dataset = KeyedViewDataset(source, ViewSet(get_method("moco").views(cfg)), seed=cfg.seed)
     sampler = GlobalBatchSampler(len(dataset), cfg.global_batch, 0, 1, cfg.seed)
     steps_per_epoch = len(dataset) // cfg.global_batch
     curve = Curve()

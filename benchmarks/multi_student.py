@@ -3,7 +3,7 @@
 A solo SEED step costs T + S (teacher forward T, student forward-backward-update S); N students that
 share the teacher pass cost T + N*S, so together / (N solo) cannot go below (T + N*S) / (N*(T + S)).
 Interleaved in each repeat, on the same input (CPU, the trainer's device plan):
-  solo      one student's full step (the trainer's step: `SeedObjective.targets` + `compute` + update);
+  solo      one student's full step (the trainer's step: `TeacherPass.targets` + `compute` + update);
   together  the trainer's step for N students: one `targets` pass, then each student's compute + update;
   teacher   the teacher pass alone (T);  student  one student's update alone (S);
 and prints together / (N * solo) beside the bound (target: within 10% of it).
@@ -39,7 +39,7 @@ def main() -> None:
     n = args.students
 
     solo = SeedStep(setting_config(s))
-    teacher = solo.objective.teacher
+    teacher = solo.teacher.network
     # Students trained together: the trainer's objects, one teacher network for all of them.
     group = [SeedStep(setting_config(s, f"distill.teacher_temperature={tau}"), teacher=teacher)
              for tau in [1e-4, 0.01, 0.05, 0.1][:n] + [0.01] * max(0, n - 4)]
@@ -48,7 +48,7 @@ def main() -> None:
     update = student_update(solo, teacher_pass(x))
 
     def together() -> None:
-        targets = group[0].objective.targets({"image": group[0].plan.student.input(x)})
+        targets = group[0].targets({"image": group[0].plan.student.input(x)})
         for step in group:
             step(x, targets)
 

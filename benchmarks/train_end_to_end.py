@@ -58,10 +58,12 @@ def loader_rate(batch: int, workers: int, batches: int, subset: int = 0) -> floa
 
     from seedzoo.data.datasets import KeyedViewDataset, build_source
     from seedzoo.data.sampler import GlobalBatchSampler
-    from seedzoo.training.seed import SeedViews
+    from seedzoo.training.methods import get_method
+    from seedzoo.training.views import ViewSet
 
     cfg = load_config(RECIPE)
-    dataset = KeyedViewDataset(build_source("fashion_mnist", subset=subset), SeedViews(cfg), seed=cfg.seed)
+    views = ViewSet(get_method("seed").views(cfg))
+    dataset = KeyedViewDataset(build_source("fashion_mnist", subset=subset), views, seed=cfg.seed)
     loader = DataLoader(dataset, batch_sampler=GlobalBatchSampler(len(dataset), batch), num_workers=workers)
     it = iter(loader)
     next(it)  # workers started
@@ -92,9 +94,9 @@ def main() -> None:
     cfg = setting_config(s, "teacher.pretrained=zoo", "teacher.entry=mocov2_r18.fmnist")
     step = SeedStep(cfg)
     x = torch.randn(s.batch, 3, s.size, s.size)
-    teacher = best_teacher(step.objective.teacher, step.plan.teacher)
+    teacher = best_teacher(step.teacher.network, step.plan.teacher)
     student = student_update(step, teacher(x))
-    authors = authors_step(s, step.objective.teacher)
+    authors = authors_step(s, step.teacher.network)
     parts = {"teacher": lambda: teacher(x), "student": lambda: student(x), "authors": lambda: authors(x)}
 
     before = interleaved(parts, args.repeats)

@@ -8,7 +8,7 @@ from torch import nn
 
 import seedzoo  # noqa: F401  (registers the architectures)
 from seedzoo.training.config import TrainConfig, apply_overrides, load_config
-from seedzoo.training.moco import MocoObjective, SplitBatchNorm2d, split_batch_norm, split_batch_norm_2d
+from seedzoo.training.methods.moco import MocoObjective, SplitBatchNorm2d, split_batch_norm, split_batch_norm_2d
 from seedzoo.training.networks import Encoder
 
 pytestmark = pytest.mark.usefixtures("single_thread")

@@ -131,9 +131,36 @@ def test_recipes_that_disagree_on_teacher_data_or_seed_are_refused_naming_the_fi
         check_cohort([a, b])
     with pytest.raises(ConfigError, match="distinct, non-empty names"):
         check_cohort([a, apply_overrides(TrainConfig(), ["name=a"])])
-    with pytest.raises(ConfigError, match="only as SEED students"):
-        check_cohort([a, apply_overrides(TrainConfig(), ["name=b", "method=moco"])])
     assert check_cohort([a, apply_overrides(TrainConfig(), ["name=b", "optim.base_lr=1"])]) == ["a", "b"]
+
+
+def test_students_of_other_methods_join_a_cohort_unless_they_need_another_view():
+    a = apply_overrides(TrainConfig(), ["name=a"])
+    # MoCo-v2 distils no teacher: its teacher section does not have to agree
+    moco = apply_overrides(TrainConfig(), ["name=m", "method=moco", "teacher.arch=seed_resnet18"])
+    assert check_cohort([a, moco]) == ["a", "m"]
+    small = ["distill.small_patches=true"]
+    b, c = (apply_overrides(TrainConfig(), [f"name={n}", *small, f"distill.small_size={px}"])
+            for n, px in (("b", 96), ("c", 64)))
+    assert check_cohort([a, b]) == ["a", "b"]  # one reads the small crops, the other does not
+    with pytest.raises(ConfigError, match="view 'small' differs between student b .* and student c"):
+        check_cohort([a, b, c])
+
+
+# A student of each kind: SEED, SEED with small patches (a second teacher view), MoCo-v2 (a key view, no teacher).
+MIXED = {"a": A, "s": ["name=s", "distill.small_patches=true", "distill.small_crops=2", "distill.small_size=8"],
+         "m": ["name=m", "method=moco", "moco.momentum=0.9"]}
+
+
+def test_students_of_different_methods_train_together_each_bitwise_as_alone(images, tmp_path):
+    cfgs = {name: tiny_config(images, *overrides, "export=true") for name, overrides in MIXED.items()}
+    alone = {name: solo(cfg, 8, tmp_path / name) for name, cfg in cfgs.items()}
+    mixed = together(list(cfgs.values()), [8] * len(cfgs), tmp_path / "mixed")
+    for name, result in alone.items():
+        mine = load_file(mixed.exports[name] / "model.safetensors")
+        ref = load_file(result.export_dir / "model.safetensors")
+        assert mine.keys() == ref.keys() and all(torch.equal(mine[k], ref[k]) for k in ref), name
+        assert mixed.losses[name] == result.loss, name
 
 
 def test_cli_trains_two_yaml_recipes_together_into_one_export_each(tmp_path):

@@ -10,8 +10,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train", help="distil a student (SEED) or pre-train a teacher (MoCo-v2)",
         description="Train from a zoo entry's recipe, a preset or a YAML file, with key=value overrides. "
-                    "Several SEED recipes of one teacher and data (seedzoo train A B ...) train together: "
-                    "one teacher pass per step for all students, each exported to RUN/export/<name>/. "
+                    "Several recipes of one data stream (seedzoo train A B ...) train together, whatever "
+                    "their methods: one teacher pass per step for all students that distil it, each "
+                    "exported to RUN/export/<name>/. "
                     "Several processes: torchrun --nproc-per-node=N -m seedzoo train ...")
     p.add_argument("recipes", nargs="*", metavar="RECIPE|key=value",
                    help="zoo entries (e.g. seed_r18.mocov2_r50_200ep) or recipe YAMLs, then key=value "

@@ -1,4 +1,5 @@
-"""seedzoo's trainer: SEED distillation and MoCo-v2 pre-training, one engine from one CPU to torchrun.
+"""seedzoo's trainer: SEED distillation, MoCo-v2 pre-training and the other methods of `training.methods`,
+one engine from one CPU to torchrun.
 
 The heavy parts (engine, data) are imported on use; `seed_loss` and the queue are light.
 """

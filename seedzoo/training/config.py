@@ -125,7 +125,7 @@ class MonitorConfig:
 @dataclass
 class TrainConfig:
     name: str = ""  # the zoo entry this run reproduces (or a free name)
-    method: Literal["seed", "moco"] = "seed"
+    method: str = "seed"  # a registered training method (`training.methods.list_methods()`)
     student: StudentConfig = field(default_factory=StudentConfig)
     teacher: TeacherConfig = field(default_factory=TeacherConfig)
     data: TrainDataConfig = field(default_factory=TrainDataConfig)
@@ -235,6 +235,10 @@ def from_dict(data: dict[str, Any], cls: type = TrainConfig, prefix: str = "") -
             kwargs[key] = from_dict(value or {}, tp, f"{prefix}{key}.")
         else:
             kwargs[key] = _coerce(prefix + key, value, tp)
+    if cls is TrainConfig and "method" in kwargs:  # a name the method registry knows, as a Literal would be
+        from .methods import get_method
+
+        get_method(kwargs["method"])
     return cls(**kwargs)
 
 
@@ -384,92 +388,74 @@ def _architecture_problems(key: str, name: str) -> list[str]:
             "`seedzoo list` show every name."]
 
 
+class Problems(list[str]):
+    """What is wrong with a config, one line per value: `key=value: rule`."""
+
+    def need(self, ok: bool, key: str, value: Any, rule: str) -> None:
+        if not ok:
+            self.append(f"{key}={value!r}: {rule}")
+
+    def positive(self, key: str, value: float, rule: str = "must be a finite number > 0") -> None:
+        self.need(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, key, value, rule)
+
+    def at_least(self, key: str, value: float, low: float, rule: str) -> None:
+        self.need(math.isfinite(value) and value >= low, key, value, rule)
+
+
 def config_problems(cfg: TrainConfig, world_size: int = 1) -> list[str]:
     """What is wrong with `cfg` for a run on `world_size` processes (an empty list: nothing)."""
-    out: list[str] = []
+    from .methods import UnknownMethodError, get_method
 
-    def need(ok: bool, key: str, value: Any, rule: str) -> None:
-        if not ok:
-            out.append(f"{key}={value!r}: {rule}")
-
-    def positive(key: str, value: float, rule: str = "must be a finite number > 0") -> None:
-        need(isinstance(value, (int, float)) and math.isfinite(value) and value > 0, key, value, rule)
-
-    def at_least(key: str, value: float, low: float, rule: str) -> None:
-        need(math.isfinite(value) and value >= low, key, value, rule)
-
-    need(cfg.epochs > 0, "epochs", cfg.epochs, "must be > 0 (the schedule's length; max_steps=N stops earlier)")
-    at_least("max_steps", cfg.max_steps, 0, "must be >= 0 (0: run every epoch)")
+    out = Problems()
+    out.need(cfg.epochs > 0, "epochs", cfg.epochs, "must be > 0 (the schedule's length; max_steps=N stops earlier)")
+    out.at_least("max_steps", cfg.max_steps, 0, "must be >= 0 (0: run every epoch)")
     batch_ok = cfg.global_batch > 0
-    need(batch_ok, "global_batch", cfg.global_batch, "must be > 0 (images per step, over all processes)")
+    out.need(batch_ok, "global_batch", cfg.global_batch, "must be > 0 (images per step, over all processes)")
     if batch_ok and world_size > 1 and cfg.global_batch % world_size:
         out.append(f"global_batch={cfg.global_batch} is not divisible by the {world_size} processes: use a "
-                   f"multiple of {world_size}, e.g. {_multiple_near(cfg.global_batch, world_size)}")
-    queue_key = "moco.queue_size" if cfg.method == "moco" else "distill.queue_size"
-    queue = cfg.moco.queue_size if cfg.method == "moco" else cfg.distill.queue_size
-    if queue <= 0:
-        out.append(f"{queue_key}={queue}: must be > 0 (a multiple of global_batch)")
-    elif batch_ok and queue % cfg.global_batch:
-        out.append(f"{queue_key}={queue} is not a multiple of global_batch={cfg.global_batch}: use "
-                   f"{_multiple_near(queue, cfg.global_batch)}, or change global_batch")
+                   f"multiple of {world_size}, e.g. {multiple_near(cfg.global_batch, world_size)}")
+    try:
+        out += get_method(cfg.method).config_problems(cfg, world_size)
+    except UnknownMethodError as err:
+        out.append(str(err))
 
     o = cfg.optim
-    positive("optim.base_lr", o.base_lr)
+    out.positive("optim.base_lr", o.base_lr)
     if math.isfinite(o.base_lr) and max(o.base_lr, o.base_lr * cfg.global_batch / 256) >= _FLOAT32_MAX:
         out.append(f"optim.base_lr={o.base_lr!r}: too large, the learning rate it gives (up to base_lr x "
                    "global_batch / 256) must fit in float32 (< 3.4e38)")
-    need(math.isfinite(o.momentum) and 0 <= o.momentum < 1, "optim.momentum", o.momentum, "must be in [0, 1)")
-    at_least("optim.weight_decay", o.weight_decay, 0, "must be a finite number >= 0")
-    at_least("optim.warmup_epochs", o.warmup_epochs, 0, "must be >= 0")
-    if cfg.method == "seed":
-        positive("distill.student_temperature", cfg.distill.student_temperature)
-        positive("distill.teacher_temperature", cfg.distill.teacher_temperature)
-        if cfg.distill.small_patches:
-            positive("distill.small_crops", cfg.distill.small_crops, "must be > 0")
-            positive("distill.small_size", cfg.distill.small_size, "must be > 0 (pixels)")
-            lo, hi = cfg.distill.small_scale
-            need(0 < lo <= hi <= 1, "distill.small_scale", cfg.distill.small_scale, "must satisfy 0 < min <= max <= 1")
-        positive("teacher.embed_dim", cfg.teacher.embed_dim, "must be > 0")
-        at_least("teacher.head_hidden", cfg.teacher.head_hidden, 0, "must be >= 0")
-    else:
-        positive("moco.temperature", cfg.moco.temperature)
-        need(math.isfinite(cfg.moco.momentum) and 0 <= cfg.moco.momentum <= 1, "moco.momentum", cfg.moco.momentum,
-             "must be in [0, 1]")
-        per_rank = cfg.global_batch // max(world_size, 1)
-        if cfg.moco.bn_splits < 1:
-            out.append(f"moco.bn_splits={cfg.moco.bn_splits}: must be >= 1")
-        elif batch_ok and per_rank % cfg.moco.bn_splits:
-            out.append(f"moco.bn_splits={cfg.moco.bn_splits} does not divide the {per_rank} images per process: "
-                       "use a divisor of global_batch / processes")
+    out.need(math.isfinite(o.momentum) and 0 <= o.momentum < 1, "optim.momentum", o.momentum, "must be in [0, 1)")
+    out.at_least("optim.weight_decay", o.weight_decay, 0, "must be a finite number >= 0")
+    out.at_least("optim.warmup_epochs", o.warmup_epochs, 0, "must be >= 0")
     for key, arch in (("student.arch", cfg.student.arch), ("teacher.arch", cfg.teacher.arch)):
         out += _architecture_problems(key, arch)
-    positive("student.embed_dim", cfg.student.embed_dim, "must be > 0")
-    at_least("student.head_hidden", cfg.student.head_hidden, 0, "must be >= 0 (0: the backbone's width)")
+    out.positive("student.embed_dim", cfg.student.embed_dim, "must be > 0")
+    out.at_least("student.head_hidden", cfg.student.head_hidden, 0, "must be >= 0 (0: the backbone's width)")
 
     d = cfg.data
-    positive("data.image_size", d.image_size, "must be > 0 (pixels)")
+    out.positive("data.image_size", d.image_size, "must be > 0 (pixels)")
     reach = math.ceil(3 * d.blur_sigma[1]) if all(math.isfinite(v) for v in d.blur_sigma) else 0
     if d.augmentation in ("mocov2", "swav") and 0 < d.image_size <= reach:  # the blur pads by its reach
         out.append(f"data.image_size={d.image_size} is too small for the blur of data.blur_sigma="
                    f"{tuple(d.blur_sigma)} (it reaches {reach} px): use more than {reach} px or a smaller sigma")
-    need(all(math.isfinite(v) for v in d.mean), "data.mean", d.mean, "must be finite")
-    need(all(math.isfinite(v) and v > 0 for v in d.std), "data.std", d.std, "must be finite and > 0")
-    need(all(math.isfinite(v) and v >= 0 for v in d.blur_sigma) and d.blur_sigma[0] <= d.blur_sigma[1],
+    out.need(all(math.isfinite(v) for v in d.mean), "data.mean", d.mean, "must be finite")
+    out.need(all(math.isfinite(v) and v > 0 for v in d.std), "data.std", d.std, "must be finite and > 0")
+    out.need(all(math.isfinite(v) and v >= 0 for v in d.blur_sigma) and d.blur_sigma[0] <= d.blur_sigma[1],
          "data.blur_sigma", d.blur_sigma, "must satisfy 0 <= min <= max")
-    at_least("data.subset", d.subset, 0, "must be >= 0 (0: every image)")
-    at_least("data.workers", d.workers, 0, "must be >= 0")
+    out.at_least("data.subset", d.subset, 0, "must be >= 0 (0: every image)")
+    out.at_least("data.workers", d.workers, 0, "must be >= 0")
 
     m = cfg.monitor
-    at_least("monitor.knn_every", m.knn_every, 0, "must be >= 0 (epochs; 0: off)")
+    out.at_least("monitor.knn_every", m.knn_every, 0, "must be >= 0 (epochs; 0: off)")
     if m.knn_every:
         for key in ("knn_train", "knn_test", "knn_k"):
-            positive(f"monitor.{key}", getattr(m, key), "must be > 0")
-    positive("save_every", cfg.save_every, "must be > 0 (steps)")
-    at_least("keep_last", cfg.keep_last, 0, "must be >= 0 (0: keep every checkpoint)")
-    positive("log_every", cfg.log_every, "must be > 0 (steps)")
+            out.positive(f"monitor.{key}", getattr(m, key), "must be > 0")
+    out.positive("save_every", cfg.save_every, "must be > 0 (steps)")
+    out.at_least("keep_last", cfg.keep_last, 0, "must be >= 0 (0: keep every checkpoint)")
+    out.positive("log_every", cfg.log_every, "must be > 0 (steps)")
     return out
 
 
-def _multiple_near(value: int, base: int) -> str:
+def multiple_near(value: int, base: int) -> str:
     low, high = (value // base) * base, (value // base + 1) * base
     return " or ".join(str(v) for v in (low, high) if v > 0)

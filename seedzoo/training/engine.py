@@ -1,7 +1,9 @@
 """The training engine: one code path from one CPU process to torchrun on many nodes.
 
-The trainable network (student + head, or MoCo's query encoder) is wrapped in DDP when there is more
-than one process; the teacher, the key encoder and the queues stay outside DDP (identical on every rank:
+What is trained comes from the method registry (`methods/`): the engine builds each student's objective,
+makes the views its method declared and runs the teacher on the views it asked for, and names none of
+them itself. The trainable network (student + head, or MoCo's query encoder) is wrapped in DDP when there
+is more than one process; the teacher, the key encoder and the queues stay outside DDP (identical on every rank:
 the queues are filled with embeddings gathered from all ranks). Per-process batch = global batch / world
 size, lr = base_lr x global_batch / 256, SGD (momentum 0.9, weight decay 1e-4 on every parameter, as the
 official code), warm-up then cosine (`schedule.py`). Each network runs in the layout and precision of
@@ -50,6 +52,7 @@ from .config import (
 )
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
 from .memory import fit_problems
+from .methods import Method, get_method
 from .metrics import MetricsLogger, knn_top1, last_knn, truncate_metrics
 from .networks import Encoder, build_student, build_teacher, resolve_teacher
 from .objective import Objective
@@ -62,6 +65,8 @@ from .run_folder import (
     remove_leftovers,
 )
 from .schedule import learning_rate, scaled_lr
+from .teacher import TeacherPass
+from .views import ViewSet
 
 PLAN_FILE = "device_plan.json"
 
@@ -96,6 +101,7 @@ class _Student:
 
     name: str
     cfg: TrainConfig
+    method: Method
     plan: NetworkPlan
     objective: Objective
     optimizer: torch.optim.Optimizer
@@ -143,11 +149,12 @@ def _fresh_rng(seed: int, device: torch.device) -> dict[str, torch.Tensor]:
 
 
 class Trainer:
-    """Runs a `TrainConfig` into `run_dir`, or several SEED students of one teacher together.
+    """Runs a `TrainConfig` into `run_dir`, or several students together.
 
-    `cfg` may be a sequence of configs that agree on teacher, data, batch, epochs and seed
-    (`cohort.SHARED`): every step then runs the teacher once on one batch and trains each student
-    against it, as it would train alone (bitwise, on one CPU process). Each student exports to
+    `cfg` may be a sequence of configs that agree on data, batch, epochs and seed, and on the teacher
+    among those that distil one (`cohort.check_cohort`); their methods may differ. Every step then makes
+    the union of their views once, runs the teacher once on the views they ask it for, and trains each
+    student as it would train alone (bitwise, on one CPU process). Each student exports to
     `run_dir/export/<name>/`; a single student to `run_dir/export/`.
 
     `student` (a backbone built with num_classes=0, or one per config) and `teacher` (a network whose
@@ -175,10 +182,19 @@ class Trainer:
 
     # --- set-up ------------------------------------------------------------------------------
 
-    def _build_teacher(self) -> nn.Module:
+    def _build_teacher(self, plan: DevicePlan) -> TeacherPass | None:
+        """The teacher of the students that distil one (built once, for all), or None."""
+        distilling = [c for c in self.cfgs if get_method(c.method).needs_teacher]
+        if not distilling:
+            return None
+        t = distilling[0].teacher  # the cohort check made the students' teachers agree
+        # a random-init teacher is saved in checkpoints to be resumable; a pretrained one is reloaded
+        return TeacherPass(self._teacher_network(distilling[0]), plan.teacher, save=not t.pretrained)
+
+    def _teacher_network(self, cfg: TrainConfig) -> nn.Module:
         if self._teacher is not None:
             return self._teacher
-        t = self.cfg.teacher
+        t = cfg.teacher
         if t.pretrained not in ("", "zoo") and not Path(t.pretrained).expanduser().exists():
             # Said here, where it is known to be the config's teacher, rather than as a bare missing path.
             teacher = t.entry or "<teacher entry>"
@@ -188,26 +204,17 @@ class Trainer:
                 "pass the path of its weights")
         # Its own random stream: a random-init teacher is the same whichever students it teaches.
         with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(sample_generator(self.cfg.seed, -1, -1).initial_seed())
+            torch.manual_seed(sample_generator(cfg.seed, -1, -1).initial_seed())
             return build_teacher(t.arch, t.pretrained, t.head_hidden, t.head_batch_norm, t.embed_dim, t.entry,
                                  target=t.target)
 
-    def _build_objective(self, cfg: TrainConfig, backbone: nn.Module | None, plan: DevicePlan,
-                         teacher: nn.Module | None) -> Objective:
+    def _build_objective(self, cfg: TrainConfig, backbone: nn.Module | None, plan: DevicePlan) -> Objective:
         s = cfg.student
         torch.manual_seed(cfg.seed)  # identical initial weights on every rank (DDP also broadcasts them)
         student = build_student(s.arch, s.pretrained, s.head_hidden, s.embed_dim, backbone=backbone)
-        if plan.student.channels_last:  # before MoCo copies it into its key encoder
+        if plan.student.channels_last:  # before an objective copies it (MoCo's key encoder)
             student.to(memory_format=torch.channels_last)
-        if cfg.method == "moco":
-            from .moco import MocoObjective
-
-            return MocoObjective(student, cfg)
-        from .seed import SeedObjective
-
-        if teacher is None:
-            raise ValueError("a SEED objective needs its teacher")
-        return SeedObjective(student, teacher, cfg, plan.teacher)
+        return get_method(cfg.method).objective(student, cfg)
 
     def _write_run_config(self, plans: list[DevicePlan]) -> None:
         text = "".join(f"# config_hash: {config_hash(c)}\n" + dump_yaml(c) for c in self.cfgs[:1])
@@ -220,10 +227,9 @@ class Trainer:
 
     def _build_students(self, info: D.DistInfo, plans: list[DevicePlan]) -> list[_Student]:
         device = info.device
-        teacher = self._build_teacher() if self.cfg.method == "seed" else None
         out = []
         for name, cfg, backbone, plan in zip(self.names, self.cfgs, self._students, plans):
-            objective = self._build_objective(cfg, backbone, plan, teacher)
+            objective = self._build_objective(cfg, backbone, plan)
             objective.to(device)
             model = objective.model
             optimizer = torch.optim.SGD(model.parameters(), lr=scaled_lr(cfg.optim.base_lr, cfg.global_batch),
@@ -237,7 +243,7 @@ class Trainer:
             if plan.student.compile:
                 net = cast(nn.Module, torch.compile(net))
             objective.train()
-            out.append(_Student(name, cfg, plan.student, objective, optimizer, scaler, net,
+            out.append(_Student(name, cfg, get_method(cfg.method), plan.student, objective, optimizer, scaler, net,
                                 _fresh_rng(cfg.seed, device)))
         return out
 
@@ -284,10 +290,15 @@ class Trainer:
             self._write_run_config(plans)
 
         students = self._build_students(info, plans)
+        teacher = self._build_teacher(plans[0])
+        if teacher is not None:
+            teacher.to(device)
+        # what the students read: the union of their methods' views, and of the views the teacher embeds
+        view_set = ViewSet([v for m in students for v in m.method.views(m.cfg)])
+        teacher_views = list(dict.fromkeys(v for m in students for v in m.method.teacher_views(m.cfg)))
         source = self._source if self._source is not None else build_source(
             cfg.data.source, cfg.data.path, cfg.data.subset)
-        # The students of a cohort share their data settings, hence their views.
-        dataset = KeyedViewDataset(source, students[0].objective.views, seed=cfg.seed, on_error=cfg.data.on_error)
+        dataset = KeyedViewDataset(source, view_set, seed=cfg.seed, on_error=cfg.data.on_error)
         sampler = GlobalBatchSampler(len(dataset), cfg.global_batch, info.rank, info.world_size, cfg.seed)
         steps_per_epoch = len(dataset) // cfg.global_batch
         total = cfg.epochs * steps_per_epoch
@@ -304,6 +315,8 @@ class Trainer:
             if len(saved) != len(students) or (len(students) > 1 and sorted(saved) != sorted(self.names)):
                 raise ValueError(f"{resume_from} holds the students {', '.join(map(repr, saved))}, this run "
                                  f"trains {', '.join(map(repr, self.names))}: resume with the same recipes")
+            if teacher is not None:
+                teacher.load_state(state)
             for m, part in zip(students, [saved[m.name] for m in students] if len(students) > 1 else saved.values()):
                 m.load_state(part, state["rng"])
                 if part["config_hash"] != config_hash(m.cfg) and info.is_main:
@@ -321,8 +334,8 @@ class Trainer:
 
         logger = MetricsLogger(self.run_dir, info.is_main, total, step, cfg.log_every, steps_per_epoch)
         if info.is_main:
-            who = ", ".join(n or "(unnamed)" for n in self.names)
-            logger.info(f"{cfg.method} run {who}: {info.world_size} process(es) on "
+            who = ", ".join(f"{m.name or '(unnamed)'} ({m.method.trained_by})" for m in students)
+            logger.info(f"run {who}: {info.world_size} process(es) on "
                         f"{device.type}, {total} steps of global batch {cfg.global_batch}, into {self.run_dir}")
             logger.info(f"device plan: teacher {_describe(plans[0].teacher)}; student "
                         + "; ".join(_describe(p.student) for p in plans))
@@ -330,7 +343,8 @@ class Trainer:
         def checkpoint() -> Path | None:
             if not info.is_main:
                 return None
-            state = {"step": step, "epoch": step // steps_per_epoch, "rng": rng_state()}
+            state = {"step": step, "epoch": step // steps_per_epoch, "rng": rng_state(),
+                     **(teacher.state() if teacher is not None else {})}
             if len(students) == 1:
                 state.update(students[0].state())
             else:
@@ -357,10 +371,9 @@ class Trainer:
                 t_prev = time.perf_counter()
                 for batch in loader:
                     t_data = time.perf_counter()
-                    views = {k: v.to(device, non_blocking=True) for k, v in batch.items()
-                             if k in ("image", "small", "key_image")}
-                    # The teacher's pass, once for every student (None: the objective has no teacher).
-                    targets = students[0].objective.targets(views)
+                    views = {k: batch[k].to(device, non_blocking=True) for k in view_set.names}
+                    # The teacher's pass, once for every student that distils it.
+                    targets = teacher.targets(views, teacher_views) if teacher is not None else {}
                     skipped = int(D.all_reduce_sum(batch["skipped"].sum().to(device)))
                     for m in students:
                         with m.own_rng(device):
@@ -413,7 +426,8 @@ class Trainer:
                          exports[first], students[first]["knn"], {n: s["loss"] for n, s in students.items()},
                          exports, {n: s["knn"] for n, s in students.items()}, already_finished=True)
 
-    def _step(self, m: _Student, views: dict[str, torch.Tensor], targets: Any, step: int, steps_per_epoch: int,
+    def _step(self, m: _Student, views: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], step: int,
+              steps_per_epoch: int,
               epoch: int, info: D.DistInfo, last_ckpt: Path | None) -> float:
         """One optimisation step of student `m` on this batch; returns its learning rate."""
         o = m.cfg.optim
@@ -479,15 +493,14 @@ class Trainer:
                             "protocol": "knn_monitor", "kind": "measured", "source": self.command})
         block: dict[str, Any] = {
             "entry": cfg.name,
-            "trained_by": {"method": "SEED" if cfg.method == "seed" else "MoCo-v2", "epochs": cfg.epochs,
-                           "steps": step},
+            "trained_by": {"method": student.method.trained_by, "epochs": cfg.epochs, "steps": step},
             "recipe": {"config_hash": config_hash(cfg), "config": to_dict(cfg), "command": self.command},
             "measured": metrics,
         }
-        if cfg.method == "seed":
+        if student.method.needs_teacher:
             block["teacher"] = {"entry": cfg.teacher.entry, "arch": cfg.teacher.arch,
                                 "pretrained": cfg.teacher.pretrained or "random init", "target": cfg.teacher.target,
-                                "teacher_temperature": cfg.distill.teacher_temperature}
+                                **student.method.lineage(cfg)}
         state = {k: v.detach().cpu().contiguous() for k, v in model.backbone.state_dict().items()}
         head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
         return write_run_export(folder, architecture=cfg.student.arch, backbone=state, head=head, entry=entry,
@@ -511,5 +524,5 @@ def _changed_keys(old: dict[str, Any], new: dict[str, Any], prefix: str = "") ->
 
 
 def train(cfg: TrainConfig | Sequence[TrainConfig], run_dir: str | Path, **kwargs: Any) -> RunResult:
-    """Run `cfg` (or several SEED students of one teacher, together) into `run_dir` (see `Trainer`)."""
+    """Run `cfg` (or several students, together) into `run_dir` (see `Trainer`)."""
     return Trainer(cfg, run_dir, **kwargs).fit()

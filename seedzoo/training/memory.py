@@ -74,9 +74,11 @@ def fit_problems(cfg: TrainConfig, device: torch.device, world_size: int = 1, *,
     """What stops `cfg` from running on `device`: an image size outside the architectures' range, or a
     memory floor above what is free. `student`/`teacher`: whether the config's networks are the ones
     trained (False when the caller passes its own modules, which are not estimated)."""
-    d = cfg.data
+    from .methods import get_method
+
+    d, method = cfg.data, get_method(cfg.method)
     archs = ([("student.arch", cfg.student.arch)] if student else []) + \
-        ([("teacher.arch", cfg.teacher.arch)] if teacher and cfg.method == "seed" else [])
+        ([("teacher.arch", cfg.teacher.arch)] if teacher and method.needs_teacher else [])
     prints: dict[str, Footprint] = {}
     out = []
     for key, arch in archs:
@@ -94,23 +96,24 @@ def fit_problems(cfg: TrainConfig, device: torch.device, world_size: int = 1, *,
         return out
     per_process = max(cfg.global_batch // max(world_size, 1), 1)
     low_precision = cfg.precision in ("bf16", "fp16") and device.type == "cuda"
-    need = 0
+    needs = method.memory(cfg)
+    need = needs.state_bytes
     if "student.arch" in prints:
         s = prints["student.arch"]
-        copies = 4 if cfg.method == "moco" else 3  # weights, gradients, momentum (+ MoCo's key encoder)
-        need += copies * s.params * 4 + per_process * s.activations // (2 if low_precision else 1)
-        if cfg.method == "seed" and cfg.distill.small_patches:
+        need += needs.weight_copies * s.params * 4
+        views = {v.name: v for v in method.views(cfg)}
+        for name in needs.student_views:
+            view = views[name]
             try:
-                small = footprint(cfg.student.arch, cfg.distill.small_size).activations
+                activations = s.activations if view.size == d.image_size else \
+                    footprint(cfg.student.arch, view.size).activations
             except Exception as err:  # noqa: BLE001
-                return [(f"distill.small_size={cfg.distill.small_size} does not pass through student.arch="
-                         f"{cfg.student.arch} ({_first_line(err)})")]
-            need += per_process * cfg.distill.small_crops * small // (2 if low_precision else 1)
+                return [f"the view '{name}' of {view.size} px does not pass through student.arch="
+                        f"{cfg.student.arch} ({_first_line(err)})"]
+            need += per_process * (view.crops or 1) * activations // (2 if low_precision else 1)
     if "teacher.arch" in prints:
         t = prints["teacher.arch"]
         need += t.params * 4 + 2 * per_process * t.largest
-    queue = cfg.moco.queue_size if cfg.method == "moco" else cfg.distill.queue_size
-    need += queue * cfg.student.embed_dim * 4
     free = available_bytes(device)
     if free is not None and need > free:
         out.append(f"data.image_size={d.image_size} with global_batch={cfg.global_batch}: a step needs at least "

@@ -108,7 +108,9 @@ def teacher_target(arch: str, target: str = "auto") -> Literal["head", "features
 def resolve_teacher(cfg: TrainConfig) -> TrainConfig:
     """`cfg` as the run trains it: `teacher.target` resolved and, for a features target, the students'
     head (`student.embed_dim`) and `teacher.embed_dim` set to the teacher's feature width."""
-    if cfg.method != "seed":
+    from .methods import get_method
+
+    if not get_method(cfg.method).needs_teacher:
         return cfg
     t = cfg.teacher
     target = teacher_target(t.arch, t.target)

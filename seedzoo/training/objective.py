@@ -1,21 +1,21 @@
-"""The contract between the training engine and an objective (SEED's distillation, MoCo-v2).
+"""The contract between the training engine and an objective (the methods of `training.methods`).
 
-The engine knows nothing of teachers or keys. For every step it asks the objective for a loss on a
-batch of the views the objective made, back-propagates it through `model`, and once the optimiser has
-stepped hands back what `compute` left pending (the embeddings to enqueue), so that a queue never holds
-keys of the batch that is being trained on. When several students train together, the first one's
-`targets` (the teacher's pass) is computed once and given to every student's `compute`. Whatever the
-objective must keep across a resume beyond `model`'s parameters (queues, a key encoder, a random
-teacher) goes through `state` / `load_state`.
-`SeedObjective` and `MocoObjective` are `nn.Module`s that satisfy it.
+The engine knows nothing of teachers, keys or views. For every step it hands the objective the batch's
+views (the union of what the run's methods declared, `views.ViewSet`) and the teacher's embeddings of
+the views the method asked for (`targets`, from the run's one teacher pass; empty without a teacher),
+asks for a loss, back-propagates it through `model`, and once the optimiser has stepped hands back what
+`compute` left pending (the embeddings to enqueue), so that a queue never holds keys of the batch that is
+being trained on. Whatever the objective must keep across a resume beyond `model`'s parameters (queues,
+a momentum encoder) goes through `state` / `load_state`. `methods/__init__.py` says what a method
+declares around its objective.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
 from torch import Tensor, nn
 
-from ..data.datasets import Views
 from .networks import Encoder
 
 
@@ -29,19 +29,12 @@ class Objective(Protocol):
         saves it as "student" and exports its backbone and head."""
         ...
 
-    @property
-    def views(self) -> Views:
-        """The views of one image, made in data-loader workers (so it must pickle)."""
-        ...
-
-    def targets(self, batch: dict[str, Tensor]) -> Any:
-        """What several objectives of one cohort can share for a batch (SEED: the teacher's embeddings,
-        computed once for every student), or None."""
-        ...
-
-    def compute(self, net: nn.Module, batch: dict[str, Tensor], step: int, targets: Any = None) -> tuple[Tensor, Any]:
-        """The loss of one batch (`net` is `model`, possibly DDP-wrapped or compiled; `targets` what
-        `targets` returned, None to compute them here) and what `update` needs later."""
+    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int,
+                targets: Mapping[str, Tensor]) -> tuple[Tensor, Any]:
+        """The loss of one batch and what `update` needs later. `net` is `model`, possibly DDP-wrapped or
+        compiled; `views` every view of the batch by name; `targets` the teacher's fp32 embeddings of the
+        views the method's `teacher_views` named. Neither mapping may be changed in place: the other
+        students of the step read the same tensors."""
         ...
 
     def update(self, pending: Any) -> None:

@@ -12,6 +12,7 @@ see the statistics of the same images.
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any, cast
 
 import torch
@@ -19,12 +20,16 @@ import torch.nn.functional as F
 from timm.layers import BatchNormAct2d
 from torch import Tensor, nn
 
-from ..data.augment import sample_generator, view_augment
-from .config import TrainConfig
-from .distributed import all_gather_cat, rank, world_size
-from .loss import info_nce_loss
-from .networks import Encoder, ModuleT, freeze, momentum_update, unwrap
-from .queue import EmbeddingQueue
+from ...data.augment import sample_generator
+from ..config import Problems, TrainConfig
+from ..distributed import all_gather_cat, rank, world_size
+from ..loss import info_nce_loss
+from ..networks import Encoder, ModuleT, freeze, momentum_update, unwrap
+from ..queue import EmbeddingQueue
+from ..views import MAIN, ViewSpec
+from . import MemoryNeeds, Method, main_view, queue_problems, register_method
+
+KEY = "key_image"  # the second view, through the momentum key encoder
 
 
 def split_batch_norm_2d(bn: nn.BatchNorm2d, x: Tensor, splits: int) -> Tensor:
@@ -97,21 +102,6 @@ def split_batch_norm(model: ModuleT, splits: int) -> ModuleT:
     return model
 
 
-class TwoViews:
-    """MoCo-v2's two independently augmented views of each image."""
-
-    def __init__(self, cfg: TrainConfig) -> None:
-        d = cfg.data
-        self.view = view_augment(d.augmentation, d.image_size, d.mean, d.std, blur_sigma=d.blur_sigma)
-
-    def __call__(self, image: Tensor, g: torch.Generator) -> dict[str, Tensor]:
-        return {k: v[0] for k, v in self.batch([image], [g]).items()}
-
-    def batch(self, images: list[Tensor], gens: list[torch.Generator]) -> dict[str, Tensor]:
-        """Both views of a batch at once (each generator gives the query's view, then the key's)."""
-        return {"image": self.view.batch(images, gens), "key_image": self.view.batch(images, gens)}
-
-
 class MocoObjective(nn.Module):
     """InfoNCE at temperature `moco.temperature` between queries and momentum keys, negatives the queue.
     An `Objective`."""
@@ -119,7 +109,6 @@ class MocoObjective(nn.Module):
     def __init__(self, encoder: Encoder, cfg: TrainConfig) -> None:
         super().__init__()
         self.model = split_batch_norm(encoder, cfg.moco.bn_splits)  # queries: BN groups as the keys'
-        self.views = TwoViews(cfg)
         self.key_encoder = freeze(copy.deepcopy(encoder)).train()  # BN in train mode, as MoCo's encoder_k
         self.cfg, self.seed = cfg.moco, cfg.seed
         self.queue = EmbeddingQueue(self.cfg.queue_size, cfg.student.embed_dim, seed=cfg.seed)
@@ -132,15 +121,12 @@ class MocoObjective(nn.Module):
         all_keys = all_gather_cat(k)
         return all_keys[torch.argsort(perm)].chunk(world)[me]
 
-    def targets(self, batch: dict[str, Tensor]) -> None:
-        """No part of a MoCo step is shared with another network (the key encoder is this run's own)."""
-        return
-
-    def compute(self, net: nn.Module, batch: dict[str, Tensor], step: int, targets: None = None) -> tuple[Tensor, Any]:
-        q = net(batch["image"])
+    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int,
+                targets: Mapping[str, Tensor]) -> tuple[Tensor, Any]:
+        q = net(views[MAIN])
         with torch.no_grad():
             momentum_update(self.key_encoder, unwrap(net), self.cfg.momentum)
-            k = self._keys(batch["key_image"], step)
+            k = self._keys(views[KEY], step)
         return info_nce_loss(q, k, self.queue.queue, self.cfg.temperature), k
 
     @torch.no_grad()
@@ -153,3 +139,34 @@ class MocoObjective(nn.Module):
     def load_state(self, state: dict[str, Any]) -> None:
         self.queue.load_state_dict(state["queue"])
         self.key_encoder.load_state_dict(state["key_encoder"])
+
+
+def views(cfg: TrainConfig) -> tuple[ViewSpec, ...]:
+    """Two independently augmented views of each image: the query's and the key's."""
+    return main_view(cfg), main_view(cfg, KEY)
+
+
+def config_problems(cfg: TrainConfig, world_size: int) -> list[str]:
+    m = cfg.moco
+    out = Problems()
+    out += queue_problems("moco.queue_size", m.queue_size, cfg.global_batch)
+    out.positive("moco.temperature", m.temperature)
+    out.need(0 <= m.momentum <= 1, "moco.momentum", m.momentum, "must be in [0, 1]")
+    per_rank = cfg.global_batch // max(world_size, 1)
+    if m.bn_splits < 1:
+        out.append(f"moco.bn_splits={m.bn_splits}: must be >= 1")
+    elif cfg.global_batch > 0 and per_rank % m.bn_splits:
+        out.append(f"moco.bn_splits={m.bn_splits} does not divide the {per_rank} images per process: "
+                   "use a divisor of global_batch / processes")
+    return out
+
+
+def memory(cfg: TrainConfig) -> MemoryNeeds:
+    # the key encoder is a fourth copy of the weights; the key view passes through it without gradients
+    return MemoryNeeds(student_views=(MAIN,), weight_copies=4,
+                       state_bytes=cfg.moco.queue_size * cfg.student.embed_dim * 4)
+
+
+MOCO = register_method(Method(
+    name="moco", trained_by="MoCo-v2", objective=MocoObjective, views=views, config_problems=config_problems,
+    memory=memory, summary="MoCo-v2: InfoNCE between queries and momentum keys, negatives a queue of keys"))
