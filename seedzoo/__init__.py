@@ -25,6 +25,7 @@ _LAZY = {
     "get_transform": "seedzoo.factory",
     "list_models": "seedzoo.factory",
     "model_info": "seedzoo.factory",
+    "save_model": "seedzoo.weights.publish",
     "seed_loss": "seedzoo.training.loss",
 }
 

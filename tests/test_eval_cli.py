@@ -40,7 +40,8 @@ def test_seedzoo_eval_knn_writes_protocol_settings_and_top1(tmp_path, r18_weight
     assert data["settings"]["temperature"] == 0.07 and data["settings"]["ks"] == [20, 200]
     assert data["settings"]["num_train"] == 200 and data["settings"]["num_test"] == 200
     assert data["settings"]["preprocessing"]["input_size"] == 32
-    assert data["settings"]["weights"] == str(r18_weights)
+    assert data["settings"]["weights"]["path"] == str(r18_weights) and data["settings"]["weights"]["kind"] == "file"
+    assert data["settings"]["weights"]["sha256"] == seedzoo.weights.sha256_file(r18_weights)
     top1 = data["metrics"]["knn20_top1"]
     assert 10.0 < top1 <= 100.0  # even random conv features beat chance (10%) on Fashion-MNIST
     printed = capsys.readouterr().out
@@ -90,3 +91,41 @@ def test_verify_measured_takes_pretrained_as_create_model_does():
     with pytest.raises(PretrainedError, match="pretrained must be True"):
         verify_measured(get_entry("seed_r18"), None, pretrained=None)
 
+
+
+def test_seedzoo_eval_compares_several_models_in_one_table_with_their_weights(tmp_path, r18_weights, capsys):
+    out = tmp_path / "results.json"
+    code = main(["eval", "seed_r18", str(r18_weights.parent), "seed_r18", "--random-init", "--limit", "64",
+                 "--input-size", "32", "--device", "cpu", "--quiet", "--json", str(out)])
+    assert code == 2  # a folder's own weights cannot be random: refused before anything runs
+    capsys.readouterr()
+    code = main(["eval", "seed_r18", "seed_mbv3_large", "--random-init", "--limit", "64", "--input-size", "32",
+                 "--device", "cpu", "--quiet", "--json", str(out)])
+    assert code == 0
+    results = json.loads(out.read_text())["results"]
+    assert [r["model"] for r in results] == ["seed_r18", "seed_mbv3_large"]
+    assert all(r["settings"]["weights"] == {"kind": "random init"} for r in results)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:4] == ["model", "weights", "sha256", "knn20_top1"]
+    assert lines[1].startswith("seed_r18 ") and lines[2].startswith("seed_mbv3_large ")
+    assert f"{results[1]['metrics']['knn20_top1']:.2f}" in lines[2]
+
+
+def test_seedzoo_eval_finetune_save_writes_a_model_that_loads_with_its_classifier(tmp_path, r18_weights, capsys):
+    saved = tmp_path / "fine_tuned"
+    code = main(["eval", "seed_r18", "--pretrained", str(r18_weights), "--protocol", "finetune", "--save",
+                 str(saved), "--limit", "64", "--epochs", "1", "--batch-size", "32", "--input-size", "32",
+                 "--device", "cpu", "--quiet"])
+    assert code == 0 and "saved the fine-tuned model" in capsys.readouterr().out
+    config = json.loads((saved / "config.json").read_text())
+    assert config["num_classes"] == 10
+    assert config["seedzoo"]["derived_from"]["sha256"] == seedzoo.weights.sha256_file(r18_weights)
+    assert config["seedzoo"]["fine_tuned"]["protocol"] == "finetune"
+    model = seedzoo.create_model(saved, pretrained=True, num_classes=10).eval()
+    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+
+
+def test_seedzoo_eval_save_needs_the_finetune_protocol(tmp_path, capsys):
+    code = main(["eval", "seed_r18", "--random-init", "--save", str(tmp_path / "x"), "--quiet"])
+    assert code == 2 and "--protocol finetune" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

@@ -45,8 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     q = subparsers.add_parser(
         "export", help="export a model to ONNX and check it against PyTorch",
-        description="Trace MODEL's backbone (num_classes=0) to ONNX, run both on the same batch and refuse "
-                    "the file unless their outputs agree.")
+        description="Trace MODEL to ONNX (output 'features', the representation; and 'logits' when its weights "
+                    "hold a trained classifier, e.g. a model saved by `seedzoo eval --protocol finetune --save`), "
+                    "run both on the same batch and refuse the file unless their outputs agree.")
     q.add_argument("model", help="zoo entry or alias, timm architecture, hf-hub:ORG/REPO, or an exported model folder")
     q.add_argument("--onnx", required=True, type=Path, metavar="FILE", help="the .onnx file to write")
     weights = q.add_mutually_exclusive_group()
@@ -157,11 +158,15 @@ def _embed(args: argparse.Namespace) -> int:
 def _export(args: argparse.Namespace) -> int:
     import seedzoo
 
-    from ..evaluation.export import export_onnx
+    from ..evaluation.export import export_onnx, output_names
 
     model = seedzoo.create_model(args.model, pretrained=_pretrained(args), num_classes=0).eval()
+    classes = int(model.pretrained_cfg.get("num_classes") or 0)  # the weights' own classifier, if they hold one
+    if classes:
+        model = seedzoo.create_model(args.model, pretrained=_pretrained(args), num_classes=classes).eval()
     size = args.input_size or model.pretrained_cfg.get("input_size", (3, 224, 224))[-1]
     done = export_onnx(model, args.onnx, input_size=size, opset=args.opset, rtol=args.rtol)
-    print(f"wrote {done.path}: input 'images' N x 3 x {size} x {size}, output 'features'; onnxruntime matches "
+    outputs = " and ".join(f"'{n}'" + (f" ({classes} classes)" if n == "logits" else "") for n in output_names(model))
+    print(f"wrote {done.path}: input 'images' N x 3 x {size} x {size}, output {outputs}; onnxruntime matches "
           f"PyTorch within {done.difference:.2e} (tolerance {done.rtol:g} x {done.scale:.3g})")
     return 0

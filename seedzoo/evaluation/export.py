@@ -18,9 +18,11 @@ bottleneck blocks, so for these depths use an FPN config (inferred from detectro
 
 ONNX
 ----
-`export_onnx` writes a backbone's pre-logits representation with a dynamic batch axis; before the file
-takes its name it is run under onnxruntime on a seeded batch and compared with PyTorch (`check_onnx`),
-so an interrupted or failed export never leaves an unchecked file at the target (seedzoo.files).
+`export_onnx` writes a backbone's pre-logits representation ("features") with a dynamic batch axis,
+and, for a model with a classifier (`num_classes` > 0), its logits as a second output ("logits");
+before the file takes its name it is run under onnxruntime on a seeded batch and every output compared
+with PyTorch's (`check_onnx`), so an interrupted or failed export never leaves an unchecked file at the
+target (seedzoo.files).
 """
 from __future__ import annotations
 
@@ -31,6 +33,7 @@ import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -90,13 +93,29 @@ def read_detectron2(path: str | Path) -> dict:
     return _NumpyOnlyUnpickler(io.BytesIO(Path(path).read_bytes())).load()
 
 
+def has_classifier(model: nn.Module) -> bool:
+    """Whether a timm model ends in a classifier (`num_classes` > 0), whose logits an export keeps."""
+    return int(getattr(model, "num_classes", 0) or 0) > 0 and hasattr(model, "forward_head")
+
+
 class _Representation(nn.Module):
+    """The representation, and the logits too when the model has a classifier (one pass through the trunk)."""
+
     def __init__(self, model: nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return representation(self.model, x)
+    def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        if not has_classifier(self.model):
+            return representation(self.model, x)
+        timm_model: Any = self.model  # timm's methods, which nn.Module does not declare
+        trunk = timm_model.forward_features(x)
+        return timm_model.forward_head(trunk, pre_logits=True), timm_model.forward_head(trunk)
+
+
+def output_names(model: nn.Module) -> list[str]:
+    """The ONNX graph's outputs for `model`: "features", and "logits" when it has a classifier."""
+    return ["features", "logits"] if has_classifier(model) else ["features"]
 
 
 class OnnxExportError(SeedzooError, ValueError):
@@ -116,11 +135,12 @@ class OnnxExport:
 
 def export_onnx(model: nn.Module, path: str | Path, input_size: int = 224, opset: int = 17,
                 dynamic_batch: bool = True, rtol: float = 1e-4) -> OnnxExport:
-    """Write the model's representation (input "images" N x 3 x S x S, output "features") as ONNX.
+    """Write the model's representation (input "images" N x 3 x S x S, output "features", and "logits"
+    for a model with a classifier) as ONNX.
 
     The graph is run under onnxruntime on a seeded batch of two (the export is traced at one: the batch
-    axis is dynamic) and renamed into place only when its output is within `rtol` of PyTorch's, relative
-    to the output's scale; otherwise `OnnxExportError`, and whatever was at `path` stays as it was.
+    axis is dynamic) and renamed into place only when its outputs are within `rtol` of PyTorch's, relative
+    to the outputs' scale; otherwise `OnnxExportError`, and whatever was at `path` stays as it was.
     """
     if not input_size > 0 or not rtol > 0:
         raise OnnxExportError(f"input_size ({input_size}) and rtol ({rtol}) must be positive")
@@ -132,7 +152,8 @@ def export_onnx(model: nn.Module, path: str | Path, input_size: int = 224, opset
     model.eval()
     wrapped = _Representation(model).eval()
     example = torch.randn(1, 3, input_size, input_size)
-    axes = {"images": {0: "batch"}, "features": {0: "batch"}} if dynamic_batch else None
+    outputs = output_names(model)
+    axes = {name: {0: "batch"} for name in ["images", *outputs]} if dynamic_batch else None
     graph = io.BytesIO()
     with torch.no_grad(), warnings.catch_warnings():
         # The TorchScript exporter is deprecated, but the torch.export-based one needs onnxscript,
@@ -141,11 +162,11 @@ def export_onnx(model: nn.Module, path: str | Path, input_size: int = 224, opset
         # Into memory (the TorchScript exporter takes a binary file), so the file is written and checked
         # before it takes its name.
         torch.onnx.export(wrapped, (example,), graph, input_names=["images"],  # type: ignore[arg-type]
-                          output_names=["features"], dynamic_axes=axes, opset_version=opset, dynamo=False)
+                          output_names=outputs, dynamic_axes=axes, opset_version=opset, dynamo=False)
     images = torch.randn((2 if dynamic_batch else 1, 3, input_size, input_size),
                          generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        scale = max(float(representation(model, images).abs().max()), 1.0)
+    with torch.no_grad():  # the scale of every output: the representation, and the logits where there are some
+        scale = max([float(out.abs().max()) for out in _as_tuple(wrapped(images))] + [1.0])
     checked: list[float] = []
 
     def parity(tmp: Path) -> None:
@@ -160,15 +181,22 @@ def export_onnx(model: nn.Module, path: str | Path, input_size: int = 224, opset
     return OnnxExport(written, checked[0], scale, rtol)
 
 
+def _as_tuple(outputs: torch.Tensor | tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    return outputs if isinstance(outputs, tuple) else (outputs,)
+
+
 def check_onnx(model: nn.Module, path: str | Path, images: torch.Tensor) -> float:
-    """Max absolute difference between onnxruntime's and PyTorch's outputs on `images`."""
+    """Max absolute difference between onnxruntime's and PyTorch's outputs on `images` (every output)."""
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    (onnx_out,) = session.run(["features"], {"images": images.numpy()})
-    model.eval()
+    onnx_outs = session.run(output_names(model), {"images": images.numpy()})
     with torch.no_grad():
-        torch_out = representation(model, images).numpy()
-    if onnx_out.shape != torch_out.shape:
-        raise AssertionError(f"ONNX output {onnx_out.shape} differs in shape from PyTorch's {torch_out.shape}")
-    return float(np.abs(onnx_out - torch_out).max())
+        torch_outs = _as_tuple(_Representation(model).eval()(images))
+    diffs = []
+    for name, onnx_out, torch_out in zip(output_names(model), onnx_outs, torch_outs):
+        if onnx_out.shape != tuple(torch_out.shape):
+            raise AssertionError(f"ONNX output '{name}' {onnx_out.shape} differs in shape from PyTorch's "
+                                 f"{tuple(torch_out.shape)}")
+        diffs.append(np.abs(onnx_out - torch_out.numpy()).max())
+    return float(np.max(diffs))  # NaN, if any, wins: a NaN output fails the check

@@ -7,6 +7,8 @@ paper, which does not publish its fine-tuning schedule; every result records the
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -54,6 +56,24 @@ class Classifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(representation(self.backbone, x).flatten(1))
+
+    def merged(self) -> nn.Module:
+        """The backbone as one timm model whose classifier is the trained head (same outputs): what
+        `seedzoo.save_model` writes and `create_model(..., num_classes=N)` builds again."""
+        timm_model: Any = self.backbone  # timm's classifier interface, which nn.Module does not declare
+        timm_model.reset_classifier(self.head.out_features)
+        timm_model.get_classifier().load_state_dict(self.head.state_dict())
+        return timm_model.to(self.head.weight.device)
+
+
+def save_finetuned(classifier: Classifier, result: EvalResult, out_dir: str | Path) -> Path:
+    """Write a fine-tuned classifier as a seedzoo model folder (backbone and classifier), recording how it
+    was fine-tuned and the top-1 it reached; returns the folder."""
+    from ..weights.publish import save_model
+
+    block = {"fine_tuned": {"protocol": result.protocol, "dataset": result.dataset, "top1": result.top1,
+                            "settings": result.to_dict()["settings"]}}
+    return save_model(classifier.merged().eval(), out_dir, seedzoo=block)
 
 
 @torch.no_grad()

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from torch import nn
+
 from ..files import write_atomic
 
 
@@ -58,6 +60,51 @@ class EvalResult:
         lines.append("settings: " + ", ".join(f"{k}={v}" for k, v in self.settings.items()))
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
+
+
+def weights_record(model: nn.Module | None, pretrained: Any = None) -> dict[str, Any]:
+    """What weights a result measured: `kind` (zoo entry, run export, model folder, file, random init or
+    given module), and for weights from a file its path, format, the entry it names and its sha256.
+
+    Read off the model (`model.seedzoo_weights`, set by `seedzoo.create_model`), so the hash is that of
+    the file actually loaded, whatever name or path led to it."""
+    source = getattr(model, "seedzoo_weights", None) if model is not None else None
+    if source is None:
+        return {"kind": "random init" if pretrained is False else "given module"}
+    from ..weights.io import CONFIG_NAME, read_config
+
+    config = source.path.parent / CONFIG_NAME
+    if pretrained is True and source.entry and not config.is_file():
+        kind = "zoo entry"  # the entry's published file, from the cache or the package
+    elif config.is_file():
+        kind = "run export" if "recipe" in (read_config(config.parent).get("seedzoo") or {}) else "model folder"
+    else:
+        kind = "file"
+    record = {"kind": kind, "path": str(source.path), "format": source.format, "sha256": source.sha256}
+    return {**record, **({"entry": source.entry} if source.entry else {})}
+
+
+def comparison_table(results: list[EvalResult]) -> str:
+    """Several models under one protocol: one row each (model, weights, sha256 prefix, every metric)."""
+    metrics = list(dict.fromkeys(k for r in results for k in r.metrics))
+    header = ["model", "weights", "sha256", *metrics]
+    rows = []
+    for r in results:
+        weights = r.settings.get("weights") or {}
+        kind = weights.get("kind", "") if isinstance(weights, dict) else str(weights)
+        sha = weights.get("sha256", "")[:12] if isinstance(weights, dict) else ""
+        rows.append([r.model, kind, sha or "-", *(f"{r.metrics[m]:.2f}" if m in r.metrics else "-" for m in metrics)])
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip() for row in [header, *rows]]
+    if results:
+        first = results[0]
+        keys = [k for k in first.settings if k != "weights"]
+        shared = [k for k in keys if all(r.settings.get(k) == first.settings[k] for r in results)]
+        lines.append(f"protocol {first.protocol} on {first.dataset}; settings: "
+                     + ", ".join(f"{k}={first.settings[k]}" for k in shared))
+        if len(shared) < len(keys):
+            lines.append("per model (see --json): " + ", ".join(k for k in keys if k not in shared))
+    return "\n".join(lines)
 
 
 def _jsonable(value: Any) -> Any:

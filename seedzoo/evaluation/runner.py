@@ -17,10 +17,10 @@ from ..weights.preprocessing import data_config_from_cfg
 from . import datasets as D
 from .backbones import Pretrained, load_backbone, weights_id
 from .features import default_device, extract_features
-from .finetune import FinetuneConfig, finetune
+from .finetune import FinetuneConfig, finetune, save_finetuned
 from .knn import DEFAULT_KS, DEFAULT_TEMPERATURE, knn_evaluate
 from .linear import FAST_PROBE, LinearProbeConfig, linear_probe, linear_probe_features
-from .results import EvalResult
+from .results import EvalResult, weights_record
 from .semi import class_balanced_subset, semi_supervised
 from .transforms import Preprocessing, preprocessing_for
 
@@ -55,14 +55,6 @@ def parse_protocol(spec: str) -> ProtocolSpec:
     return ProtocolSpec(name, options)
 
 
-def _weights_label(pretrained: Pretrained) -> str:
-    if pretrained is True:
-        return "pretrained (zoo entry)"
-    if not pretrained:
-        return "random init"
-    return str(pretrained)
-
-
 def _pretrained_cfg(backbone: nn.Module) -> dict[str, Any]:
     """The `pretrained_cfg` every timm model carries (seedzoo's exports fill in their transforms)."""
     return cast(dict[str, Any], backbone.pretrained_cfg)
@@ -74,10 +66,16 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
                    epochs: int | None = None, ks: tuple[int, ...] = DEFAULT_KS,
                    temperature: float = DEFAULT_TEMPERATURE, fraction: float = 0.01, seed: int = 0,
                    device: torch.device | str | None = None, cache_dir: str | Path | None = None,
-                   num_workers: int = 0, model: nn.Module | None = None, progress: bool = True) -> EvalResult:
+                   num_workers: int = 0, model: nn.Module | None = None, progress: bool = True,
+                   save: str | Path | None = None) -> EvalResult:
     """Run `protocol` for model `name` on `dataset`. `limit` keeps the first N images of each split.
-    `model` overrides building the backbone from `name`/`pretrained` (it must have no classifier)."""
+    `model` overrides building the backbone from `name`/`pretrained` (it must have no classifier).
+    `save` (protocol `finetune` only) writes the fine-tuned model, classifier included, as a seedzoo
+    model folder there (`seedzoo.save_model`)."""
     spec = parse_protocol(protocol)
+    if save is not None and spec.name != "finetune":
+        raise ValueError(f"save= keeps a fine-tuned model, and protocol '{spec.name}' trains none: use "
+                         f"protocol 'finetune', or leave save out")
     if spec.options:  # a pinned string: its options override the arguments
         opts = spec.options
         input_size, limit = opts.get("input_size", input_size), opts.get("limit", limit)
@@ -126,18 +124,20 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
     elif spec.name == "finetune":
         train, test = split("train", train_aug=True), split("test")
         config = _with(FinetuneConfig(seed=seed), epochs=epochs, batch_size=batch_size)
-        result, _ = finetune(backbone, train, test, D.num_classes_of(test), config, device, num_workers,
-                             progress=progress, **common)
+        result, classifier = finetune(backbone, train, test, D.num_classes_of(test), config, device, num_workers,
+                                      progress=progress, **common)
     else:  # semi
         train, test = split("train", train_aug=True), split("test")
         config = _with(FinetuneConfig(seed=seed), epochs=epochs, batch_size=batch_size)
         result = semi_supervised(backbone, train, test, D.num_classes_of(test), fraction, seed, config=config,
                                  device=device, num_workers=num_workers, progress=progress, **common)
     result.protocol = str(ProtocolSpec(result.protocol, spec.options)) if spec.options else result.protocol
-    result.settings.update({"weights": _weights_label(pretrained) if model is None else "given module",
+    result.settings.update({"weights": weights_record(backbone, pretrained if model is None else None),
                             "limit_per_split": limit, "preprocessing": asdict(prep),
                             "train_transform": spec.name in ("linear", "finetune", "semi"),
                             "seed": seed, "device": device.type})
+    if save is not None:
+        result.settings["saved_to"] = str(save_finetuned(classifier, result, save))
     return result
 
 

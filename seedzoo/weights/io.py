@@ -8,6 +8,11 @@ tensor data. Every load recomputes it, so a bare file is verified as well as one
 (a model folder's `config.json`, the registry). A model folder holds the file as `model.safetensors`
 beside a `config.json` whose `seedzoo.sha256` pins it.
 
+An architecture that is not seedzoo's (a plain timm one, e.g. a `mobilenetv3_small_100` student) cannot
+strip `backbone.` when timm's own loader reads the file, so its files hold the `timm` layout
+(`layout: timm` in the metadata): the network's own key names at the top level, a trained classifier
+under the architecture's classifier names, and the projection head in `head.safetensors` beside it.
+
 Every malformed file ends in one `WeightsFormatError` saying what the file is not; a damaged one in a
 `ChecksumError`. Both derive from `SeedzooError`.
 """
@@ -33,7 +38,10 @@ __all__ = [
     "CONFIG_NAME",
     "CONTENT_HASH_KEY",
     "FORMAT",
+    "HEAD_NAME",
     "HEAD_PREFIX",
+    "LAYOUT_KEY",
+    "TIMM_LAYOUT",
     "WEIGHTS_NAME",
     "BackboneMismatchError",
     "ChecksumError",
@@ -53,6 +61,7 @@ __all__ = [
     "read_config",
     "read_header",
     "read_verified_header",
+    "save_tensors",
     "save_weights",
     "sha256_file",
     "verify_sha256",
@@ -62,6 +71,9 @@ BACKBONE_PREFIX = "backbone."
 HEAD_PREFIX = "head."
 FORMAT = "seedzoo"
 WEIGHTS_NAME = "model.safetensors"
+HEAD_NAME = "head.safetensors"  # beside a `timm`-layout file: the projection head, if the folder keeps one
+LAYOUT_KEY = "layout"
+TIMM_LAYOUT = "timm"  # the architecture's own key names at the top level, for timm's own loaders
 CONFIG_NAME = "config.json"
 CONTENT_HASH_KEY = "content_sha256"
 _CHUNK = 1 << 20
@@ -377,22 +389,30 @@ def save_weights(path: str | Path, backbone: Mapping[str, torch.Tensor], head: M
     """
     tensors: dict[str, torch.Tensor] = {}
     for prefix, part in ((BACKBONE_PREFIX, backbone), (HEAD_PREFIX, head or {})):
-        for k, v in part.items():
-            if not isinstance(v, torch.Tensor):
-                raise TypeError(f"'{prefix}{k}' is a {type(v).__name__}: seedzoo weights hold tensors only")
-            tensors[prefix + k] = v.detach().to("cpu").contiguous()
+        tensors.update({prefix + k: v for k, v in part.items()})
+    return save_tensors(path, tensors, metadata)
+
+
+def save_tensors(path: str | Path, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> str:
+    """`save_weights` for tensors under the names given: a timm architecture's own state dict (the
+    `timm` layout, `metadata['layout']`), which timm's loaders read as they read any checkpoint."""
+    checked: dict[str, torch.Tensor] = {}
+    for k, v in tensors.items():
+        if not isinstance(v, torch.Tensor):
+            raise TypeError(f"'{k}' is a {type(v).__name__}: seedzoo weights hold tensors only")
+        checked[k] = v.detach().to("cpu").contiguous()
     meta = {str(k): str(v) for k, v in metadata.items() if k != CONTENT_HASH_KEY}
     meta["format"] = FORMAT
     if not meta.get("architecture"):
         raise ValueError("save_weights needs metadata['architecture'] (the timm architecture of the backbone)")
     meta.setdefault("entry", "")  # weights of no zoo entry (a user's own run) are allowed
-    check_finite(tensors, f"the weights written to {path}")
-    floats = {t.dtype for t in tensors.values() if t.is_floating_point()}
+    check_finite(checked, f"the weights written to {path}")
+    floats = {t.dtype for t in checked.values() if t.is_floating_point()}
     if len(floats) == 1 and floats != {torch.float32}:  # a reduced-precision copy says so: loads may upcast it
         meta.setdefault("dtype", str(floats.pop()).removeprefix("torch."))
 
     digest: list[str] = []  # of the complete file, taken before it is renamed into place
-    write_atomic(path, lambda f: _write_safetensors(f, tensors, meta),
+    write_atomic(path, lambda f: _write_safetensors(f, checked, meta),
                  check=lambda tmp: digest.append(sha256_file(tmp)))
     return digest[0]
 
@@ -450,6 +470,12 @@ def load_weights(path: str | Path, expected_sha256: str | None = None) -> Seedzo
         raise WeightsFormatError(
             f"{file} is a safetensors file but not seedzoo's format (metadata format="
             f"{header.metadata.get('format')!r}); official checkpoints load with create_model(pretrained=PATH)")
+    tensors = load_file(str(file)) if header.metadata.get(LAYOUT_KEY) == TIMM_LAYOUT else None
+    if tensors is not None:  # the network's own names; its projection head, if kept, is the file beside
+        beside = file.parent / HEAD_NAME
+        head = (load_weights(beside).head or {}) if beside.is_file() else {}
+        return SeedzooWeights(backbone=tensors, head=head or None, metadata=header.metadata, sha256=header.sha256,
+                              path=file)
     unknown = sorted(k for k in header.tensors if not k.startswith((BACKBONE_PREFIX, HEAD_PREFIX)))
     if unknown:
         raise WeightsFormatError(f"{file} holds keys outside 'backbone.'/'head.': {unknown[:10]}")

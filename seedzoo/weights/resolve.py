@@ -12,7 +12,12 @@ folder (a run's `export/`, or the run folder itself). A hub name or a folder nam
 
 - `True`: the weights the name stands for (an entry's published weights, a folder's own file);
 - `False`: random initialisation;
-- a path: that file or folder (seedzoo safetensors, a model folder, a run folder, an official release).
+- a path: that file or folder (seedzoo safetensors, a model folder, a run folder, an official release),
+  or a plain state dict of the architecture (a `.pth`/`.pt` read with `weights_only=True`, or a plain
+  safetensors file: timm's key names, a classifier allowed), checked key by key and shape by shape.
+
+Weights that hold a trained classifier declare its class count (`CheckedWeights.num_classes`, and so
+`num_classes` in the model's `pretrained_cfg`): a model built with that many classes gets it.
 
 `None` is refused: it has meant "random" in some libraries and "the default weights" in others.
 """
@@ -20,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,12 +45,18 @@ from .io import (
     BACKBONE_PREFIX,
     CONFIG_NAME,
     FORMAT,
+    HEAD_NAME,
     HEAD_PREFIX,
+    LAYOUT_KEY,
+    TIMM_LAYOUT,
     WEIGHTS_NAME,
+    BackboneMismatchError,
     WeightsFormatError,
     check_backbone,
+    check_finite,
     check_finite_file,
     find_weights,
+    load_weights,
     looks_like_safetensors,
     read_config,
     read_header,
@@ -60,10 +72,14 @@ __all__ = [
     "PretrainedError",
     "Resolved",
     "WeightsSource",
+    "classifier_classes",
+    "classifier_names",
     "is_model_path",
     "locate",
+    "reads_seedzoo_layout",
     "resolve",
     "resolve_target",
+    "split_classifier",
 ]
 
 HF_PREFIX = "hf-hub:"
@@ -81,7 +97,7 @@ class WeightsSource:
 
     path: Path
     sha256: str
-    format: str  # "seedzoo" or the official layout it was read in
+    format: str  # "seedzoo", "plain" (a state dict of the architecture) or the official layout it was read in
     entry: str = ""  # the zoo entry the file names, if any
 
 
@@ -96,6 +112,7 @@ class CheckedWeights:
     head: dict[str, torch.Tensor] | None = None
     entry: ZooEntry | None = None  # the zoo entry the weights belong to, when known
     recorded: DataConfig | None = None  # the preprocessing the weights record themselves
+    num_classes: int = 0  # the classes of the trained classifier the weights hold (0: none)
 
     def head_tensors(self) -> dict[str, torch.Tensor]:
         """The projection head's tensors (`0.weight`, ...); empty when the file holds none."""
@@ -124,6 +141,8 @@ class Resolved:
         from ..timm_cfg import pretrained_cfg
 
         cfg = pretrained_cfg(self.data, self.entry)
+        if self.weights is not None and self.weights.num_classes:
+            cfg["num_classes"] = self.weights.num_classes  # timm keeps the classifier for this many classes
         return {k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()}
 
 
@@ -211,11 +230,53 @@ def resolve_target(name: str | os.PathLike) -> _Target:
 
 # --- weights -----------------------------------------------------------------------------------
 
-def _reads_seedzoo_format(architecture: str) -> bool:
+def reads_seedzoo_layout(architecture: str) -> bool:
+    """Whether the architecture's timm loader reads seedzoo's `backbone.`/`head.` layout: seedzoo's own
+    architectures strip `backbone.` and drop `head.` in their checkpoint_filter_fn; timm's do not."""
     import timm
 
-    # seedzoo's architectures strip `backbone.` / drop `head.` in their checkpoint_filter_fn.
     return timm.models.model_entrypoint(architecture).__module__.split(".")[0] == "seedzoo"
+
+
+def classifier_names(architecture: str) -> tuple[str, ...]:
+    """The module names of the architecture's classifier (`fc`, `classifier`, ...), from its timm cfg."""
+    from ..models import meta_model
+
+    cfg: dict[str, Any] = getattr(meta_model(architecture), "pretrained_cfg", None) or {}
+    names = cfg.get("classifier") or ()
+    return (names,) if isinstance(names, str) else tuple(names)
+
+
+def _classifier_prefixes(architecture: str) -> tuple[str, ...]:
+    return tuple(f"{n}." for n in classifier_names(architecture))
+
+
+def split_classifier(architecture: str, state: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the headless network's entries, the classifier's) of a state dict of `architecture`, by the
+    classifier names of its timm pretrained cfg (`fc`, `classifier`, ...)."""
+    prefixes = _classifier_prefixes(architecture)
+    classifier = {k: v for k, v in state.items() if prefixes and k.startswith(prefixes)}
+    return {k: v for k, v in state.items() if k not in classifier}, classifier
+
+
+def classifier_classes(architecture: str, classifier: Mapping[str, Any], source: str) -> int:
+    """The class count of a trained classifier's tensors (or header specs), checked key by key against
+    the architecture built with that many classes; 0 for none."""
+    if not classifier:
+        return 0
+    import timm
+
+    weights = [v for k, v in sorted(classifier.items()) if k.endswith(".weight")]
+    classes = int(weights[0].shape[0]) if weights else 0
+    with torch.device("meta"):
+        model = timm.create_model(architecture, pretrained=False, num_classes=max(classes, 1))
+    prefixes = _classifier_prefixes(architecture)
+    expected = {k: tuple(v.shape) for k, v in model.state_dict().items() if k.startswith(prefixes)}
+    got = {k: tuple(v.shape) for k, v in classifier.items()}
+    if not classes or got != expected:
+        raise BackboneMismatchError(f"the classifier in {source} ({got}) does not fit '{architecture}' with "
+                                    f"{classes} classes ({expected}); save the model's own state_dict()")
+    return classes
 
 
 def check_weights(path: str | os.PathLike, architecture: str, entry: ZooEntry | None,
@@ -227,19 +288,20 @@ def check_weights(path: str | os.PathLike, architecture: str, entry: ZooEntry | 
     """
     file, pinned = find_weights(locate(path))
     if looks_like_safetensors(file):
-        return _check_seedzoo_file(file, pinned or trusted_sha256, architecture, entry)
+        return _check_safetensors(file, pinned or trusted_sha256, architecture, entry)
     from .io import verify_sha256
 
     sha = verify_sha256(file, pinned or trusted_sha256)  # before a byte of it is unpickled
-    return _check_official_file(file, sha, architecture, entry)
+    return _check_pickled_file(file, sha, architecture, entry)
 
 
-def _check_seedzoo_file(file: Path, pinned: str | None, architecture: str, entry: ZooEntry | None) -> CheckedWeights:
+def _check_safetensors(file: Path, pinned: str | None, architecture: str, entry: ZooEntry | None) -> CheckedWeights:
     header = read_verified_header(file, expected_sha256=pinned)
     meta = header.metadata
     if meta.get("format") != FORMAT:
-        raise WeightsFormatError(f"{file} is a safetensors file but not seedzoo's format (no 'format: seedzoo' "
-                                 f"in its metadata); official checkpoints load with pretrained=PATH of the .pth")
+        from safetensors.torch import load_file
+
+        return _check_plain(load_file(str(file)), WeightsSource(file, header.sha256, "plain"), architecture, entry)
     if meta.get("architecture") and meta["architecture"] != architecture:
         raise PretrainedError(f"{file} holds weights of '{meta['architecture']}', not '{architecture}': create "
                               f"the model by that name, or pass the matching file")
@@ -249,28 +311,67 @@ def _check_seedzoo_file(file: Path, pinned: str | None, architecture: str, entry
         raise WeightsFormatError(f"{file} names entry '{named.name}', whose architecture is '{named.architecture}', "
                                  f"but holds '{meta.get('architecture')}' weights: its metadata contradicts itself, "
                                  f"so it is refused; write it again with the right entry (or none)")
-    check_backbone(architecture, header.backbone_specs, source=f"the weights in {file}",
-                   storage_dtype=meta.get("dtype"))
     check_finite_file(file)
     source = WeightsSource(file, header.sha256, FORMAT, meta.get("entry", ""))
     entry = entry or named
-    recorded = data_config_from_cfg(json.loads(meta["pretrained_cfg"]), where=f"the pretrained_cfg of {file}") \
-        if meta.get("pretrained_cfg") else None
-    if _reads_seedzoo_format(architecture):
-        return CheckedWeights(source, file=file, entry=entry, recorded=recorded)
+    recorded_cfg = json.loads(meta["pretrained_cfg"]) if meta.get("pretrained_cfg") else None
+    recorded = data_config_from_cfg(recorded_cfg, where=f"the pretrained_cfg of {file}") if recorded_cfg else None
+    if meta.get(LAYOUT_KEY) == TIMM_LAYOUT:  # the network's own names: timm's loader reads the file as it is
+        body, classifier = split_classifier(architecture, header.tensors)
+        check_backbone(architecture, body, source=f"the weights in {file}", storage_dtype=meta.get("dtype"))
+        classes = classifier_classes(architecture, classifier, str(file))
+        beside = file.parent / HEAD_NAME
+        head = (load_weights(beside).head or {}) if beside.is_file() else {}
+        return CheckedWeights(source, file=file, head=head, entry=entry, recorded=recorded, num_classes=classes)
+    check_backbone(architecture, header.backbone_specs, source=f"the weights in {file}",
+                   storage_dtype=meta.get("dtype"))
+    # A linear head with a declared class count is a trained classifier (seedzoo's layout keeps it there).
+    classes = int((recorded_cfg or {}).get("num_classes") or 0)
+    if reads_seedzoo_layout(architecture):
+        return CheckedWeights(source, file=file, entry=entry, recorded=recorded, num_classes=classes)
     from safetensors.torch import load_file
 
-    # A plain timm architecture (e.g. a user's own student) knows only its own key names.
+    # A plain timm architecture in seedzoo's prefixed layout (an export written before the `timm` layout).
     tensors = load_file(str(file))
     backbone = {k[len(BACKBONE_PREFIX):]: v for k, v in tensors.items() if k.startswith(BACKBONE_PREFIX)}
     head = {k[len(HEAD_PREFIX):]: v for k, v in tensors.items() if k.startswith(HEAD_PREFIX)}
     return CheckedWeights(source, backbone=backbone, head=head, entry=entry, recorded=recorded)
 
 
-def _check_official_file(file: Path, sha: str, architecture: str, entry: ZooEntry | None) -> CheckedWeights:
-    from .official import read_checkpoint, split_official
+def _check_plain(state: Mapping[str, torch.Tensor], source: WeightsSource, architecture: str,
+                 entry: ZooEntry | None) -> CheckedWeights:
+    """A plain state dict of `architecture` (timm's names; its classifier, if any, under the
+    architecture's classifier names), checked key by key and shape by shape."""
+    body, classifier = split_classifier(architecture, state)
+    where = f"the plain state dict in {source.path}"
+    check_backbone(architecture, body, source=where)
+    check_finite(state, str(source.path))
+    classes = classifier_classes(architecture, classifier, where)
+    return CheckedWeights(source, backbone=dict(state), head={}, entry=entry, num_classes=classes)
 
-    split = split_official(read_checkpoint(file), architecture, entry.head if entry else None)
+
+def _is_plain(checkpoint: Mapping[str, Any], architecture: str) -> bool:
+    """Whether a checkpoint is a bare state dict that names every key of the (headless) architecture."""
+    from ..models import meta_model
+
+    if not checkpoint or not all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+        return False
+    return set(meta_model(architecture).state_dict()) <= set(checkpoint)
+
+
+def _check_pickled_file(file: Path, sha: str, architecture: str, entry: ZooEntry | None) -> CheckedWeights:
+    from .official import OfficialLayoutError, read_checkpoint, split_official
+
+    checkpoint = read_checkpoint(file)
+    if _is_plain(checkpoint, architecture):
+        return _check_plain(checkpoint, WeightsSource(file, sha, "plain"), architecture, entry)
+    try:
+        split = split_official(checkpoint, architecture, entry.head if entry else None)
+    except OfficialLayoutError as err:
+        if all(isinstance(v, torch.Tensor) for v in checkpoint.values()):
+            # Neither an official layout nor a complete state dict: say which keys stand in the way.
+            _check_plain(checkpoint, WeightsSource(file, sha, "plain"), architecture, entry)
+        raise err from None
     return CheckedWeights(WeightsSource(file, sha, split.layout, entry.name if entry else ""),
                           backbone=split.backbone, head=split.head, entry=entry)
 
