@@ -8,16 +8,16 @@ from __future__ import annotations
 
 import argparse
 import io
+import sys
 from pathlib import Path
 
 from torch.utils.data import Dataset
 
+from ..data.folders import IMAGE_EXTENSIONS, ImageScan, open_image, scan_images
 from ..errors import SeedzooError
 from ..files import write_atomic
 from .device import checked_device
 
-# What PIL reads without plugins; other files in the folder are not images and are left out.
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".pbm")
 FEATURE_FORMATS = (".npy", ".pt", ".safetensors")
 
 
@@ -64,21 +64,23 @@ def _pretrained(args: argparse.Namespace) -> bool | str:
     return False if args.random_init else (args.pretrained or True)
 
 
-def image_files(root: Path) -> list[Path]:
-    """The images under `root` (recursively, sorted), or `root` itself when it is one image."""
+def image_files(root: Path) -> ImageScan:
+    """The images under `root` (recursively, sorted, each file once: seedzoo.data.folders), or `root`
+    itself when it is one image."""
     if not root.exists():
         raise EmbedError(f"{root}: no such file or folder; pass a folder of images or an image file")
     if root.is_file():
-        return [root]
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise EmbedError(f"{root} holds no image files ({', '.join(IMAGE_SUFFIXES)}); point IMAGES at the folder "
+        return ImageScan([root], [-1])
+    scan = scan_images(root)
+    if not scan.files:
+        raise EmbedError(f"{root} holds no image files ({', '.join(IMAGE_EXTENSIONS)}); point IMAGES at the folder "
                          "that holds them")
-    return files
+    return scan
 
 
 class ImageFiles(Dataset):
-    """A dataset of image files: (transformed image, its index). Gray and palette images become RGB."""
+    """A dataset of image files: (transformed image, its index), decoded by `seedzoo.data.folders.open_image`
+    (RGB, upright, 16-bit scaled)."""
 
     def __init__(self, files: list[Path], transform) -> None:
         self.files, self.transform = files, transform
@@ -87,12 +89,11 @@ class ImageFiles(Dataset):
         return len(self.files)
 
     def __getitem__(self, index: int):
-        from PIL import Image, UnidentifiedImageError
+        from PIL import UnidentifiedImageError
 
         path = self.files[index]
         try:
-            with Image.open(path) as image:
-                rgb = image.convert("RGB")
+            rgb = open_image(path)
         except (UnidentifiedImageError, OSError) as err:
             raise EmbedError(f"cannot read image {path} ({type(err).__name__}: {err}); remove or replace it "
                              "and run again") from err
@@ -136,7 +137,8 @@ def _embed(args: argparse.Namespace) -> int:
     from ..evaluation.features import extract_features
 
     device = checked_device(args.device)
-    files = image_files(args.images)
+    scan = image_files(args.images)
+    files = scan.files
     model = seedzoo.create_model(args.model, pretrained=_pretrained(args), num_classes=0)
     dataset = ImageFiles(files, seedzoo.get_transform(args.model))
     features, order = extract_features(model, dataset, args.batch_size, 0, device, progress=not args.quiet,
@@ -148,10 +150,12 @@ def _embed(args: argparse.Namespace) -> int:
         raise EmbedError("an image's file name holds a line break, which the file list cannot record; rename it")
     weights = getattr(model, "seedzoo_weights", None)
     save_features(features, args.out, {"model": args.model, "weights_sha256": weights.sha256 if weights else "",
-                                       "images": str(len(files))})
+                                       "images": str(len(files)), "left_out": str(len(scan.left_out))})
     listing = write_atomic(file_list_path(args.out), "".join(f"{n}\n" for n in names))
     print(f"wrote {features.shape[0]} x {features.shape[1]} features of {args.model} to {args.out} "
           f"(row i is line i of {listing})")
+    if scan.summary():  # links that reach an image or folder twice: each image is embedded once
+        print(f"note: {scan.summary()}", file=sys.stderr)
     return 0
 
 

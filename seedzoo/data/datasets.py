@@ -16,8 +16,7 @@ from torch.utils.data import Dataset
 
 from ..errors import SeedzooError
 from .augment import sample_generator
-
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".ppm", ".pgm", ".tif", ".tiff", ".webp", ".gif")
+from .folders import IMAGE_EXTENSIONS, ImageScan, open_image, scan_image_folder, scan_images
 
 
 class UnreadableImageError(SeedzooError, RuntimeError):
@@ -31,21 +30,16 @@ class ImageSource(Protocol):
 
 
 def read_image(path: Path) -> Tensor:
-    """uint8 3 x H x W; any decoding problem becomes an `UnreadableImageError` naming the file."""
+    """uint8 3 x H x W, upright, 16-bit scaled (`folders.open_image`); any decoding problem becomes an
+    `UnreadableImageError` naming the file."""
     import torchvision.transforms.v2.functional as TF
-    from PIL import Image
 
     try:
-        with Image.open(path) as img:
-            return TF.pil_to_tensor(img.convert("RGB"))
+        return TF.pil_to_tensor(open_image(path))
     except Exception as err:  # PIL raises many types for broken files
         raise UnreadableImageError(
             f"cannot read image {path}: {err}. Remove or replace the file, or set data.on_error=skip "
             "to skip unreadable images (they are counted in metrics.jsonl)") from err
-
-
-def _images_under(root: Path) -> list[Path]:
-    return sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
 
 
 class _FileSource:
@@ -53,6 +47,13 @@ class _FileSource:
         if not files:
             raise FileNotFoundError(f"no images found in {what} (extensions: {', '.join(IMAGE_EXTENSIONS)})")
         self.files, self.labels = files, labels
+        self.left_out: list[tuple[Path, str]] = []
+
+    def _record(self, scan: ImageScan) -> None:
+        """Keep what the listing left out, and say so: a run must not see less than its folder silently."""
+        self.left_out = scan.left_out
+        if scan.summary():
+            warnings.warn(scan.summary() or "", stacklevel=3)
 
     def __len__(self) -> int:
         return len(self.files)
@@ -68,27 +69,19 @@ class ImageFolderSource(_FileSource):
     """`root/<class>/<image>`: classes are the sorted sub-folder names (torchvision's ImageFolder)."""
 
     def __init__(self, root: str | Path) -> None:
-        root = Path(root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"image folder not found: {root}")
-        self.classes = sorted(d.name for d in root.iterdir() if d.is_dir())
-        files, labels = [], []
-        for label, name in enumerate(self.classes):
-            found = _images_under(root / name)
-            files += found
-            labels += [label] * len(found)
-        super().__init__(files, labels, f"the class folders of {root}")
+        scan = scan_image_folder(root)
+        self.classes = scan.classes
+        super().__init__(scan.files, scan.labels, f"the class folders of {root}")
+        self._record(scan)
 
 
 class UnlabeledFolderSource(_FileSource):
     """Every image under `root`, recursively, label -1."""
 
     def __init__(self, root: str | Path) -> None:
-        root = Path(root)
-        if not root.is_dir():
-            raise FileNotFoundError(f"image folder not found: {root}")
-        files = _images_under(root)
-        super().__init__(files, [-1] * len(files), str(root))
+        scan = scan_images(root)
+        super().__init__(scan.files, scan.labels, str(root))
+        self._record(scan)
 
 
 class FileListSource(_FileSource):

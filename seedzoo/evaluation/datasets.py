@@ -7,6 +7,7 @@ says where the files must be put.
 """
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sized
 from pathlib import Path
 from typing import cast
@@ -18,6 +19,7 @@ from torchvision import datasets as tvd
 
 from ..data.fashion_mnist import default_root as fashion_mnist_root
 from ..data.fashion_mnist import load_fashion_mnist
+from ..data.folders import class_folders, open_image, scan_image_folder, scan_images
 from ..errors import SeedzooError
 
 Transform = Callable[[Image.Image], torch.Tensor] | None
@@ -89,6 +91,37 @@ class DatasetNotFoundError(SeedzooError, FileNotFoundError):
     pass
 
 
+class SplitMismatchError(SeedzooError, ValueError):
+    """The train and test folders of an image folder do not hold the same classes."""
+
+
+class ImageFolder(Dataset):
+    """`root/<class>/<image>` with torchvision's ImageFolder interface (`classes`, `samples`, `targets`),
+    listed and decoded by `seedzoo.data.folders`: an unreadable folder is refused, a link is followed
+    once, images come upright and 16-bit images scaled. `left_out` records what the listing left out."""
+
+    def __init__(self, root: str | Path, transform: Transform = None) -> None:
+        scan = scan_image_folder(root)
+        if not scan.files:
+            raise DatasetNotFoundError(f"no images in the class folders of {root}: expected "
+                                       f"{_where('image_folder')}")
+        self.classes = scan.classes
+        self.class_to_idx = {name: i for i, name in enumerate(self.classes)}
+        self.samples = [(str(path), label) for path, label in zip(scan.files, scan.labels)]
+        self.targets = scan.labels
+        self.left_out = scan.left_out
+        self.summary = scan.summary()
+        self.transform = transform
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        path, label = self.samples[index]
+        image = open_image(path)
+        return (self.transform(image) if self.transform else image), label
+
+
 def build_dataset(name: str, split: str = "train", root: str | Path | None = None,
                   transform: Transform = None, limit: int | None = None) -> Dataset:
     """A dataset by name. `split` is "train" or "test"; `limit` keeps the first N samples."""
@@ -151,13 +184,41 @@ def _sun397_split(n: int, split: str) -> list[int]:
     return sorted(order[:n_test] if split == "test" else order[n_test:])
 
 
+def _split_folder(split: str, root: Path) -> Path | None:
+    candidates = [root / split] + ([root / "val"] if split == "test" else [])
+    return next((folder for folder in candidates if folder.is_dir()), None)
+
+
 def _image_folder(split: str, root: str | Path | None, transform: Transform) -> Dataset:
     root = _require_root("image_folder", root)
-    candidates = [root / split] + ([root / "val"] if split == "test" else [])
-    for folder in candidates:
-        if folder.is_dir():
-            return tvd.ImageFolder(str(folder), transform=transform)
-    raise DatasetNotFoundError(f"no {split} folder under {root}: expected {_where('image_folder')}")
+    folder = _split_folder(split, root)
+    if folder is None:
+        raise DatasetNotFoundError(f"no {split} folder under {root}: expected {_where('image_folder')}")
+    check_same_classes(root)
+    return ImageFolder(folder, transform=transform)
+
+
+def check_same_classes(root: str | Path) -> None:
+    """Refuse an image folder whose train and test splits name different classes: labels are the indices
+    of the sorted folder names, so a class missing on one side shifts every label after it."""
+    train, test = _split_folder("train", Path(root)), _split_folder("test", Path(root))
+    if train is None or test is None:
+        return
+    a, b = class_folders(train), class_folders(test)
+    if a != b:
+        only_train, only_test = sorted(set(a) - set(b)), sorted(set(b) - set(a))
+        raise SplitMismatchError(
+            f"{train} and {test} hold different classes (only in {train.name}: {', '.join(only_train) or '-'}; "
+            f"only in {test.name}: {', '.join(only_test) or '-'}): labels are the sorted folder names, so they "
+            "would not match; give both splits the same class folders (an empty folder is a class without images)")
+
+
+def listing_note(dataset: Dataset, split: str) -> str | None:
+    """What the listing of an image folder left out (links reaching a file twice), for the result."""
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    summary = getattr(dataset, "summary", None) if isinstance(dataset, ImageFolder) else None
+    return f"{split}: {summary}" if summary else None
 
 
 def num_samples(dataset: Dataset) -> int:
@@ -190,8 +251,34 @@ def num_classes_of(dataset: Dataset) -> int:
 
 def dataset_identity(name: str, split: str, root: str | Path | None, limit: int | None,
                      preprocessing: object) -> str:
-    """A string naming exactly which samples went through which transform (feature-cache key)."""
-    if name == "fashion_mnist" and root is None:
-        root = fashion_mnist_root()
-    where = str(Path(root).resolve()) if root is not None else ""
-    return f"{name}|{split}|{where}|limit={limit}|{preprocessing!r}"
+    """A string naming exactly which samples went through which transform (the feature cache's key): the
+    content of the files the split is read from (`data_fingerprint`), not the folder's path, so replacing,
+    adding or removing an image gives a new key."""
+    return f"{name}|{split}|{data_fingerprint(name, split, root)}|limit={limit}|{preprocessing!r}"
+
+
+def data_fingerprint(name: str, split: str, root: str | Path | None) -> str:
+    """sha256 over the files a split is read from: each one's path relative to its folder, size, inode,
+    and modification and change times (a file replaced by a copy with the same size and modification
+    time still has a new change time). Digits: scikit-learn's version, which ships the data."""
+    name = name.lower().replace("-", "_")
+    if name == "digits":
+        from sklearn import __version__ as sklearn_version
+
+        return f"scikit-learn {sklearn_version}"
+    if name == "fashion_mnist":
+        folder: Path | None = Path(root) if root is not None else fashion_mnist_root()
+    elif name == "image_folder":
+        folder = _split_folder(split, _require_root(name, root))
+    elif name in _TORCHVISION:  # the dataset's own sub-folder, not everything else kept under ROOT
+        folder = _require_root(name, root) / _where(name).split("/")[1]
+    else:
+        folder = None
+    if folder is None or not folder.is_dir():
+        return "no files"
+    digest = hashlib.sha256()
+    for path in scan_images(folder, extensions=None).files:
+        info = path.stat()
+        digest.update(f"{path.relative_to(folder).as_posix()}|{info.st_size}|{info.st_ino}|{info.st_mtime_ns}|"
+                      f"{info.st_ctime_ns}\n".encode())
+    return "files-sha256:" + digest.hexdigest()

@@ -8,8 +8,9 @@ weights file) and the dataset's identity, so several protocols share one pass.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sized
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 from safetensors.torch import load_file, save
@@ -78,6 +79,21 @@ def default_device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def _read_cache(path: Path, count: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """A cache entry's (features, labels), or None when there is none or it cannot be used (unreadable,
+    or of another number of samples): the features are then computed again and the entry replaced."""
+    if not path.is_file():
+        return None
+    try:
+        cached = load_file(str(path))
+        features, labels = cached["features"], cached["labels"]
+    except Exception:  # safetensors raises its own error types for a damaged file
+        return None
+    if features.ndim != 2 or features.shape[0] != count or labels.shape != (count,):
+        return None
+    return features, labels
+
+
 def cache_path(cache_dir: str | Path, model_id: str, dataset_id: str) -> Path:
     key = hashlib.sha256(f"{model_id}\n{dataset_id}".encode()).hexdigest()[:32]
     return Path(cache_dir) / f"features-{key}.safetensors"
@@ -116,9 +132,9 @@ def extract_features(model: nn.Module, dataset: Dataset, batch_size: int = 256, 
             raise ValueError("caching features needs dataset_id: a string naming the samples and the transform "
                              "(see seedzoo.evaluation.datasets.dataset_identity)")
         path = cache_path(cache_dir, model_id or state_dict_sha256(model), dataset_id)
-        if path.is_file():
-            cached = load_file(str(path))
-            return cached["features"], cached["labels"]
+        cached = _read_cache(path, len(cast(Sized, dataset)))
+        if cached is not None:
+            return cached
     was_training = model.training
     model.eval().to(device)
     try:

@@ -43,6 +43,8 @@ def knn_scores(train_features: torch.Tensor, train_labels: torch.Tensor, test_fe
         raise ValueError(f"feature widths differ: train {train_features.shape[1]}, test {test_features.shape[1]}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    if not temperature > 0:  # 0 divides by zero, a negative one ranks the farthest neighbours first
+        raise ValueError(f"the kNN temperature must be positive, got {temperature}")
     k = _cap_k(k, train_features.shape[0])
     train_labels = train_labels.long().to(train_features.device)
     num_classes = int(num_classes if num_classes is not None else train_labels.max() + 1)

@@ -6,6 +6,7 @@ A protocol string is a name plus the settings that differ from its defaults, e.g
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, cast
@@ -13,6 +14,7 @@ from typing import Any, cast
 import torch
 from torch import nn
 
+from ..errors import SeedzooError
 from ..weights.preprocessing import data_config_from_cfg
 from . import datasets as D
 from .backbones import Pretrained, load_backbone, weights_id
@@ -28,6 +30,39 @@ PROTOCOLS = ("knn", "linear", "linear_fast", "finetune", "semi")
 _SPEC_KEYS = {"input_size": int, "limit": int, "batch_size": int, "epochs": int, "temperature": float,
               "seed": int, "fraction": float}
 DATASET_BY_DISPLAY = {v: k for k, v in D.DISPLAY_NAMES.items()}
+
+
+class EvalArgumentError(SeedzooError, ValueError):
+    """Evaluation settings that cannot give a meaningful number."""
+
+
+def argument_problems(input_size: int | None = None, limit: int | None = None, batch_size: int | None = None,
+                      epochs: int | None = None, ks: tuple[int, ...] = DEFAULT_KS,
+                      temperature: float = DEFAULT_TEMPERATURE, fraction: float = 0.01,
+                      num_workers: int = 0) -> list[str]:
+    """What is wrong with evaluation settings, one phrase each (empty: all fine). None means the
+    protocol's default; 0 is not a way to ask for it."""
+    problems = [f"{name} must be a positive integer (leave it out for the default), got {value}"
+                for name, value in (("input_size", input_size), ("limit", limit), ("batch_size", batch_size),
+                                    ("epochs", epochs)) if value is not None and value < 1]
+    problems += [f"k must be a positive integer, got {k}" for k in ks if k < 1]
+    if not temperature > 0 or not math.isfinite(temperature):  # NaN fails too
+        problems.append(f"the kNN temperature must be a positive number, got {temperature}")
+    if not 0 < fraction <= 1:
+        problems.append(f"fraction must be in (0, 1], got {fraction}")
+    if num_workers < 0:
+        problems.append(f"num_workers must be 0 or more, got {num_workers}")
+    return problems
+
+
+def few_labels_note(labels: torch.Tensor, num_classes: int, what: str) -> str | None:
+    """A note when a trained protocol sees fewer than 2 labelled images of some class."""
+    counts = torch.bincount(labels.long(), minlength=num_classes)
+    thin = [c for c in range(num_classes) if counts[c] < 2]
+    if not thin:
+        return None
+    shown = ", ".join(f"class {c}: {int(counts[c])}" for c in thin[:5]) + (", ..." if len(thin) > 5 else "")
+    return f"{what} has fewer than 2 labelled images of {len(thin)} of {num_classes} classes ({shown})"
 
 
 @dataclass(frozen=True)
@@ -82,6 +117,10 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
         batch_size, epochs = opts.get("batch_size", batch_size), opts.get("epochs", epochs)
         temperature, seed = opts.get("temperature", temperature), opts.get("seed", seed)
         fraction = opts.get("fraction", fraction)
+    problems = argument_problems(input_size, limit, batch_size, epochs, tuple(ks), temperature, fraction,
+                                 num_workers)
+    if problems:
+        raise EvalArgumentError("; ".join(problems))
     device = torch.device(device) if device is not None else default_device()
     torch.manual_seed(seed)
     backbone = model if model is not None else load_backbone(name, pretrained)
@@ -96,6 +135,7 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
         return D.build_dataset(dataset, which, data_root, transform, limit)
 
     common: dict[str, Any] = {"model": name, "dataset": display}
+    notes: list[str] = []  # what the result must say beside its numbers (left-out files, thin classes)
     if spec.name in ("knn", "linear_fast"):
         feats, sets = {}, {}
         for which in ("train", "test"):
@@ -107,30 +147,36 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
                                             desc=f"{display} {which} features")
         (train_f, train_l), (test_f, test_l) = feats["train"], feats["test"]
         num_classes = D.num_classes_of(sets["test"])
+        notes += [n for n in (D.listing_note(sets[w], w) for w in ("train", "test")) if n]
         if spec.name == "knn":
             result = knn_evaluate(train_f, train_l, test_f, test_l, ks, temperature, num_classes, **common)
         else:
             if "fraction" in spec.options:  # a probe with a fraction of the labels (class-balanced, seeded)
                 keep = class_balanced_subset(train_l, fraction, seed)
                 train_f, train_l = train_f[keep], train_l[keep]
+            notes.append(few_labels_note(train_l, num_classes, "the probe's training set") or "")
             config = _probe_config(FAST_PROBE, seed, epochs, batch_size)
             result = linear_probe_features(train_f, train_l, test_f, test_l, config, num_classes, device,
                                            progress=progress, **common)
     elif spec.name == "linear":
         train, test = split("train", train_aug=True), split("test")
+        notes += _trained_notes(train, test)
         config = _probe_config(LinearProbeConfig(), seed, epochs, batch_size)
         result = linear_probe(backbone, train, test, D.num_classes_of(test), config, device, num_workers,
                               progress=progress, **common)
     elif spec.name == "finetune":
         train, test = split("train", train_aug=True), split("test")
+        notes += _trained_notes(train, test)
         config = _with(FinetuneConfig(seed=seed), epochs=epochs, batch_size=batch_size)
         result, classifier = finetune(backbone, train, test, D.num_classes_of(test), config, device, num_workers,
                                       progress=progress, **common)
     else:  # semi
         train, test = split("train", train_aug=True), split("test")
+        notes += [n for n in (D.listing_note(train, "train"), D.listing_note(test, "test")) if n]
         config = _with(FinetuneConfig(seed=seed), epochs=epochs, batch_size=batch_size)
         result = semi_supervised(backbone, train, test, D.num_classes_of(test), fraction, seed, config=config,
                                  device=device, num_workers=num_workers, progress=progress, **common)
+    result.notes += [n for n in notes if n]
     result.protocol = str(ProtocolSpec(result.protocol, spec.options)) if spec.options else result.protocol
     result.settings.update({"weights": weights_record(backbone, pretrained if model is None else None),
                             "limit_per_split": limit, "preprocessing": asdict(prep),
@@ -139,6 +185,13 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
     if save is not None:
         result.settings["saved_to"] = str(save_finetuned(classifier, result, save))
     return result
+
+
+def _trained_notes(train, test) -> list[str]:
+    """Notes for a protocol that trains on `train`: what the listings left out, classes with < 2 images."""
+    notes = [D.listing_note(train, "train"), D.listing_note(test, "test"),
+             few_labels_note(D.dataset_labels(train), D.num_classes_of(test), "the training set")]
+    return [n for n in notes if n]
 
 
 def _probe_config(base: LinearProbeConfig, seed: int, epochs: int | None,
