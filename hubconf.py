@@ -4,7 +4,7 @@
     >>> model = torch.hub.load("<org>/seedzoo", "seed_r18__mocov2_r50_200ep", num_classes=0)
 
 Entry names hold a dot (`seed_r18.mocov2_r50_200ep`), which a Python identifier cannot: their
-entrypoints use a double underscore instead (`seed_r18__mocov2_r50_200ep`). Aliases keep their name
+entrypoints use a double underscore instead (`ZooEntry.hub_name`, `seed_r18__mocov2_r50_200ep`). Aliases keep their name
 and build the entry they point to. Every entrypoint takes `pretrained` (False, True, or a path to a
 seedzoo file/folder or an official release file) and timm's keyword arguments, as
 `seedzoo.create_model` does. `torch.hub.help(repo, name)` shows the teacher and reported accuracy.
@@ -18,11 +18,6 @@ from seedzoo import zoo as _zoo
 
 # torch.hub lists every public callable of this module as an entrypoint: helpers stay private.
 dependencies = ["torch", "torchvision", "timm", "safetensors", "huggingface_hub"]
-
-
-def _entrypoint_name(name: str) -> str:
-    """The hub entrypoint of an entry or alias name (dots become double underscores)."""
-    return name.replace(".", "__")
 
 
 def _doc(entry: _zoo.ZooEntry, via_alias: str = "") -> str:
@@ -50,7 +45,7 @@ def _make(name: str, entry: _zoo.ZooEntry, via_alias: str = "") -> _t.Callable[.
     def entrypoint(pretrained: _t.Any = False, **kwargs: _t.Any):
         return seedzoo.create_model(name, pretrained=pretrained, **kwargs)
 
-    entrypoint.__name__ = entrypoint.__qualname__ = _entrypoint_name(via_alias or name)
+    entrypoint.__name__ = entrypoint.__qualname__ = via_alias or entry.hub_name
     entrypoint.__doc__ = _doc(entry, via_alias)
     return entrypoint
 
@@ -58,11 +53,11 @@ def _make(name: str, entry: _zoo.ZooEntry, via_alias: str = "") -> _t.Callable[.
 def _register() -> list[str]:
     names = []
     for alias, target in _zoo.aliases().items():
-        globals()[_entrypoint_name(alias)] = _make(target, _zoo.get_entry(target), via_alias=alias)
-        names.append(_entrypoint_name(alias))
+        globals()[alias] = _make(target, _zoo.get_entry(target), via_alias=alias)
+        names.append(alias)
     for entry in _zoo.list_entries():
-        globals()[_entrypoint_name(entry.name)] = _make(entry.name, entry)
-        names.append(_entrypoint_name(entry.name))
+        globals()[entry.hub_name] = _make(entry.name, entry)
+        names.append(entry.hub_name)
     return names
 
 

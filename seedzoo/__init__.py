@@ -3,22 +3,27 @@
     >>> import seedzoo
     >>> model = seedzoo.create_model("seed_mbv3_large", pretrained="path/to/checkpoint", num_classes=0)
 
-Importing seedzoo registers its architectures with timm, so `timm.create_model` builds them too.
+With seedzoo imported, seedzoo's architectures and pretrained tags are timm names too
+(`timm.create_model("seed_mobilenetv3_large.mocov2_r50_200ep")`). They are registered when timm is
+imported (at once if it already is), not by `import seedzoo` itself: the registry (`seedzoo.zoo`) and
+the command line's look-ups then run without loading torch or timm.
 """
 from __future__ import annotations
 
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
-from . import models  # noqa: F401  (registers the architectures with timm)
 from .errors import SeedzooError
-from .timm_cfg import register_pretrained_tags as _register_pretrained_tags
 from .zoo import UnknownModelError, ZooEntry
 
 __version__ = "0.1.0"
 
-_register_pretrained_tags()  # every entry with weights becomes a timm pretrained tag `<architecture>.<tag>`
-
-# Public API, imported on first use so that `import seedzoo` stays light (no trainer, no evaluation).
+# Public API, imported on first use so that `import seedzoo` stays light (no torch, no timm).
 _LAZY = {
     "create_model": "seedzoo.factory",
     "load_projection_head": "seedzoo.factory",
@@ -34,9 +39,46 @@ __all__ = ["SeedzooError", "UnknownModelError", "ZooEntry", "__version__", *_LAZ
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'seedzoo' has no attribute '{name}'")
+
+
+def _register_with_timm() -> None:
+    """Register the architectures and their pretrained tags (`seedzoo.models`), and the resolver that
+    finds a tag's weights file when timm asks for it (`seedzoo.weights.resolve`)."""
+    # A module already in sys.modules is registering itself (timm was imported from inside it).
+    for module in ("seedzoo.models", "seedzoo.weights.resolve"):
+        if module not in sys.modules:
+            importlib.import_module(module)
+
+
+class _RegisterAfterTimm(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds `timm` as the other finders do, and registers seedzoo once timm's module has run."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None,
+                  ) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "timm":
+            return None
+        sys.meta_path.remove(self)  # once: the next finders locate timm itself
+        spec = importlib.util.find_spec(fullname)
+        if spec is not None and spec.loader is not None:
+            self._timm_loader = spec.loader
+            spec.loader = self
+        return spec
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return self._timm_loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        if module.__spec__ is not None:  # timm's own loader from here on
+            module.__spec__.loader = module.__loader__ = self._timm_loader
+        self._timm_loader.exec_module(module)
+        _register_with_timm()
+
+
+if "timm" in sys.modules:
+    _register_with_timm()
+elif not any(isinstance(f, _RegisterAfterTimm) for f in sys.meta_path):
+    sys.meta_path.insert(0, _RegisterAfterTimm())

@@ -22,12 +22,12 @@ folder `seedzoo train` exports is complete for `conversion/publish.py`.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from functools import cache
 from pathlib import Path
 from typing import Any, TypedDict
 
 from .files import write_atomic
 from .zoo import Metric, ZooEntry, list_entries
+from .zoo.architectures import BACKBONE_PARAMS
 from .zoo.entries import SEED_CITATION
 
 __all__ = ["GITHUB_REPO", "HF_ORG", "card_data", "check_cards", "default_cards_dir", "render_card", "render_run_card",
@@ -411,16 +411,9 @@ def check_cards(cards_dir: str | Path | None = None, entries: list[ZooEntry] | N
 _COLUMNS = ("name", "architecture", "teacher", "params (M)", "linear top-1 (%)", "weights")
 
 
-@cache
 def param_count(architecture: str) -> int | None:
-    """Parameters of the backbone (`num_classes=0`), counted on the meta device; None if not built."""
-    from .models import meta_model
-
-    try:
-        model = meta_model(architecture)
-    except RuntimeError:  # not a registered architecture (yet)
-        return None
-    return sum(p.numel() for p in model.parameters())
+    """Parameters of the backbone (`num_classes=0`), from the registry's record; None if not recorded."""
+    return BACKBONE_PARAMS.get(architecture)
 
 
 def weights_available(entry: ZooEntry) -> str:

@@ -1,29 +1,26 @@
-"""timm's view of the registry: `pretrained_cfg` fields from a preprocessing record, and every zoo entry
-with weights as a timm pretrained tag (`timm.create_model("<architecture>.<tag>", pretrained=True)`).
+"""timm's view of the registry: `pretrained_cfg` fields from a preprocessing record, and each family's
+pretrained tags (`timm.create_model("<architecture>.<tag>", pretrained=True)`) from the zoo's entries.
 
-This module sits just above `zoo` and imports nothing of `weights` until timm asks for a file, so that
-`import seedzoo` (which registers the tags) stays light.
-
-timm keeps its pretrained cfgs in a registry filled from each model module's `default_cfgs`; seedzoo's
-entries are added to it on `import seedzoo`, one cfg per entry, built from the same records as
-`seedzoo.create_model`'s: the entry's preprocessing (`pretrained_cfg`) and, as `file`, a path that
-resolves on first use through seedzoo's resolver (verified download, cached or converted release), so
-both libraries load the same file. timm does not re-check the keys; seedzoo does before handing the file
-over.
-
-The tag is the entry's tag (`seed_mobilenetv3_large.fmnist_mocov2_r18`) for students, whose short name
-is their architecture's; other entries prefix it with their short name (`seed_resnet50.mocov2_r50_in1k_200ep`)
-because several teachers share one architecture and one tag.
+Each family module builds its `default_cfgs = generate_default_cfgs({...})` table from `tag_cfgs`, so
+timm's `register_model` registers the tags as it does its own; the tag of an entry is
+`ZooEntry.timm_name`. A tag's `file` is the entry's verified weights file, found the first time timm
+asks for it by the locator that `seedzoo.weights.resolve` installs (the weights layer sits above this
+one), so that timm and `seedzoo.create_model` load the same checked file.
 """
 from __future__ import annotations
 
+import math
 import os
-from dataclasses import replace
+from collections.abc import Callable
 from typing import Any
 
-from .zoo import DataConfig, ZooEntry, get_entry, list_entries
+from .errors import SeedzooError
+from .zoo import DataConfig, ZooEntry, list_entries
 
-__all__ = ["SEED_ARXIV", "pretrained_cfg", "register_pretrained_tags", "timm_name"]
+__all__ = [
+    "SEED_ARXIV", "EntryWeightsFile", "WeightsLocatorMissing", "pretrained_cfg", "set_weights_locator", "tag_cfgs",
+    "with_zoo_tags",
+]
 
 SEED_ARXIV = "arXiv:2101.04731"
 
@@ -55,14 +52,21 @@ def pretrained_cfg(data: DataConfig, entry: ZooEntry | None = None) -> dict[str,
     return cfg
 
 
-def timm_name(entry: ZooEntry) -> str:
-    """The timm name (`architecture.tag`) under which `entry`'s weights are registered."""
-    tag = entry.tag if entry.arch_name.startswith("seed_") else f"{entry.arch_name}_{entry.tag}"
-    return f"{entry.architecture}.{tag.replace('.', '_')}"
+_locate_weights: Callable[[str], str] | None = None
 
 
-class _EntryWeightsPath(os.PathLike):
-    """The entry's verified weights file, resolved the first time timm asks for it (not at import)."""
+def set_weights_locator(locate: Callable[[str], str]) -> None:
+    """Install the function that returns the path of an entry's verified weights file (by entry name)."""
+    global _locate_weights
+    _locate_weights = locate
+
+
+class WeightsLocatorMissing(SeedzooError, RuntimeError):
+    """timm asked for a tag's file before seedzoo's weights layer was imported."""
+
+
+class EntryWeightsFile(os.PathLike):
+    """An entry's verified weights file, located the first time timm asks for it (not at import)."""
 
     def __init__(self, entry_name: str) -> None:
         self.entry_name = entry_name
@@ -70,12 +74,10 @@ class _EntryWeightsPath(os.PathLike):
 
     def __fspath__(self) -> str:
         if self._path is None:
-            from .weights.resolve import resolve
-
-            entry = get_entry(self.entry_name)
-            checked = resolve(entry.name, True).weights
-            assert checked is not None
-            self._path = str(checked.source.path)
+            if _locate_weights is None:
+                raise WeightsLocatorMissing(f"the weights of '{self.entry_name}' are found by seedzoo: "
+                                            "`import seedzoo` before asking timm for them")
+            self._path = _locate_weights(self.entry_name)
         return self._path
 
     __str__ = __fspath__
@@ -87,39 +89,33 @@ class _EntryWeightsPath(os.PathLike):
         return True
 
 
-def _cfg(entry: ZooEntry) -> dict[str, Any]:
-    cfg = {k: tuple(v) if isinstance(v, list) else v for k, v in pretrained_cfg(entry.data, entry).items()}
-    cfg["file"] = _EntryWeightsPath(entry.name)
-    return cfg
+def _pool_size(base: dict[str, Any], input_size: tuple[int, ...]) -> tuple[int, int]:
+    """The final feature map at `input_size`, from the architecture's own `input_size`/`pool_size`."""
+    reduction = base["input_size"][-1] // base["pool_size"][-1]
+    return math.ceil(input_size[-2] / reduction), math.ceil(input_size[-1] / reduction)
 
 
-def register_pretrained_tags() -> list[str]:
-    """Add every entry with weights to timm's registry of pretrained cfgs; returns the names added."""
-    from timm.models import _registry as registry
-    from timm.models._pretrained import DefaultCfg, PretrainedCfg
-
-    from . import models  # noqa: F401  (the architectures must be registered first)
-
-    added = []
+def tag_cfgs(architecture: str, base: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`{"<architecture>.<tag>": cfg}` for every zoo entry with weights on `architecture`: `base` (the
+    architecture's own cfg) with the entry's preprocessing, its pool size and its weights file."""
+    out = {}
     for entry in list_entries(pretrained=True):
-        name = timm_name(entry)
-        arch, tag = name.split(".", 1)
-        if arch not in registry._model_entrypoints:
+        if entry.architecture != architecture:
             continue
-        base = registry._model_pretrained_cfgs.get(arch)
-        fields = {k: v for k, v in (base.to_dict() if base is not None else {}).items()
-                  if k not in ("file", "url", "hf_hub_id", "state_dict")}
-        cfg = replace(PretrainedCfg(**{**fields, **_cfg(entry)}), architecture=arch, tag=tag)
-        existing = registry._model_pretrained_cfgs.get(name)
-        if name in added or (existing is not None and not isinstance(existing.file, _EntryWeightsPath)):
-            raise RuntimeError(f"'{name}' is already a timm pretrained tag; entry '{entry.name}' needs another one")
-        registry._model_pretrained_cfgs[name] = cfg
-        registry._model_has_pretrained.add(name)
-        if name not in registry._model_with_tags[arch]:
-            registry._model_with_tags[arch].append(name)
-        default: Any = registry._model_default_cfgs.setdefault(arch, DefaultCfg())  # type: ignore[arg-type]
-        if tag not in default.cfgs:
-            default.tags.append(tag)
-        default.cfgs[tag] = cfg
-        added.append(name)
-    return added
+        fields = {k: tuple(v) if isinstance(v, list) else v for k, v in pretrained_cfg(entry.data, entry).items()}
+        fields.pop("tag")  # generate_default_cfgs takes the tag from the key
+        cfg = {**base, **fields, "pool_size": _pool_size(base, entry.data.input_size),
+               "file": EntryWeightsFile(entry.name)}
+        out[entry.timm_name] = cfg
+    return out
+
+
+
+def with_zoo_tags(cfgs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A family's architecture cfgs, each followed by its pretrained tags (`tag_cfgs`): the argument of
+    the family's `generate_default_cfgs` (the untagged cfg first, so it stays the default)."""
+    out: dict[str, Any] = {}
+    for architecture, cfg in cfgs.items():
+        out[architecture] = cfg
+        out.update(tag_cfgs(architecture, cfg))
+    return out

@@ -186,3 +186,46 @@ def test_train_takes_overrides_after_its_options(capsys, tmp_path):
     assert "epochs: 5" in out and "seed: 7" in out
     with pytest.raises(SystemExit):  # an unknown option is still refused
         main(["train", "--preset", "smoke", "--out", str(tmp_path), "epochs=5", "--no-such-flag"])
+
+
+# --- a command line that answers at once: no torch, no timm outside the commands that build networks ---
+
+def _heavy_imports(*argv: str) -> set[str]:
+    """torch and timm among what `python -X importtime -m seedzoo ARGV` imported (it lists every module)."""
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "seedzoo", *argv], capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")}
+    return imported & {"torch", "timm"}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"], ["list"], ["info", "seed_mbv3_large"],
+                                  ["cards", "--check"]], ids=" ".join)
+def test_lookups_import_neither_torch_nor_timm(argv):
+    assert _heavy_imports(*argv) == set()
+
+
+def test_every_command_module_imports_without_torch_or_timm():
+    from seedzoo.cli import _COMMAND_MODULES
+
+    code = ("import importlib, sys\n"
+            f"for name in {_COMMAND_MODULES!r}:\n"
+            "    importlib.import_module('seedzoo.cli.' + name)\n"
+            "print(sorted({'torch', 'timm'} & set(sys.modules)))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert run.stdout.strip() == "[]", "a command module imports torch or timm at its top: import it in its func"
+
+
+def test_importing_timm_after_seedzoo_registers_the_architectures_and_tags():
+    code = ("import sys, seedzoo; assert 'timm' not in sys.modules; import timm; "
+            "print(timm.is_model('seed_mobilenetv3_large'), ','.join(timm.list_pretrained('seed_*.*')))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    registered, tags = run.stdout.split()
+    assert registered == "True" and set(tags.split(",")) == {e.timm_name for e in list_entries(pretrained=True)}
+
+
+def test_an_eval_choice_list_is_checked_when_that_command_runs(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["eval", "seed_r18", "--protocol", "knearest:k=5"])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2 and "invalid choice: 'knearest:k=5'" in err and "'linear_fast'" in err

@@ -12,8 +12,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "seedzoo"
 LAYERS = [
     {"errors", "files"},
     {"zoo", "data"},
+    {"timm_cfg"},
     {"models"},
-    {"timm_cfg", "weights", "cards"},
+    {"weights", "cards"},
     {"factory", "seedzoo"},
     {"evaluation"},
     {"training"},

@@ -258,3 +258,37 @@ def test_projection_head_specs():
     assert ProjectionHead.from_spec(HeadSpec(64, 32, 16, True)).spec == HeadSpec(64, 32, 16, True)
     with pytest.raises(ValueError, match="batch_norm=False"):
         ProjectionHead(64, 0, 128, batch_norm=True)
+
+
+# --- the registry as timm sees it: one name per entry, its preprocessing, its pool size ------------------
+
+def test_recorded_backbone_params_match_the_networks():
+    from seedzoo.models import meta_model
+    from seedzoo.zoo.architectures import BACKBONE_PARAMS
+
+    assert set(BACKBONE_PARAMS) == set(ARCHS)
+    counted = {a: sum(p.numel() for p in meta_model(a).parameters()) for a in ARCHS}
+    assert counted == BACKBONE_PARAMS
+
+
+PRETRAINED = list_entries(pretrained=True)
+
+
+@pytest.mark.parametrize("entry", PRETRAINED, ids=lambda e: e.name)
+def test_every_entry_is_one_timm_tag_with_its_preprocessing_and_pool_size(entry):
+    assert get_entry(entry.timm_name) is entry and get_entry(entry.hub_name) is entry  # the alias table
+    assert entry.timm_name in timm.list_pretrained(entry.architecture + ".*")
+    model = timm.create_model(entry.timm_name, num_classes=0, device="meta").eval()  # not pretrained: no download
+    cfg = model.pretrained_cfg
+    assert cfg["tag"] == entry.timm_name.split(".", 1)[1] and cfg["architecture"] == entry.architecture
+    assert tuple(cfg["input_size"]) == entry.data.input_size and cfg["crop_pct"] == entry.data.crop_pct
+    assert tuple(cfg["mean"]) == entry.data.normalization.mean
+    features = model.forward_features(torch.zeros(1, *entry.data.input_size, device="meta"))
+    assert tuple(features.shape[-2:]) == tuple(cfg["pool_size"])
+
+
+def test_an_entry_name_is_not_reused_as_another_entrys_timm_tag_or_hub_entrypoint():
+    from seedzoo.zoo import names
+
+    spellings = [n for table in names().values() for n in set(table.values())]
+    assert len(spellings) == len(set(spellings))

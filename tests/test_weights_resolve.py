@@ -58,9 +58,7 @@ def test_entry_transforms_accept_grayscale_images():
 def test_timm_pretrained_tags_give_seedzoos_weights():
     names = timm.list_pretrained("seed_*")
     assert "seed_mobilenetv3_large.fmnist_mocov2_r18" in names
-    from seedzoo.timm_cfg import timm_name
-
-    assert {timm_name(e) for e in seedzoo.zoo.list_entries(pretrained=True)} <= set(names)
+    assert {e.timm_name for e in seedzoo.zoo.list_entries(pretrained=True)} <= set(names)
     a = timm.create_model("seed_mobilenetv3_large.fmnist_mocov2_r18", pretrained=True)
     b = seedzoo.create_model("seed_mbv3_large.fmnist_mocov2_r18", pretrained=True)
     assert a.state_dict().keys() == b.state_dict().keys()
@@ -69,12 +67,10 @@ def test_timm_pretrained_tags_give_seedzoos_weights():
 
 
 def test_timm_tag_of_a_shipped_classifier_gives_the_same_trained_classifier():
-    from seedzoo.timm_cfg import timm_name
-
     entry = seedzoo.model_info("supervised_mbv3_large.fmnist")
     classes = entry.head.out_dim
     ours = seedzoo.create_model(entry.name, pretrained=True, num_classes=classes).eval()
-    theirs = timm.create_model(timm_name(entry), pretrained=True, num_classes=classes).eval()
+    theirs = timm.create_model(entry.timm_name, pretrained=True, num_classes=classes).eval()
     head = seedzoo.load_projection_head(entry.name, pretrained=True)
     for model in (ours, theirs):
         assert torch.equal(model.get_classifier().weight, head[0].weight)
@@ -83,7 +79,7 @@ def test_timm_tag_of_a_shipped_classifier_gives_the_same_trained_classifier():
     with torch.no_grad():
         assert torch.equal(ours(x), theirs(x))
     # Other class counts, or none, keep a fresh classifier (or none) on both paths.
-    other = timm.create_model(timm_name(entry), pretrained=True, num_classes=3)
+    other = timm.create_model(entry.timm_name, pretrained=True, num_classes=3)
     assert other.get_classifier().weight.shape == (3, 1280)
     assert seedzoo.create_model(entry.name, pretrained=True).num_classes == 0
 

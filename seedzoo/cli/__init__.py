@@ -3,6 +3,13 @@
 A failure the user can fix ends the command with one line, `seedzoo: error: <problem and fix>`, and
 exit status 2; anything else with one line naming the exception and status 1. `--debug` (before or
 after the command) shows the full traceback instead.
+
+The command line answers at once: `seedzoo --help`, `--version` and the look-ups (`list`, `info`,
+`cards`) import neither torch nor timm. Every command module is imported to build the parser, so a
+command module imports only the standard library and seedzoo's light modules (`errors`, `zoo`, `cards`,
+`cli.output`, `cli.lazy`) at its top, and whatever loads torch or timm inside the function that runs the
+command; a choice list kept in such a module is a `LazyChoices`. tests/test_cli.py holds every command
+module to this.
 """
 from __future__ import annotations
 
@@ -21,7 +28,8 @@ from .. import __version__
 from ..errors import SeedzooError
 from ..files import written_files
 
-# Each module defines `register(subparsers)`, which adds sub-commands whose `func(args)` runs them.
+# Each module defines `register(subparsers)`, which adds sub-commands whose `func(args)` runs them
+# (heavy imports inside `func`: see the module docstring).
 _COMMAND_MODULES = ("zoo", "weights", "train", "evaluate", "embed", "demo")
 DESCRIPTION = ("SEED-distilled vision backbones: list and inspect the zoo, fetch and verify weights, "
                "train (distil or pre-train), evaluate, embed images, export to ONNX.")

@@ -10,13 +10,15 @@ import argparse
 import io
 import sys
 from pathlib import Path
-
-from torch.utils.data import Dataset
+from typing import TYPE_CHECKING, cast
 
 from ..data.folders import IMAGE_EXTENSIONS, ImageScan, open_image, scan_images
 from ..errors import SeedzooError
 from ..files import write_atomic
 from .device import checked_device
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
 
 FEATURE_FORMATS = (".npy", ".pt", ".safetensors")
 
@@ -78,9 +80,10 @@ def image_files(root: Path) -> ImageScan:
     return scan
 
 
-class ImageFiles(Dataset):
-    """A dataset of image files: (transformed image, its index), decoded by `seedzoo.data.folders.open_image`
-    (RGB, upright, 16-bit scaled)."""
+class ImageFiles:
+    """A map-style dataset of image files: (transformed image, its index), decoded by
+    `seedzoo.data.folders.open_image` (RGB, upright, 16-bit scaled). (No `torch.utils.data.Dataset` base:
+    this module is imported by `seedzoo --help`.)"""
 
     def __init__(self, files: list[Path], transform) -> None:
         self.files, self.transform = files, transform
@@ -140,7 +143,7 @@ def _embed(args: argparse.Namespace) -> int:
     scan = image_files(args.images)
     files = scan.files
     model = seedzoo.create_model(args.model, pretrained=_pretrained(args), num_classes=0)
-    dataset = ImageFiles(files, seedzoo.get_transform(args.model))
+    dataset = cast("Dataset", ImageFiles(files, seedzoo.get_transform(args.model)))
     features, order = extract_features(model, dataset, args.batch_size, 0, device, progress=not args.quiet,
                                        desc=f"embed {len(files)} images")
     assert order.tolist() == list(range(len(files)))  # rows follow the file list

@@ -5,9 +5,8 @@ import argparse
 from pathlib import Path
 
 from ..errors import SeedzooError
-from ..evaluation.datasets import DATASET_NAMES
-from ..evaluation.runner import PROTOCOLS
 from .device import checked_device
+from .lazy import LazyChoices
 from .output import add_json_option, human, write_json
 
 
@@ -27,13 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     weights.add_argument("--pretrained", metavar="PATH",
                          help="weights file or folder for the one MODEL (default: its own weights)")
     weights.add_argument("--random-init", action="store_true", help="random weights (a baseline, or a smoke test)")
-    p.add_argument("--protocol", default="knn", help=f"one of {', '.join(PROTOCOLS)}, optionally pinned "
-                                                     "settings as NAME:key=value,... (default: knn)")
+    p.add_argument("--protocol", default="knn", metavar="NAME[:key=value,...]",
+                   choices=LazyChoices("seedzoo.evaluation.runner", "PROTOCOLS", key=lambda v: v.split(":")[0]),
+                   help="one of %(choices)s, optionally with pinned settings as NAME:key=value,... (default: knn)")
     p.add_argument("--save", type=Path, metavar="DIR",
                    help="with --protocol finetune: write the fine-tuned model, classifier included, as a seedzoo "
                         "model folder (loads with create_model(DIR, pretrained=True, num_classes=N) and timm's "
                         "local-dir:DIR)")
-    p.add_argument("--dataset", default="fashion_mnist", choices=DATASET_NAMES)
+    p.add_argument("--dataset", default="fashion_mnist", metavar="NAME",
+                   choices=LazyChoices("seedzoo.evaluation.datasets", "DATASET_NAMES"),
+                   help="one of %(choices)s (default: fashion_mnist)")
     p.add_argument("--data", metavar="ROOT", help="dataset root (Fashion-MNIST defaults to Debian's files)")
     p.add_argument("--limit", type=int, metavar="N", help="use only the first N images of each split")
     p.add_argument("--input-size", type=int, metavar="S", help="input resolution (default: the model's own)")

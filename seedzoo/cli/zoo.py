@@ -24,6 +24,7 @@ def _describe(entry: ZooEntry) -> str:
         if value not in ("", None, ()):
             lines.append(f"{label + ':':<14}{value}")
 
+    add("names", f"timm {entry.timm_name}, torch.hub {entry.hub_name}")
     add("role", entry.role)
     add("architecture", entry.architecture)
     h = entry.head
@@ -90,6 +91,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_list)
 
     p = subparsers.add_parser("info", help="show one entry's record", description="Show an entry's full record.")
-    p.add_argument("name", help="entry name or alias")
+    p.add_argument("name", help="entry name or alias (or the entry's timm tag or torch.hub entrypoint)")
     add_json_option(p, "the record")
     p.set_defaults(func=_cmd_info)

@@ -34,6 +34,7 @@ from timm.models._efficientnet_builder import decode_arch_def, resolve_act_layer
 from timm.models.efficientnet import EfficientNet, EfficientNetFeatures
 from torch import Tensor, nn
 
+from ..timm_cfg import with_zoo_tags
 from ._helpers import filter_seedzoo_state_dict, imagenet_cfg, lowres_cfg
 
 __all__ = [
@@ -237,12 +238,12 @@ def _cfg(**kwargs: Any) -> dict[str, Any]:
     return imagenet_cfg("conv_stem", "classifier", **kwargs)
 
 
-default_cfgs = generate_default_cfgs({
+default_cfgs = generate_default_cfgs(with_zoo_tags({
     "seed_efficientnet_b0": _cfg(),
     "seed_efficientnet_b1": _cfg(),  # SEED trains and evaluates B1 at 224 too (padding still fixed for 240)
     "seed_efficientnet_b0_lowres": lowres_cfg("conv_stem", "classifier", (2, 2)),
     "seed_efficientnet_b1_lowres": lowres_cfg("conv_stem", "classifier", (2, 2)),
-})
+}))
 
 
 @register_model

@@ -21,6 +21,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models._manipulate import checkpoint_seq
 from torch import Tensor, nn
 
+from ..timm_cfg import with_zoo_tags
 from ._helpers import filter_seedzoo_state_dict, imagenet_cfg, lowres_cfg
 
 __all__ = ["MobileNetV3", "checkpoint_filter_fn", "remap_official"]
@@ -246,10 +247,10 @@ def _cfg(**kwargs: Any) -> dict[str, Any]:
     return imagenet_cfg("features.0.0", "fc", **kwargs)
 
 
-default_cfgs = generate_default_cfgs({
+default_cfgs = generate_default_cfgs(with_zoo_tags({
     "seed_mobilenetv3_large": _cfg(),
     "seed_mobilenetv3_large_lowres": lowres_cfg("features.0.0", "fc", (2, 2)),
-})
+}))
 
 
 @register_model

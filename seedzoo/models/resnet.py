@@ -26,6 +26,7 @@ from timm.models import build_model_with_cfg, generate_default_cfgs, register_mo
 from timm.models.resnet import BasicBlock, Bottleneck, ResNet, make_blocks
 from torch import Tensor, nn
 
+from ..timm_cfg import with_zoo_tags
 from ._helpers import filter_seedzoo_state_dict, imagenet_cfg, lowres_cfg
 
 ResNetT = TypeVar("ResNetT", bound=ResNet)
@@ -124,7 +125,7 @@ def _cfg(**kwargs: Any) -> dict[str, Any]:
     return imagenet_cfg("conv1", "fc", **kwargs)
 
 
-default_cfgs = generate_default_cfgs({
+default_cfgs = generate_default_cfgs(with_zoo_tags({
     "seed_resnet18": _cfg(),
     "seed_resnet34": _cfg(),
     "seed_resnet50": _cfg(),
@@ -136,7 +137,7 @@ default_cfgs = generate_default_cfgs({
     "seed_resnet18_lowres": lowres_cfg("conv1", "fc", (4, 4)),
     "seed_resnet34_lowres": lowres_cfg("conv1", "fc", (4, 4)),
     "seed_resnet50_lowres": lowres_cfg("conv1", "fc", (4, 4)),
-})
+}))
 
 
 @register_model

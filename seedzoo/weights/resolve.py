@@ -33,6 +33,7 @@ from typing import Any
 import torch
 
 from ..errors import SeedzooError
+from ..timm_cfg import pretrained_cfg, set_weights_locator
 from ..zoo import (
     DataConfig,
     UnknownModelError,
@@ -138,8 +139,6 @@ class Resolved:
 
     def pretrained_cfg(self) -> dict[str, Any]:
         """timm `pretrained_cfg` fields for the model: the weights' preprocessing and the entry's tag."""
-        from ..timm_cfg import pretrained_cfg
-
         cfg = pretrained_cfg(self.data, self.entry)
         if self.weights is not None and self.weights.num_classes:
             cfg["num_classes"] = self.weights.num_classes  # timm keeps the classifier for this many classes
@@ -441,3 +440,13 @@ def _data_config(target: _Target, entry: ZooEntry | None, weights: CheckedWeight
     if entry is not None:
         return entry.data
     return architecture_data_config(target.architecture)
+
+
+def _entry_weights_file(entry_name: str) -> str:
+    """The path of an entry's verified weights file: what its timm pretrained tag loads."""
+    checked = resolve(entry_name, True).weights
+    assert checked is not None  # an entry with a tag has weights, or resolve raised
+    return str(checked.source.path)
+
+
+set_weights_locator(_entry_weights_file)  # timm's pretrained tags find their files through seedzoo

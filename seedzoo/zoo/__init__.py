@@ -1,4 +1,10 @@
-"""The zoo registry: look-ups over the records of `entries.py`."""
+"""The zoo registry: look-ups over the records of `entries.py`.
+
+An entry has one name (`seed_mbv3_large.mocov2_r50_200ep`) and two spellings of it that other tools
+need, both derived from it and both accepted by `get_entry`: its timm pretrained tag
+(`ZooEntry.timm_name`, `seed_mobilenetv3_large.mocov2_r50_200ep`) and its torch.hub entrypoint
+(`ZooEntry.hub_name`, `seed_mbv3_large__mocov2_r50_200ep`). `names()` is that table.
+"""
 from __future__ import annotations
 
 import difflib
@@ -19,13 +25,14 @@ from .schema import (
 )
 
 __all__ = [
-    "ENTRIES", "EXCLUDED_RELEASES", "UnknownModelError", "aliases", "get_entry", "list_entries",
+    "ENTRIES", "EXCLUDED_RELEASES", "UnknownModelError", "aliases", "get_entry", "list_entries", "names",
     "register_entry", "DataConfig", "HeadSpec", "Lineage", "Metric", "Normalization", "OfficialSource",
     "Recipe", "Weights", "ZooEntry",
 ]
 
 _ENTRIES: dict[str, ZooEntry] = {}
 _ALIASES: dict[str, str] = {}
+_SPELLINGS: dict[str, str] = {}  # timm tag or hub entrypoint -> entry name
 
 
 class UnknownModelError(SeedzooError, KeyError):
@@ -45,8 +52,12 @@ def register_entry(entry: ZooEntry) -> None:
     """Add an entry (the first of an architecture name becomes its alias's target)."""
     if entry.name in _ENTRIES:
         raise ValueError(f"zoo entry '{entry.name}' is registered twice")
+    for spelling in (entry.timm_name, entry.hub_name):
+        if _SPELLINGS.get(spelling, entry.name) != entry.name:
+            raise ValueError(f"'{spelling}' would name both '{_SPELLINGS[spelling]}' and '{entry.name}'")
     _ENTRIES[entry.name] = entry
     _ALIASES.setdefault(entry.arch_name, entry.name)
+    _SPELLINGS.update({entry.timm_name: entry.name, entry.hub_name: entry.name})
 
 
 for _e in ENTRIES:
@@ -58,12 +69,17 @@ def aliases() -> dict[str, str]:
     return dict(_ALIASES)
 
 
+def names() -> dict[str, dict[str, str]]:
+    """Entry name -> its names in each tool: {"zoo", "timm", "hub"} (the alias table of the README)."""
+    return {e.name: {"zoo": e.name, "timm": e.timm_name, "hub": e.hub_name} for e in _ENTRIES.values()}
+
+
 def get_entry(name: str) -> ZooEntry:
-    """The record of an entry or alias; unknown names raise `UnknownModelError` with suggestions."""
+    """The record of an entry, an alias, or an entry's timm tag or hub entrypoint; unknown names raise
+    `UnknownModelError` with suggestions."""
+    name = _ALIASES.get(name) or _SPELLINGS.get(name) or name
     if name in _ENTRIES:
         return _ENTRIES[name]
-    if name in _ALIASES:
-        return _ENTRIES[_ALIASES[name]]
     raise UnknownModelError(name, sorted(set(_ENTRIES) | set(_ALIASES)))
 
 

@@ -184,6 +184,20 @@ class ZooEntry:
     def tag(self) -> str:
         return self.name.split(".", 1)[1] if "." in self.name else ""
 
+    @property
+    def timm_name(self) -> str:
+        """The timm pretrained tag of these weights, `<architecture>.<tag>`. A student's short name is its
+        architecture's (`seed_mbv3_large.x` -> `seed_mobilenetv3_large.x`); other entries keep their short
+        name in the tag (`mocov2_r50.in1k_200ep` -> `seed_resnet50.mocov2_r50_in1k_200ep`), because several
+        teachers share one architecture and one tag."""
+        tag = self.tag if self.arch_name.startswith("seed_") else f"{self.arch_name}_{self.tag}"
+        return f"{self.architecture}.{tag.replace('.', '_')}"
+
+    @property
+    def hub_name(self) -> str:
+        """The torch.hub entrypoint of the entry (a Python name: `seed_r18.x` -> `seed_r18__x`)."""
+        return self.name.replace(".", "__")
+
     def lineage_record(self) -> dict[str, object]:
         """Who trained the network and, for a student, its teacher: the record cards and configs carry."""
         record: dict[str, object] = {"role": self.role, "architecture": self.architecture,
