@@ -164,6 +164,10 @@ Views = Callable[[Tensor, torch.Generator], dict[str, Tensor]]
 class KeyedViewDataset(Dataset):
     """Maps a key (epoch, index) to `{"label", "index", "skipped", **views(image, generator)}`.
 
+    Views that also read a neighbour of each image (a positive `neighbours`, BINGO's) name it with
+    `neighbour(index, generator)` and take it as `batch(images, generators, neighbours)`; the neighbour is
+    drawn from the sample's generator, so it too depends on the key alone.
+
     The generator is keyed on (seed, epoch, index) (`sample_generator`), so the views of a sample do not
     depend on which worker loads it, nor on what was loaded before.
     """
@@ -185,7 +189,13 @@ class KeyedViewDataset(Dataset):
         loaded = [self._load(epoch, index) for epoch, index in keys]
         gens = [sample_generator(self.seed, epoch, index) for (epoch, _), (_, _, index, _) in zip(keys, loaded)]
         batch = getattr(self.views, "batch", None)
-        if batch is not None:
+        if getattr(self.views, "neighbours", 0):  # views of a neighbour too, drawn by the sample's generator
+            pick = self.views.neighbour  # type: ignore[attr-defined]
+            others = [self._load(epoch, pick(index, g))[0]
+                      for (epoch, _), (_, _, index, _), g in zip(keys, loaded, gens)]
+            views = self.views.batch([image for image, *_ in loaded], gens, others)  # type: ignore[attr-defined]
+            outs = [{k: v[i] for k, v in views.items()} for i in range(len(keys))]
+        elif batch is not None:
             views = batch([image for image, *_ in loaded], gens)
             outs = [{k: v[i] for k, v in views.items()} for i in range(len(keys))]
         else:

@@ -115,6 +115,25 @@ class MocoConfig:
 
 
 @dataclass
+class CompressConfig:
+    """CompRess-2q (`method=compress`), the authors' defaults."""
+    temperature: float = 0.04  # of both similarity distributions
+    queue_size: int = 128000  # anchors, for teacher and student alike
+    momentum: float = 0.999  # of the student's momentum copy, whose embeddings are the student's anchors
+
+
+@dataclass
+class BingoConfig:
+    """BINGO (`method=bingo`), the authors' defaults for ResNet students."""
+    temperature: float = 0.2  # 0.12 in the authors' EfficientNet-B0 script
+    queue_size: int = 65536  # of the teacher's keys
+    neighbours: int = 5  # the size of each image's bag: its nearest neighbours by the teacher's features
+    weights: tuple[float, float] = (0.5, 0.5)  # of the key of the image and of the neighbour, per query
+    warmup_epochs: int = 11  # first epochs with weights (1, 0), as the authors' `epoch > 10`
+    cutmix_alpha: float = 2.0  # Beta(alpha, alpha) draws the area of the mixed query's pasted box
+
+
+@dataclass
 class MonitorConfig:
     knn_every: int = 0  # epochs; 0 = off. Needs a labeled source (fashion_mnist, image_folder).
     knn_train: int = 1000
@@ -132,6 +151,8 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     moco: MocoConfig = field(default_factory=MocoConfig)
+    compress: CompressConfig = field(default_factory=CompressConfig)
+    bingo: BingoConfig = field(default_factory=BingoConfig)
     monitor: MonitorConfig = field(default_factory=MonitorConfig)
     epochs: int = 200
     global_batch: int = 256  # split evenly over the processes

@@ -54,6 +54,7 @@ from .device_plan import DevicePlan, NetworkPlan, resolve_plan
 from .memory import fit_problems
 from .methods import Method, get_method
 from .metrics import MetricsLogger, knn_top1, last_knn, truncate_metrics
+from .neighbours import run_neighbours
 from .networks import Encoder, build_student, build_teacher, resolve_teacher
 from .objective import Objective
 from .run_folder import (
@@ -298,6 +299,10 @@ class Trainer:
         teacher_views = list(dict.fromkeys(v for m in students for v in m.method.teacher_views(m.cfg)))
         source = self._source if self._source is not None else build_source(
             cfg.data.source, cfg.data.path, cfg.data.subset)
+        if view_set.neighbours:  # views of each image's neighbours: the teacher's bags, once per run
+            if teacher is None:
+                raise ValueError("views of a neighbour need a teacher to find the neighbours")
+            view_set.bags = run_neighbours(self.run_dir, teacher.network, source, cfg, view_set.neighbours, device)
         dataset = KeyedViewDataset(source, view_set, seed=cfg.seed, on_error=cfg.data.on_error)
         sampler = GlobalBatchSampler(len(dataset), cfg.global_batch, info.rank, info.world_size, cfg.seed)
         steps_per_epoch = len(dataset) // cfg.global_batch
@@ -437,7 +442,7 @@ class Trainer:
             group["lr"] = lr
         with m.plan.autocast(info.device.type):
             loss, pending = m.objective.compute(m.net, {k: m.plan.input(v) for k, v in views.items()}, step,
-                                                targets)
+                                                targets, epoch)
         m.loss = float(D.all_reduce_sum(loss.detach().float())) / info.world_size
         if not math.isfinite(m.loss):
             kept = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
@@ -502,7 +507,8 @@ class Trainer:
                                 "pretrained": cfg.teacher.pretrained or "random init", "target": cfg.teacher.target,
                                 **student.method.lineage(cfg)}
         state = {k: v.detach().cpu().contiguous() for k, v in model.backbone.state_dict().items()}
-        head = {k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
+        head = ({k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
+                if student.method.export_head else None)
         return write_run_export(folder, architecture=cfg.student.arch, backbone=state, head=head, entry=entry,
                                 seedzoo=block, image_size=cfg.data.image_size, mean=cfg.data.mean, std=cfg.data.std)
 

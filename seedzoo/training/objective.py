@@ -29,12 +29,12 @@ class Objective(Protocol):
         saves it as "student" and exports its backbone and head."""
         ...
 
-    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int,
-                targets: Mapping[str, Tensor]) -> tuple[Tensor, Any]:
+    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int, targets: Mapping[str, Tensor],
+                epoch: int = 0) -> tuple[Tensor, Any]:
         """The loss of one batch and what `update` needs later. `net` is `model`, possibly DDP-wrapped or
         compiled; `views` every view of the batch by name; `targets` the teacher's fp32 embeddings of the
-        views the method's `teacher_views` named. Neither mapping may be changed in place: the other
-        students of the step read the same tensors."""
+        views the method's `teacher_views` named; `epoch` the 0-based epoch `step` belongs to. Neither
+        mapping may be changed in place: the other students of the step read the same tensors."""
         ...
 
     def update(self, pending: Any) -> None:

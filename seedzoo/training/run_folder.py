@@ -16,7 +16,8 @@ from ..files import remove_partial_files, write_atomic
 from .checkpoint import CHECKPOINT_DIR
 
 RUN_FILE = "run.json"
-RUN_FILES = (RUN_FILE, "config.yaml", "device_plan.json", "metrics.jsonl", "metrics.csv", "metrics.png")
+BAGS_FILE = "neighbours.safetensors"  # the teacher's nearest neighbours of every image (training.neighbours)
+RUN_FILES = (RUN_FILE, "config.yaml", "device_plan.json", "metrics.jsonl", "metrics.csv", "metrics.png", BAGS_FILE)
 RUN_DIRS = (CHECKPOINT_DIR, "tensorboard", "export")
 
 

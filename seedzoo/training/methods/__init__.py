@@ -36,8 +36,15 @@ The contract a method keeps
   bitwise as it would alone: the batches and views are the same, the teacher pass is shared, and each
   student draws dropout and the like from its own RNG stream. A method without a teacher (MoCo-v2)
   takes part as well: it reads the views it declared and gets empty `targets`.
-- Not provided yet: a pass over the data before training (BINGO's teacher neighbour bags) and views of
-  another image than the sample's own; a method that needs them extends this record and the engine.
+- Views of a neighbour: a `ViewSpec` with `neighbours=k` is a view of one of the image's k nearest
+  neighbours by the teacher (BINGO's bags). The run computes the bags once, before training
+  (`training.neighbours.run_neighbours`, kept in `RUN_DIR/neighbours.safetensors` and read back on
+  resume); each sample draws its neighbour from its own stream, and all its views of a neighbour are
+  views of that one image.
+- `compute(net, views, step, targets, epoch)` also receives the epoch (0-based), for objectives whose
+  loss changes with it (BINGO's warm-up).
+- `export_head`: whether the export holds the trained head (False for SimReg, whose prediction head
+  only serves training).
 """
 from __future__ import annotations
 
@@ -97,6 +104,7 @@ class Method:
     memory: Callable[[TrainConfig], MemoryNeeds] = _main_view_only
     lineage: Callable[[TrainConfig], dict[str, Any]] = _no_lineage
     cohort: bool = True  # may train beside other students, sharing one data stream and teacher pass
+    export_head: bool = True  # whether the export holds the trained head (SimReg's prediction head is dropped)
     summary: str = ""  # one line for listings
 
 
@@ -145,5 +153,14 @@ def queue_problems(key: str, size: int, global_batch: int) -> list[str]:
     return []
 
 
+def same_width_problems(cfg: TrainConfig, world_size: int = 1) -> list[str]:
+    """The student's embedding is compared with the teacher's: both must have one width."""
+    s, t = cfg.student.embed_dim, cfg.teacher.embed_dim
+    if s == t:
+        return []
+    return [f"student.embed_dim={s} differs from teacher.embed_dim={t}: method={cfg.method} compares the two "
+            f"embeddings, set student.embed_dim={t}"]
+
+
 # Each module registers its method on import.
-from . import moco, seed  # noqa: E402, F401
+from . import bingo, compress, disco, l2, moco, seed, simreg  # noqa: E402, F401

@@ -19,12 +19,23 @@ the authors drop the first neighbour found (the same unless an image has an exac
 """
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 
+from ...data.augment import sample_generator
+from ..config import Problems, TrainConfig
 from ..loss import as_fp32, no_autocast
+from ..networks import Encoder
+from ..queue import EmbeddingQueue
+from ..views import MAIN, ViewSpec
+from . import MemoryNeeds, Method, main_view, queue_problems, register_method, same_width_problems
+from .moco import KEY
 
 NEIGHBOUR, NEIGHBOUR_KEY = "neighbour_image", "neighbour_key_image"  # views of a neighbour from the bag
 
@@ -80,3 +91,74 @@ def cutmix(images: Tensor, others: Tensor, g: torch.Generator, alpha: float = 2.
     mixed[..., top:bottom, left:right] = others[..., top:bottom, left:right]
     return mixed, 1.0 - float((bottom - top) * (right - left)) / (height * width)
 
+class BingoObjective(nn.Module):
+    """BINGO's loss against a queue of the teacher's keys. An `Objective`: the run makes the bags (its views
+    of a neighbour ask for them), and the neighbour's views arrive with the image's."""
+
+    def __init__(self, student: Encoder, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.model = student
+        self.cfg, self.seed = cfg.bingo, cfg.seed
+        self.queue = EmbeddingQueue(self.cfg.queue_size, cfg.student.embed_dim, seed=cfg.seed)
+
+    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int, targets: Mapping[str, Tensor],
+                epoch: int = 0) -> tuple[Tensor, Any]:
+        c = self.cfg
+        # one box and ratio per batch, from the step's own stream: the same on every rank and in a cohort
+        mixed, ratio = cutmix(views[MAIN], views[NEIGHBOUR], sample_generator(self.seed, step, -2), c.cutmix_alpha)
+        q, q_neighbour, q_mixed = net([views[MAIN], views[NEIGHBOUR], mixed])  # one forward for DDP
+        own, neighbour = bag_weights(epoch, c.weights, c.warmup_epochs)
+        k = targets[KEY]
+        loss = bingo_loss(q, q_neighbour, q_mixed, k, targets[NEIGHBOUR_KEY], self.queue.queue, c.temperature,
+                          own, neighbour, ratio)
+        return loss, k
+
+    @torch.no_grad()
+    def update(self, pending: Any) -> None:
+        self.queue.enqueue(pending)
+
+    def state(self) -> dict[str, Any]:
+        return {"queue": self.queue.state_dict()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.queue.load_state_dict(state["queue"])
+
+
+def views(cfg: TrainConfig) -> tuple[ViewSpec, ...]:
+    """The query and key views of the image and of one neighbour from its bag (MoCo-v2's views)."""
+    k = cfg.bingo.neighbours
+    return (main_view(cfg), main_view(cfg, KEY), dataclasses.replace(main_view(cfg, NEIGHBOUR), neighbours=k),
+            dataclasses.replace(main_view(cfg, NEIGHBOUR_KEY), neighbours=k))
+
+
+def teacher_views(cfg: TrainConfig) -> tuple[str, ...]:
+    return (KEY, NEIGHBOUR_KEY)
+
+
+def config_problems(cfg: TrainConfig, world_size: int) -> list[str]:
+    c = cfg.bingo
+    out = Problems()
+    out += queue_problems("bingo.queue_size", c.queue_size, cfg.global_batch)
+    out.positive("bingo.temperature", c.temperature)
+    out.positive("bingo.neighbours", c.neighbours, "must be > 0 (the size of each image's bag)")
+    out.at_least("bingo.warmup_epochs", c.warmup_epochs, 0, "must be >= 0")
+    out.positive("bingo.cutmix_alpha", c.cutmix_alpha)
+    out.need(all(w >= 0 for w in c.weights), "bingo.weights", c.weights, "must be >= 0")
+    return out + same_width_problems(cfg, world_size)
+
+
+def memory(cfg: TrainConfig) -> MemoryNeeds:
+    # three batches through the student with gradients: the image's query, the neighbour's, their mix
+    return MemoryNeeds(student_views=(MAIN, NEIGHBOUR, MAIN),
+                       state_bytes=cfg.bingo.queue_size * cfg.student.embed_dim * 4)
+
+
+def lineage(cfg: TrainConfig) -> dict[str, Any]:
+    return {"temperature": cfg.bingo.temperature, "neighbours": cfg.bingo.neighbours}
+
+
+BINGO = register_method(Method(
+    name="bingo", trained_by="BINGO", objective=BingoObjective, views=views, needs_teacher=True,
+    teacher_views=teacher_views, config_problems=config_problems, memory=memory,
+    lineage=lineage,
+    summary="BINGO: InfoNCE towards the teacher's keys of the image and of a neighbour from its teacher-kNN bag"))

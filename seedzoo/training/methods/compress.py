@@ -13,10 +13,21 @@ both are replaced by embeddings after `compress.queue_size / global_batch` steps
 """
 from __future__ import annotations
 
-import torch.nn.functional as F
-from torch import Tensor
+import copy
+from collections.abc import Mapping
+from typing import Any
 
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ..config import Problems, TrainConfig
 from ..loss import as_fp32, no_autocast
+from ..networks import Encoder, freeze, momentum_update, unwrap
+from ..queue import EmbeddingQueue
+from ..views import MAIN
+from . import MemoryNeeds, Method, queue_problems, register_method
+from .l2 import teacher_views, views
 
 
 def compress_loss(student: Tensor, teacher: Tensor, student_anchors: Tensor, teacher_anchors: Tensor,
@@ -34,3 +45,64 @@ def compress_loss(student: Tensor, teacher: Tensor, student_anchors: Tensor, tea
         p_t = F.softmax(t @ a_t.detach().T / temperature, dim=1)
         return F.kl_div(log_p_s, p_t, reduction="batchmean")
 
+class CompressObjective(nn.Module):
+    """CompRess-2q: the student's similarities to its own anchors matched to the teacher's similarities
+    to the teacher's anchors. An `Objective`; the student's anchors come from its momentum copy."""
+
+    def __init__(self, student: Encoder, cfg: TrainConfig) -> None:
+        super().__init__()
+        self.model = student
+        self.key_encoder = freeze(copy.deepcopy(student)).train()  # BN in train mode, as the authors'
+        self.cfg = c = cfg.compress
+        self.student_anchors = EmbeddingQueue(c.queue_size, cfg.student.embed_dim, seed=cfg.seed)
+        self.teacher_anchors = EmbeddingQueue(c.queue_size, cfg.teacher.embed_dim, seed=cfg.seed + 1)
+
+    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int, targets: Mapping[str, Tensor],
+                epoch: int = 0) -> tuple[Tensor, Any]:
+        x, t = views[MAIN], targets[MAIN]
+        s = net(x)
+        with torch.no_grad():  # the momentum copy embeds the same view (no shuffle: it is the student's)
+            momentum_update(self.key_encoder, unwrap(net), self.cfg.momentum)
+            k = self.key_encoder(x)
+        loss = compress_loss(s, t, self.student_anchors.queue, self.teacher_anchors.queue, self.cfg.temperature)
+        return loss, (k, t)
+
+    @torch.no_grad()
+    def update(self, pending: Any) -> None:
+        k, t = pending
+        self.student_anchors.enqueue(k)
+        self.teacher_anchors.enqueue(t)
+
+    def state(self) -> dict[str, Any]:
+        return {"student_anchors": self.student_anchors.state_dict(),
+                "teacher_anchors": self.teacher_anchors.state_dict(), "key_encoder": self.key_encoder.state_dict()}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.student_anchors.load_state_dict(state["student_anchors"])
+        self.teacher_anchors.load_state_dict(state["teacher_anchors"])
+        self.key_encoder.load_state_dict(state["key_encoder"])
+
+
+def config_problems(cfg: TrainConfig, world_size: int) -> list[str]:
+    c = cfg.compress
+    out = Problems()
+    out += queue_problems("compress.queue_size", c.queue_size, cfg.global_batch)
+    out.positive("compress.temperature", c.temperature)
+    out.need(0 <= c.momentum <= 1, "compress.momentum", c.momentum, "must be in [0, 1]")
+    return out
+
+
+def memory(cfg: TrainConfig) -> MemoryNeeds:
+    # the momentum copy is a fourth copy of the weights; it embeds the view without gradients
+    anchors = cfg.compress.queue_size * (cfg.student.embed_dim + cfg.teacher.embed_dim) * 4
+    return MemoryNeeds(student_views=(MAIN,), weight_copies=4, state_bytes=anchors)
+
+
+def lineage(cfg: TrainConfig) -> dict[str, Any]:
+    return {"temperature": cfg.compress.temperature}
+
+
+COMPRESS = register_method(Method(
+    name="compress", trained_by="CompRess-2q", objective=CompressObjective, views=views, needs_teacher=True,
+    teacher_views=teacher_views, config_problems=config_problems, memory=memory, lineage=lineage,
+    summary="CompRess-2q: KL between the teacher's and the student's similarities to their own anchor queues"))

@@ -121,8 +121,8 @@ class MocoObjective(nn.Module):
         all_keys = all_gather_cat(k)
         return all_keys[torch.argsort(perm)].chunk(world)[me]
 
-    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int,
-                targets: Mapping[str, Tensor]) -> tuple[Tensor, Any]:
+    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int, targets: Mapping[str, Tensor],
+                epoch: int = 0) -> tuple[Tensor, Any]:
         q = net(views[MAIN])
         with torch.no_grad():
             momentum_update(self.key_encoder, unwrap(net), self.cfg.momentum)

@@ -31,8 +31,8 @@ class SeedObjective(nn.Module):
         self.small_queue = (EmbeddingQueue(self.cfg.queue_size, dim, seed=cfg.seed + 1)
                             if self.cfg.small_patches else None)
 
-    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int,
-                targets: Mapping[str, Tensor]) -> tuple[Tensor, Any]:
+    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int, targets: Mapping[str, Tensor],
+                epoch: int = 0) -> tuple[Tensor, Any]:
         c = self.cfg
         t = targets[MAIN]
         if self.small_queue is None:

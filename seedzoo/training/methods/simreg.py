@@ -11,9 +11,16 @@ teacher's backbone features, `teacher.target=features`).
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from torch import Tensor, nn
 
-from .l2 import normalised_l2_loss
+from ..config import TrainConfig
+from ..networks import Encoder, backbone_width
+from ..views import MAIN
+from . import Method, register_method, same_width_problems
+from .l2 import normalised_l2_loss, teacher_views, views
 
 
 def prediction_head(width: int, out_dim: int) -> nn.Sequential:
@@ -30,3 +37,38 @@ def simreg_loss(prediction: Tensor, teacher: Tensor) -> Tensor:
     """mean_n (2 - 2 cos(prediction_n, teacher_n)), fp32; the regression loss of SimReg."""
     return normalised_l2_loss(prediction, teacher)
 
+class SimregObjective(nn.Module):
+    """The student's backbone with SimReg's prediction head in place of its projection head, regressing the
+    teacher's embedding of the same view. An `Objective`; the head is not exported."""
+
+    def __init__(self, student: Encoder, cfg: TrainConfig) -> None:
+        super().__init__()
+        head = prediction_head(backbone_width(student.backbone), cfg.student.embed_dim)
+        self.model = Encoder(student.backbone, head)
+
+    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int, targets: Mapping[str, Tensor],
+                epoch: int = 0) -> tuple[Tensor, Any]:
+        return simreg_loss(net(views[MAIN]), targets[MAIN]), None
+
+    def update(self, pending: Any) -> None:
+        """Nothing is kept between steps."""
+
+    def state(self) -> dict[str, Any]:
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Nothing to restore."""
+
+
+def config_problems(cfg: TrainConfig, world_size: int) -> list[str]:
+    out = same_width_problems(cfg, world_size)
+    if cfg.global_batch // max(world_size, 1) < 2:
+        out.append(f"global_batch={cfg.global_batch}: SimReg's head normalises over the batch (BatchNorm1d), "
+                   "which needs at least 2 images per process")
+    return out
+
+
+SIMREG = register_method(Method(
+    name="simreg", trained_by="SimReg", objective=SimregObjective, views=views, needs_teacher=True,
+    teacher_views=teacher_views, config_problems=config_problems, export_head=False,
+    summary="SimReg: regression of the teacher's normalised embedding through a deep head dropped after training"))
