@@ -123,3 +123,14 @@ def test_embed_on_a_full_disk_is_one_line_and_keeps_the_previous_file(images, ti
         r"free some space, then run the command again \(the file there before, if any, is unchanged\)", err[0])
     assert out.read_bytes() == b"the previous features"
     assert sorted(p.name for p in tiny_disk.iterdir()) == ["features.pt", "filler"]
+
+
+def test_eval_feature_cache_on_a_full_disk_is_one_line_and_leaves_nothing(tiny_disk, capsys):
+    free = os.statvfs(tiny_disk).f_bavail * os.statvfs(tiny_disk).f_frsize
+    (tiny_disk / "filler").write_bytes(b"\0" * (free - 8192))
+    capsys.readouterr()
+    assert main(["eval", MODEL, "--random-init", "--dataset", "digits", "--limit", "100", "--input-size", "16",
+                 "--cache-dir", str(tiny_disk / "cache"), "--device", "cpu", "--quiet"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"seedzoo: error: no space left in {tiny_disk / 'cache'} for features-")
+    assert list((tiny_disk / "cache").iterdir()) == []

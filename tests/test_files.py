@@ -87,3 +87,16 @@ def test_a_full_disk_is_one_line_naming_the_folder_and_keeps_the_previous_file(t
         write_atomic(target, lambda f: [f.write(b"\0" * 65536) for _ in range(16)])
     assert target.read_bytes() == b"previous" and leftovers(tiny_disk) == []
     assert not partial_path(target).exists()
+
+
+def test_weights_follow_the_umask(tmp_path):
+    import torch
+
+    from seedzoo.weights.io import save_weights
+
+    old = os.umask(0o027)
+    try:
+        save_weights(tmp_path / "model.safetensors", {"w": torch.zeros(2)}, None, {"architecture": "resnet18"})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "model.safetensors").stat().st_mode) == 0o640

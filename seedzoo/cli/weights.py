@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SeedzooError
+from ..files import write_atomic
 from .output import add_json_option, human, write_json
 
 
@@ -203,6 +204,6 @@ def cards(args: argparse.Namespace) -> int:
     paths = write_cards(args.out)
     print(f"wrote {len(paths)} cards to {paths[0].parent if paths else args.out}")
     if readme.is_file():  # a source checkout: refresh the README's table too
-        readme.write_text(readme_with_table(readme.read_text()))
+        write_atomic(readme, readme_with_table(readme.read_text()))
         print(f"updated the zoo table of {readme}")
     return 0

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files import write_atomic
 from .schema import Metric, Weights
 
 MEASURED_FILE = Path(__file__).with_name("measured_fmnist.json")
@@ -85,4 +86,4 @@ def read_record(path: Path = MEASURED_FILE) -> MeasuredRecord:
 
 def write_record(record: MeasuredRecord, path: Path = MEASURED_FILE) -> None:
     """Write `record` (the release step's job; nothing else writes into the package)."""
-    path.write_text(json.dumps(record.to_json(), indent=2) + "\n")
+    write_atomic(path, json.dumps(record.to_json(), indent=2) + "\n")

@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...files import write_atomic
 from ...weights.fingerprint import measure_fingerprint
 from ...weights.hub import resolve_weights
 from ...weights.io import load_weights, save_weights
@@ -73,7 +74,7 @@ def pack(out: Path) -> dict[str, Path]:
         files[key] = dest / f"{name}.safetensors"
         hashes[name] = save_weights(files[key], half["backbone"], half["head"],
                                     {"entry": name, "architecture": entry.architecture, "dtype": "float16"})
-    (dest / "sha256.json").write_text(json.dumps(hashes, indent=2) + "\n")
+    write_atomic(dest / "sha256.json", json.dumps(hashes, indent=2) + "\n")
     return files
 
 
@@ -125,4 +126,4 @@ def write_fingerprints(hashes: dict[str, str], target: ReleaseTarget) -> None:
         pins[name] = {"sha256": sha, "fingerprint": measure_fingerprint(
             entry.architecture, target.weights_dir / f"{name}.safetensors", entry.data.input_size, sha)}
     text = json.dumps({"how": FINGERPRINTS_HOW, "entries": pins}, indent=2) + "\n"
-    target.fingerprints.write_text(text)
+    write_atomic(target.fingerprints, text)

@@ -3,11 +3,13 @@ README's section. Everything here reads the evaluated rows (or `OUT/results.json
 """
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ...files import write_atomic
 from .evaluation import RANDOM_INIT_LABELS, Row
 from .stages import BASELINE, COMMAND, STUDENT, TEACHER, TRAINING, packed_dir, student_epochs
 
@@ -158,18 +160,19 @@ def plot_curves(out: Path, path: Path) -> Path:
     knn_ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     if knn_ax.lines:
         knn_ax.legend(fontsize=7)
-    fig.savefig(path, dpi=100)
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
-    return path
+    return write_atomic(path, png.getbuffer())
 
 
 def write_results(out: Path, rows: list[Row], crowding: dict[str, float], timings: dict[str, float]) -> None:
     """`OUT/results.json` (rows, teacher measurement, wall times), `OUT/results.md` and `OUT/curves.png`."""
-    (out / "results.json").write_text(json.dumps({"rows": [asdict(r) for r in rows], "teacher_embeddings": crowding,
-                                                  "timings_s": timings,
-                                                  "total_s": round(sum(timings.values()), 1)}, indent=2) + "\n")
-    (out / "results.md").write_text(markdown_table(rows) + "\nDigits (scikit-learn, never seen in training):\n\n"
-                                     + markdown_table(rows, "digits"))
+    write_atomic(out / "results.json", json.dumps({"rows": [asdict(r) for r in rows], "teacher_embeddings": crowding,
+                                                   "timings_s": timings,
+                                                   "total_s": round(sum(timings.values()), 1)}, indent=2) + "\n")
+    write_atomic(out / "results.md", markdown_table(rows) + "\nDigits (scikit-learn, never seen in training):\n\n"
+                 + markdown_table(rows, "digits"))
     plot_curves(out, out / "curves.png")
 
 
@@ -271,11 +274,8 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
 def update_readme(readme: Path, out: Path, plot: str = "docs/fmnist_curves.png") -> None:
     """Rewrite the README's results section (between `README_MARKERS`) and copy the run's curves to `plot`,
     relative to the README."""
-    import shutil
-
-    (readme.parent / plot).parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(out / "curves.png", readme.parent / plot)
+    write_atomic(readme.parent / plot, (out / "curves.png").read_bytes())
     start, end = README_MARKERS
     text = readme.read_text()
     head, rest = text.split(start, 1)
-    readme.write_text(f"{head}{start}\n{readme_section(out, plot)}{end}{rest.split(end, 1)[1]}")
+    write_atomic(readme, f"{head}{start}\n{readme_section(out, plot)}{end}{rest.split(end, 1)[1]}")

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from ...files import write_atomic
 from .evaluation import Row, evaluate, teacher_crowding
 from .release import ReleaseTarget, pack, release
 from .report import write_results
@@ -28,7 +29,7 @@ class _Timer:
             yield
         finally:
             self.times[key] = round(self.times.get(key, 0.0) + time.perf_counter() - start, 1)
-            self.path.write_text(json.dumps(self.times, indent=2) + "\n")
+            write_atomic(self.path, json.dumps(self.times, indent=2) + "\n")
 
 
 def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None,

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+from ...files import write_atomic
 from ...weights.publish import write_model_folder
 from ...zoo import get_entry
 
@@ -114,7 +115,7 @@ def train_students(stages: Sequence[Stage], out: Path, extra: Iterable[str] = ()
     records = read_metrics(run_dir)
     for stage, name in zip(stages, names):
         shutil.copytree(run_dir / "export" / name, export_dir(stage.run_dir(out)), dirs_exist_ok=True)
-        (stage.run_dir(out) / METRICS_FILE).write_text("".join(
+        write_atomic(stage.run_dir(out) / METRICS_FILE, "".join(
             json.dumps(r) + "\n" for r in (_student_record(r, name) for r in records) if r is not None))
 
 
