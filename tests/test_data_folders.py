@@ -198,3 +198,19 @@ def test_embed_writes_exactly_the_name_given(tmp_path):
     assert main(["embed", MODEL, str(images), "--random-init", "--out", str(out), "--device", "cpu", "--quiet"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["F.NPY", "F.files.txt", "images"]
     assert np.load(out).shape == (2, 96)
+
+
+@pytest.mark.parametrize("argv, problem", [
+    (["embed", MODEL, "IMAGES", "--random-init", "--out", "f.npy", "--batch-size", "0"],
+     "--batch-size must be a positive integer, got 0"),
+    (["export", MODEL, "--random-init", "--onnx", "m.onnx", "--input-size", "0"],
+     "input_size (0) and rtol (0.0001) must be positive"),
+])
+def test_zero_is_refused_not_read_as_the_default(tmp_path, capsys, argv, problem):
+    if argv[0] == "export":
+        pytest.importorskip("onnxruntime")
+    images = _tree(tmp_path / "images", per_class=1)
+    argv = [str(images) if a == "IMAGES" else str(tmp_path / a) if a.endswith((".npy", ".onnx")) else a for a in argv]
+    assert main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"seedzoo: error: {problem}"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]

@@ -139,6 +139,8 @@ def _embed(args: argparse.Namespace) -> int:
 
     from ..evaluation.features import extract_features
 
+    if args.batch_size < 1:
+        raise EmbedError(f"--batch-size must be a positive integer, got {args.batch_size}")
     device = checked_device(args.device)
     scan = image_files(args.images)
     files = scan.files
@@ -171,7 +173,7 @@ def _export(args: argparse.Namespace) -> int:
     classes = int(model.pretrained_cfg.get("num_classes") or 0)  # the weights' own classifier, if they hold one
     if classes:
         model = seedzoo.create_model(args.model, pretrained=_pretrained(args), num_classes=classes).eval()
-    size = args.input_size or model.pretrained_cfg.get("input_size", (3, 224, 224))[-1]
+    size = args.input_size if args.input_size is not None else model.pretrained_cfg.get("input_size", (3, 224, 224))[-1]
     done = export_onnx(model, args.onnx, input_size=size, opset=args.opset, rtol=args.rtol)
     outputs = " and ".join(f"'{n}'" + (f" ({classes} classes)" if n == "logits" else "") for n in output_names(model))
     print(f"wrote {done.path}: input 'images' N x 3 x {size} x {size}, output {outputs}; onnxruntime matches "
