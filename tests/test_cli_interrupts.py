@@ -134,3 +134,18 @@ def test_eval_feature_cache_on_a_full_disk_is_one_line_and_leaves_nothing(tiny_d
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith(f"seedzoo: error: no space left in {tiny_disk / 'cache'} for features-")
     assert list((tiny_disk / "cache").iterdir()) == []
+
+
+def test_onnx_export_on_a_full_disk_is_one_line_and_keeps_the_previous_file(tiny_disk, capsys):
+    pytest.importorskip("onnxruntime")
+    out = tiny_disk / "model.onnx"
+    out.write_bytes(b"the previous export")
+    free = os.statvfs(tiny_disk).f_bavail * os.statvfs(tiny_disk).f_frsize
+    (tiny_disk / "filler").write_bytes(b"\0" * (free - 4096))
+    capsys.readouterr()
+    assert main(["export", MODEL, "--random-init", "--onnx", str(out), "--input-size", "32"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert err[0].startswith(f"seedzoo: error: no space left in {tiny_disk} for model.onnx: it needs ")
+    assert out.read_bytes() == b"the previous export"
+    assert sorted(p.name for p in tiny_disk.iterdir()) == ["filler", "model.onnx"]
