@@ -3,16 +3,23 @@
 bitwise as alone; BINGO's bags are computed once per run and read back on resume."""
 from __future__ import annotations
 
+import os
+import socket
+
 import pytest
 import torch
-from safetensors.torch import load_file
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
 
 import seedzoo
 from seedzoo.cli import main
+from seedzoo.data.datasets import ImageFolderSource, Subset
+from seedzoo.training import distributed as D
 from seedzoo.training.checkpoint import load_checkpoint
 from seedzoo.training.config import ConfigError, apply_overrides
 from seedzoo.training.engine import train
 from seedzoo.training.methods import get_method, list_methods
+from seedzoo.training.neighbours import compute_neighbours
 from seedzoo.training.run_folder import BAGS_FILE
 
 from test_train import TinyNet, assert_same_state, tiny_config, tiny_teacher, write_image_folder
@@ -111,3 +118,28 @@ def test_each_method_checks_its_settings_before_any_work(images, tmp_path, overr
     with pytest.raises(ConfigError, match=message):
         train(tiny_config(images, *override), tmp_path / "run", student=student(), teacher=tiny_teacher())
     assert not (tmp_path / "run").exists()
+
+
+def _bags_worker(rank: int, world: int, port: int, images: str, out: str) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    info = D.init_distributed("cpu")
+    try:
+        bags = compute_neighbours(tiny_teacher(), Subset(ImageFolderSource(images), 31), config(images, "bingo"), 3,
+                                  info.device)
+        if rank == 0:
+            save_file({"bags": bags}, out)
+    finally:
+        D.cleanup()
+
+
+@pytest.mark.slow
+def test_processes_share_the_bags_work_and_get_the_bags_of_one(images, tmp_path):
+    one = compute_neighbours(tiny_teacher(), Subset(ImageFolderSource(images), 31), config(images, "bingo"), 3,
+                             torch.device("cpu"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "bags.safetensors"  # two processes: shares of 16 and 15 of the 31 images
+    mp.spawn(_bags_worker, args=(2, port, str(images), str(out)), nprocs=2, join=True)
+    assert torch.equal(load_file(out)["bags"], one)
