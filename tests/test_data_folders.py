@@ -214,3 +214,15 @@ def test_zero_is_refused_not_read_as_the_default(tmp_path, capsys, argv, problem
     assert main(argv) == 2
     assert capsys.readouterr().err.strip() == f"seedzoo: error: {problem}"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["images"]
+
+
+@pytest.mark.parametrize("workers", ["0", "1"])  # 1: torch re-raises the worker's error with its traceback
+def test_a_broken_image_in_an_evaluation_folder_is_named_in_one_line(tmp_path, capsys, workers):
+    root = tmp_path / "data"
+    _tree(root / "train")
+    _tree(root / "test")
+    (root / "test" / "b" / "1.png").write_bytes(b"not a png")
+    assert main(["eval", MODEL, "--random-init", "--dataset", "image_folder", "--data", str(root), "--input-size", "32",
+                 "--device", "cpu", "--quiet", "--workers", workers]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"seedzoo: error: cannot read image {root / 'test' / 'b' / '1.png'} ")

@@ -72,9 +72,20 @@ def _first_line(text: str) -> str:
     return text.strip().splitlines()[0] if text.strip() else ""
 
 
+def _worker_message(err: BaseException) -> str | None:
+    """The original message of an error a DataLoader worker raised: torch re-raises it in the main process
+    with the worker's whole traceback as its text ("Caught X in DataLoader worker process 0. Original
+    Traceback ..."); its last line is the error as the worker saw it."""
+    text = str(err)
+    if "in DataLoader worker process" not in text or "Original Traceback" not in text:
+        return None
+    last = text.strip().splitlines()[-1]
+    return last.split(": ", 1)[1] if ": " in last else last
+
+
 def describe_error(err: BaseException) -> tuple[str, int]:
     """(one line naming the problem and, where known, the fix; the exit status) for an exception."""
-    text = " ".join(str(err).split())  # one line, whatever the library's message looked like
+    text = " ".join((_worker_message(err) or str(err)).split())  # one line, whatever the message looked like
     if isinstance(err, SeedzooError):  # seedzoo's own refusals already name the problem and the fix
         return text or type(err).__name__, USER_ERROR
     if type(err).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError, without importing torch here

@@ -17,6 +17,7 @@ from PIL import Image
 from torch.utils.data import Dataset, Subset
 from torchvision import datasets as tvd
 
+from ..data.datasets import UnreadableImageError
 from ..data.fashion_mnist import default_root as fashion_mnist_root
 from ..data.fashion_mnist import load_fashion_mnist
 from ..data.folders import class_folders, open_image, scan_image_folder, scan_images
@@ -118,7 +119,11 @@ class ImageFolder(Dataset):
 
     def __getitem__(self, index: int):
         path, label = self.samples[index]
-        image = open_image(path)
+        try:
+            image = open_image(path)
+        except Exception as err:  # PIL raises many types for broken files
+            raise UnreadableImageError(f"cannot read image {path} ({type(err).__name__}: {err}); remove or replace "
+                                       "it: an evaluation uses every image of its folder") from err
         return (self.transform(image) if self.transform else image), label
 
 
