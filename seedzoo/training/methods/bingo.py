@@ -91,6 +91,7 @@ def cutmix(images: Tensor, others: Tensor, g: torch.Generator, alpha: float = 2.
     mixed[..., top:bottom, left:right] = others[..., top:bottom, left:right]
     return mixed, 1.0 - float((bottom - top) * (right - left)) / (height * width)
 
+
 class BingoObjective(nn.Module):
     """BINGO's loss against a queue of the teacher's keys. An `Objective`: the run makes the bags (its views
     of a neighbour ask for them), and the neighbour's views arrive with the image's."""

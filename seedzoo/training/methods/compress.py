@@ -45,6 +45,7 @@ def compress_loss(student: Tensor, teacher: Tensor, student_anchors: Tensor, tea
         p_t = F.softmax(t @ a_t.detach().T / temperature, dim=1)
         return F.kl_div(log_p_s, p_t, reduction="batchmean")
 
+
 class CompressObjective(nn.Module):
     """CompRess-2q: the student's similarities to its own anchors matched to the teacher's similarities
     to the teacher's anchors. An `Objective`; the student's anchors come from its momentum copy."""

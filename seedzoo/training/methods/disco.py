@@ -43,6 +43,7 @@ def disco_loss(query: Tensor, key: Tensor, query_of_key_view: Tensor, teacher_qu
     return (info_nce_loss(query, key, queue, temperature) + embedding_distance_sum(query, teacher_query)
             + embedding_distance_sum(query_of_key_view, teacher_key))
 
+
 class DiscoObjective(moco.MocoObjective):
     """MoCo-v2's objective plus the distances of the student's embeddings of both views to the teacher's.
     An `Objective`."""

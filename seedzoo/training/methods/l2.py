@@ -26,6 +26,7 @@ def normalised_l2_loss(student: Tensor, teacher: Tensor) -> Tensor:
         t = F.normalize(teacher.detach(), dim=1)
         return (s - t).pow(2).sum(dim=1).mean()
 
+
 class L2Objective(nn.Module):
     """The normalised L2 distance to the teacher's embedding of the same view. An `Objective`."""
 

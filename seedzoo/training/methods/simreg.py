@@ -37,6 +37,7 @@ def simreg_loss(prediction: Tensor, teacher: Tensor) -> Tensor:
     """mean_n (2 - 2 cos(prediction_n, teacher_n)), fp32; the regression loss of SimReg."""
     return normalised_l2_loss(prediction, teacher)
 
+
 class SimregObjective(nn.Module):
     """The student's backbone with SimReg's prediction head in place of its projection head, regressing the
     teacher's embedding of the same view. An `Objective`; the head is not exported."""
