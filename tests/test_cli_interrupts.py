@@ -101,8 +101,9 @@ def test_sigkill_mid_export_leaves_the_previous_onnx_and_the_next_export_clears_
     assert out.read_bytes()[:20] != b"the previous export"
 
 
-def test_a_closed_stdout_pipe_ends_quietly():
-    child = subprocess.Popen([sys.executable, "-m", "seedzoo", "list"], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
+@pytest.mark.parametrize("argv", [["list"], ["info", "seed_r18"]])  # more than a pipe's buffer, and a few lines
+def test_a_closed_stdout_pipe_ends_quietly(argv):
+    child = subprocess.Popen([sys.executable, "-m", "seedzoo", *argv], cwd=REPO, env=ENV, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
     assert child.stdout is not None
     child.stdout.close()  # the reader is gone before the first line (`seedzoo list | head -0`)

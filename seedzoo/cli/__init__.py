@@ -149,7 +149,9 @@ def run_command(command: Callable[[], int], debug: bool = False,
     previous = {s: signal.signal(s, _interrupt) for s in (signal.SIGTERM, signal.SIGINT)}
     before = len(written_files())
     try:
-        return int(command() or 0)
+        status = int(command() or 0)
+        sys.stdout.flush()  # a reader that left shows here, handled below, not in the interpreter's exit
+        return status
     except KeyboardInterrupt as err:
         for s in previous:  # a second signal must not cut the message short
             signal.signal(s, signal.SIG_IGN)
