@@ -105,8 +105,7 @@ def _extract(model: nn.Module, dataset: Dataset, batch_size: int, num_workers: i
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
                         pin_memory=device.type == "cuda")
     features, labels = [], []
-    # disable=None: a bar only on a terminal (a log or a pipe gets the result lines alone)
-    for images, targets in tqdm(loader, desc=desc, disable=None if progress else True, leave=False):
+    for images, targets in tqdm(loader, desc=desc, disable=not progress, leave=False):
         out = representation(model, images.to(device, non_blocking=True))
         features.append(out.float().flatten(1).cpu())
         labels.append(torch.as_tensor(targets, dtype=torch.long))

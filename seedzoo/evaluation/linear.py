@@ -72,9 +72,7 @@ def train_head(head: nn.Module, batches: Callable[[int], Iterable[tuple[torch.Te
                progress: bool = False, desc: str = "linear probe") -> list[float]:
     """Train `head` with the probe's recipe; `batches(epoch)` yields (features, labels). Returns the
     mean loss of each epoch. `progress` shows one bar over all steps (elapsed, ETA, epoch and loss)."""
-    # disable=None: a bar only on a terminal (a log or a pipe gets the result lines alone)
-    bar = tqdm(total=config.epochs * steps_per_epoch, desc=desc, unit="step", disable=None if progress else True,
-               leave=False)
+    bar = tqdm(total=config.epochs * steps_per_epoch, desc=desc, unit="step", disable=not progress, leave=False)
     optimizer = torch.optim.SGD(head.parameters(), lr=config.lr, momentum=config.momentum,
                                 weight_decay=config.weight_decay)
     head.train()
