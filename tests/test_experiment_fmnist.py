@@ -56,7 +56,8 @@ def test_every_stage_trains_and_every_network_is_in_the_table(toy_run):
         assert (out / stage.key / "metrics.jsonl").is_file()
     labels = [r.label for r in rows]
     assert labels == [s.label for s in fmnist.TRAINING] + [fmnist.reference_label(),
-                                                           *fmnist.RANDOM_INIT_LABELS.values()]
+                                                           *fmnist.RANDOM_INIT_LABELS.values(),
+                                                           *fmnist.PIXEL_LABELS.values()]
     assert fmnist.reference_label() == f"supervised reference (labels, {fmnist.student_epochs()} epochs)"
     for row in rows:
         for dataset in ("fashion_mnist", "digits"):
@@ -113,6 +114,14 @@ def test_the_registry_record_holds_each_shipped_entry_with_its_numbers(toy_run):
     row = next(r for r in rows if r.label.startswith("SEED (teacher temp 1e-4"))
     assert knn["knn20_top1"]["value"] == round(row.results["fashion_mnist/knn"]["knn20_top1"], 2)
     assert {m["protocol"] for m in seed["metrics"]} == set(fmnist.PROTOCOLS.values())
+    # the raw-pixel rows are recorded too, the same way, though no file ships for them
+    assert list(record["references"]) == list(fmnist.PIXEL_LABELS.values())
+    for label, metrics in record["references"].items():
+        row = next(r for r in rows if r.label == label)
+        assert {(m["dataset"], m["protocol"], m["metric"]): m["value"] for m in metrics} == {
+            (dataset, result["protocol"], metric): round(value, 2) for key, result in row.results.items()
+            for dataset in [{"fashion_mnist": "Fashion-MNIST", "digits": "Digits (scikit-learn)"}[key.split("/")[0]]]
+            for metric, value in result.items() if metric.endswith("top1")}
     gains = fmnist.seed_vs_moco(rows)
     assert seed["notes"] == record["entries"][fmnist.BASELINE]["notes"] == [fmnist.verdict(rows)]
     assert f"{gains['knn20']:+.2f} points of kNN-20" in seed["notes"][0]
@@ -211,6 +220,7 @@ def test_the_readme_section_is_replaced_between_its_markers_and_nothing_else_cha
     assert text.startswith("# title\n\nbefore\n") and text.endswith(f"{end}\nafter\n") and "old text" not in text
     assert fmnist.markdown_table(rows) in text and fmnist.gains_table(rows) in text
     assert fmnist.verdict(rows) in text and fmnist.against_random_init(rows) in text
+    assert fmnist.against_raw_pixels(rows) in text and "| raw pixels: the networks' input (no network) |" in text
     assert "--readme README.md" in text
     assert (tmp_path / "docs" / "fmnist_curves.png").read_bytes() == (out / "curves.png").read_bytes()
 
@@ -233,3 +243,39 @@ def test_a_release_pins_the_fingerprint_of_each_file_it_ships(toy_run):
         assert pins[name]["sha256"] == sha
         actual = measure_fingerprint(entry.architecture, ship / f"{name}.safetensors", entry.data.input_size, sha)
         assert compare_fingerprints(pins[name]["fingerprint"], actual)[0], name
+
+
+def test_the_evaluation_keeps_each_measured_row_and_measures_again_only_what_changed(toy_run):
+    out, _, rows = toy_run
+    saved = {path.stem: path.stat().st_mtime_ns for path in (out / "evaluation").glob("*.json")}
+    assert set(saved) >= set(fmnist.PIXEL_LABELS) and len(saved) == len(rows)
+    packed = {p.stem: p for p in (out / "release").glob("*.safetensors")}
+    packed = {key: packed[name] for key, name in fmnist.SHIPPED.items()}
+    again = fmnist.evaluate(out, packed, ("fashion_mnist", "digits"), limit=64)
+    assert [(r.label, r.results) for r in again] == [(r.label, r.results) for r in rows]
+    assert {path.stem: path.stat().st_mtime_ns for path in (out / "evaluation").glob("*.json")} == saved
+    # only the rows asked for; a row measured under other settings (here `limit`) is measured again
+    pixels = fmnist.evaluate(out, packed, ("digits",), limit=32, rows=["pixels"])
+    assert [r.label for r in pixels] == [fmnist.PIXEL_LABELS["pixels"]]
+    assert set(pixels[0].results) == {f"digits/{key}" for key in fmnist.PROTOCOLS}
+    kept = json.loads((out / "evaluation" / "pixels.json").read_text())
+    assert kept["identity"]["limit"] == 32 and kept["row"]["results"] == pixels[0].results
+
+
+def test_the_raw_pixel_note_names_every_network_below_the_better_pixel_row(toy_run):
+    _, _, rows = toy_run
+    note = fmnist.against_raw_pixels(rows)
+    pixels = [r.results for r in rows if r.label in fmnist.PIXEL_LABELS.values()]
+    below = 0
+    for dataset in ("fashion_mnist", "digits"):
+        best = {m: max(p[f"{dataset}/{k}"][m] for p in pixels) for k, m in (("knn", "knn20_top1"), ("linear", "top1"))}
+        for row in rows:
+            if row.label in fmnist.PIXEL_LABELS.values():
+                continue
+            for (k, m), name in (((("knn", "knn20_top1"), "kNN-20")), ((("linear", "top1"), "linear"))):
+                value = row.results[f"{dataset}/{k}"][m]
+                named = f"{row.label} on {name} ({value:.2f} against {best[m]:.2f})" in note
+                assert named == (value < best[m]), (row.label, dataset, name)
+                below += value < best[m]
+    assert note.count(" against ") >= below
+    assert fmnist.against_raw_pixels([r for r in rows if r.label not in fmnist.PIXEL_LABELS.values()]) == ""

@@ -110,6 +110,8 @@ def test_demo_loads_every_shipped_entry_and_prints_the_table(capsys, tmp_path):
         assert f"loaded {entry.name}" in out and "verified" in out
     assert "random init (reference)" in out and "card kNN-20" in out
     rows = json.loads((tmp_path / "demo.json").read_text())["rows"]
-    assert [r["network"] for r in rows] == [e.name for e in SHIPPED] + ["random init (reference)"]
+    references = ["random init (reference)", "raw pixels (reference)", "raw pixels, centred (reference)"]
+    assert [r["network"] for r in rows] == [e.name for e in SHIPPED] + references
+    assert [r["role"] for r in rows[-3:]] == ["reference"] * 3
     assert all(0 <= r["knn20_top1"] <= 100 and 0 <= r["linear_top1"] <= 100 for r in rows)
     assert f"{rows[0]['linear_top1']:.2f}" in out  # the table and the JSON hold the same numbers

@@ -1,6 +1,7 @@
 """The registry: one record per entry, every usable official file covered, only published numbers."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -95,3 +96,19 @@ def test_the_zoo_imports_nothing_above_it():
     loaded = {m.split(".")[1] for m in json.loads(run.stdout)}
     assert "zoo" in loaded
     assert not loaded & {"experiments", "training", "evaluation", "weights", "factory", "cards", "cli"}, loaded
+
+
+def test_the_measured_record_keeps_its_reference_rows_through_json():
+    from seedzoo.zoo.measured import MeasuredNumber, MeasuredRecord, ShippedEntry
+
+    numbers = (MeasuredNumber(84.1, "knn20_top1", "Fashion-MNIST", "knn"),
+               MeasuredNumber(83.0, "top1", "Fashion-MNIST", "linear_fast"))
+    record = MeasuredRecord("cmd", {"a": ShippedEntry("0" * 64, numbers[:1])}, {"raw pixels": numbers})
+    data = record.to_json()
+    assert MeasuredRecord.from_json(json.loads(json.dumps(data))) == record
+    assert [m.value for m in record.reference("raw pixels")] == [84.1, 83.0]
+    assert record.reference("raw pixels")[0].kind == "measured" and record.reference("other") == ()
+    # a record written before the reference rows existed reads as one without them
+    del data["references"]
+    assert MeasuredRecord.from_json(data).references == {}
+    assert "references" not in MeasuredRecord("cmd", record.entries).to_json()

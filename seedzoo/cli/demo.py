@@ -5,6 +5,9 @@ import argparse
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "demo", help="load the shipped Fashion-MNIST entries offline and measure them against the references",
         description="Loads every entry whose weights ship inside seedzoo (sha256-verified, no network), "
-                    "measures kNN and linear top-1 on Fashion-MNIST next to the random-init reference, and "
-                    "prints them beside the numbers of the entries' cards.")
+                    "measures kNN and linear top-1 on Fashion-MNIST next to the random-init and raw-pixel "
+                    "references, and prints them beside the numbers of the entries' cards.")
     p.add_argument("--limit", type=int, default=10000,
                    help="images per split for the live check (default 10000; 0 = the cards' full protocol)")
     p.add_argument("--data", metavar="ROOT", help="Fashion-MNIST folder (default: Debian's files)")
@@ -49,10 +52,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    import torch
     from tqdm import tqdm
 
-    import seedzoo
     from seedzoo.evaluation.runner import run_evaluation
     from seedzoo.zoo import list_entries
 
@@ -60,36 +61,31 @@ def _demo(args: argparse.Namespace) -> int:
     if not entries:
         raise DemoError("no entry ships its weights in this installation: run `seedzoo reproduce fmnist` first")
     out = human(args)
-    student = next(e for e in entries if e.role == "student")
     limit = args.limit or None
     rows: list[dict[str, Any]] = []
-    # One bar over the networks (elapsed, ETA); feature extraction and the probe show their own below it.
-    networks = tqdm([*entries, None], desc="demo", unit="network", disable=args.quiet, file=sys.stderr)
-    for entry in networks:
+    subjects = _subjects(entries, args.data, limit)
+    # One bar over the rows (elapsed, ETA); feature extraction and the probe show their own below it.
+    bar = tqdm(subjects, desc="demo", unit="row", disable=args.quiet, file=sys.stderr)
+    for subject in bar:
         start = time.perf_counter()
-        if entry is None:  # the random-init reference, built like the students
-            torch.manual_seed(0)
-            name, label = student.name, "random init (reference)"
-            model = seedzoo.create_model(student.architecture, num_classes=0)
-        else:
-            name, label = entry.name, entry.name
-            model = seedzoo.create_model(name, pretrained=True, num_classes=0)
-            networks.write(f"loaded {name}: {model.seedzoo_weights.path.name}, sha256 "
-                           f"{model.seedzoo_weights.sha256[:12]}… verified", file=out)
-        networks.set_postfix_str(label.split(" ")[0], refresh=True)
+        bar.set_postfix_str(subject.label.split(" ")[0], refresh=True)
+        model = subject.build()
+        if subject.shipped:
+            bar.write(f"loaded {subject.label}: {model.seedzoo_weights.path.name}, sha256 "
+                      f"{model.seedzoo_weights.sha256[:12]}… verified", file=out)
         with tempfile.TemporaryDirectory() as cache:  # one feature pass serves both protocols
-            knn, lin = (run_evaluation(name, protocol, "fashion_mnist", args.data, model=model, limit=limit,
+            knn, lin = (run_evaluation(subject.name, protocol, "fashion_mnist", args.data, model=model, limit=limit,
                                        cache_dir=cache, progress=not args.quiet)
                         for protocol in ("knn", "linear_fast"))
-        rows.append({"network": label, "role": entry.role if entry else "reference",
+        rows.append({"network": subject.label, "role": subject.role,
                      "knn20_top1": knn.metrics["knn20_top1"], "knn200_top1": knn.metrics["knn200_top1"],
-                     "linear_top1": lin.metrics["top1"], "card_knn20_top1": _card(entry, "knn20_top1", "knn"),
-                     "card_linear_top1": _card(entry, "top1", "linear_fast"),
+                     "linear_top1": lin.metrics["top1"], "card_knn20_top1": _card(subject.card, "knn20_top1", "knn"),
+                     "card_linear_top1": _card(subject.card, "top1", "linear_fast"),
                      "seconds": round(time.perf_counter() - start, 1)})
-    networks.close()
+    bar.close()
     what = f"first {limit} images of each split" if limit else "the full splits (the cards' protocol)"
     print(f"\nFashion-MNIST, {what}; features at 32 px; linear = a probe on cached, standardised features "
-          "(linear_fast)\n", file=out)
+          "(linear_fast); raw pixels = the 32 px input the networks receive, flattened\n", file=out)
     header = ("network", "role", "kNN-20", "kNN-200", "linear", "card kNN-20", "card linear", "s")
     widths = [max(len(header[0]), *(len(r["network"]) for r in rows)), 9, 7, 8, 7, 12, 12, 5]
     print("  ".join(h.ljust(w) for h, w in zip(header, widths)), file=out)
@@ -99,16 +95,61 @@ def _demo(args: argparse.Namespace) -> int:
                  f"{r['seconds']:.0f}"]
         print("  ".join(c.ljust(w) for c, w in zip(cells, widths)), file=out)
     print("\nThe cards' numbers use all 60,000 training images (`seedzoo verify NAME --data ROOT` re-measures "
-          "them).", file=out)
+          "them; the raw-pixel rows' are in the registry's record).", file=out)
     if args.json:
         write_json({"dataset": "Fashion-MNIST", "limit_per_split": limit, "input_size": 32,
                     "protocols": {"knn": "knn", "linear": "linear_fast"}, "rows": rows}, args.json)
     return 0
 
 
-def _card(entry, metric: str, protocol: str) -> float | None:
-    """The entry's measured Fashion-MNIST number for (metric, protocol), if its card has one."""
-    for m in entry.metrics if entry is not None else ():
+@dataclass(frozen=True)
+class _Subject:
+    """One row of the demo: what it measures (`build`), on whose preprocessing (`name`), beside which
+    recorded numbers (`card`)."""
+
+    label: str
+    role: str
+    name: str
+    build: Callable[[], Any]
+    card: tuple[Any, ...] = ()
+    shipped: bool = False  # an entry's own weights, whose file the demo names
+
+
+def _subjects(entries: list[Any], data: str | None, limit: int | None) -> list[_Subject]:
+    """The shipped entries, the random-init reference built like the students, and the raw pixels they
+    receive (as they are, and centred on the training images the kNN searches)."""
+    import torch
+
+    import seedzoo
+    from seedzoo.evaluation.datasets import build_dataset
+    from seedzoo.evaluation.pixels import RawPixels
+    from seedzoo.evaluation.transforms import preprocessing_for
+    from seedzoo.experiments.fmnist import PIXEL_LABELS
+    from seedzoo.zoo.measured import read_record
+
+    student = next(e for e in entries if e.role == "student")
+
+    def random_init() -> Any:
+        torch.manual_seed(0)
+        return seedzoo.create_model(student.architecture, num_classes=0)
+
+    def centred() -> Any:
+        bank = build_dataset("fashion_mnist", "train", data, preprocessing_for(student.name).eval_transform(), limit)
+        return RawPixels.centred_on(bank)
+
+    record = read_record()
+    plain_label, centred_label = PIXEL_LABELS.values()
+    return [*(_Subject(e.name, e.role, e.name, partial(seedzoo.create_model, e.name, pretrained=True, num_classes=0),
+                       e.metrics, shipped=True) for e in entries),
+            _Subject("random init (reference)", "reference", student.name, random_init),
+            _Subject("raw pixels (reference)", "reference", student.name, RawPixels, record.reference(plain_label)),
+            _Subject("raw pixels, centred (reference)", "reference", student.name, centred,
+                     record.reference(centred_label))]
+
+
+def _card(metrics: tuple[Any, ...], metric: str, protocol: str) -> float | None:
+    """The recorded Fashion-MNIST number for (metric, protocol), if there is one."""
+    for m in metrics:
         if m.metric == metric and m.protocol == protocol and m.dataset == "Fashion-MNIST":
             return m.value
     return None

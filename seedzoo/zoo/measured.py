@@ -9,7 +9,7 @@ the experiment. Without the file (or before any release) the entries have no wei
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +40,12 @@ class ShippedEntry:
 
 @dataclass(frozen=True)
 class MeasuredRecord:
-    """The whole file: the command that measured the numbers, and one `ShippedEntry` per entry name."""
+    """The whole file: the command that measured the numbers, one `ShippedEntry` per entry name, and the
+    reference rows measured on no file (raw pixels), by their label in the experiment's table."""
 
     command: str = ""
     entries: dict[str, ShippedEntry] = field(default_factory=dict)
+    references: dict[str, tuple[MeasuredNumber, ...]] = field(default_factory=dict)
 
     def weights(self, name: str, with_head: bool = True) -> Weights:
         """The entry's `Weights`: the embedded file and its sha256 once released, none before."""
@@ -57,6 +59,11 @@ class MeasuredRecord:
         return tuple(Metric(m.value, m.metric, m.dataset, m.protocol, "measured", self.command)
                      for m in (shipped.metrics if shipped else ()))
 
+    def reference(self, label: str) -> tuple[Metric, ...]:
+        """The numbers of the reference row `label` (none if the record has no such row)."""
+        return tuple(Metric(m.value, m.metric, m.dataset, m.protocol, "measured", self.command)
+                     for m in self.references.get(label, ()))
+
     def notes(self, name: str) -> tuple[str, ...]:
         shipped = self.entries.get(name)
         return shipped.notes if shipped else ()
@@ -64,19 +71,22 @@ class MeasuredRecord:
     def to_json(self) -> dict[str, Any]:
         entries: dict[str, Any] = {}
         for name, shipped in self.entries.items():
-            entries[name] = {"sha256": shipped.sha256,
-                             "metrics": [{"value": m.value, "metric": m.metric, "dataset": m.dataset,
-                                          "protocol": m.protocol} for m in shipped.metrics]}
+            entries[name] = {"sha256": shipped.sha256, "metrics": [asdict(m) for m in shipped.metrics]}
             if shipped.notes:
                 entries[name]["notes"] = list(shipped.notes)
-        return {"command": self.command, "entries": entries}
+        data: dict[str, Any] = {"command": self.command, "entries": entries}
+        if self.references:
+            data["references"] = {label: [asdict(m) for m in metrics] for label, metrics in self.references.items()}
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MeasuredRecord:
         return cls(data["command"], {
             name: ShippedEntry(e["sha256"], tuple(MeasuredNumber(**m) for m in e["metrics"]),
                                tuple(e.get("notes", ())))
-            for name, e in data["entries"].items()})
+            for name, e in data["entries"].items()},
+            {label: tuple(MeasuredNumber(**m) for m in metrics)
+             for label, metrics in data.get("references", {}).items()})
 
 
 def read_record(path: Path = MEASURED_FILE) -> MeasuredRecord:

@@ -1,18 +1,26 @@
 """Every network of the reproduction under the same protocols, and a measurement of the teacher.
 
 The table's rows are the trained stages (the files a release would ship where there is one, else the
-stage's export), the labelled reference and every architecture of the table at random init (the
-teacher's and the students'), under the same protocols. Features are cached under `OUT/features/`.
+stage's export), the labelled reference, every architecture of the table at random init (the teacher's
+and the students'), and the raw pixels the networks receive (`evaluation.pixels.RawPixels`: no network,
+no training), as they are and centred on the bank's mean image. Every row runs the same protocols.
+
+Features are cached under `OUT/features/`, and each row's results are kept in `OUT/evaluation/KEY.json`
+once measured: an interrupted evaluation continues with the rows it had not finished, and a row is
+measured again only when its network (or the datasets, or `limit`) changed.
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+import json
+from collections.abc import Collection, Iterable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
+from ...files import write_atomic
 from ...zoo import get_entry
 from .stages import REFERENCE, STUDENT, TEACHER, TRAINING, export_dir, is_done, reference_label
 
@@ -21,6 +29,10 @@ PROTOCOLS = {"knn": "knn", "linear": "linear_fast", "linear_1pct": "linear_fast:
 # The random-init references, by the entry whose architecture and preprocessing they use.
 RANDOM_INIT_LABELS = {TEACHER: "random init: ResNet-18 (the teacher's architecture)",
                       STUDENT: "random init: MobileNetV3-Large (the students' architecture)"}
+# The raw-pixel references, by row key: the students' input tensors (32 px, normalised), flattened.
+PIXEL_LABELS = {"pixels": "raw pixels: the networks' input (no network)",
+                "pixels_centred": "raw pixels, centred on the training mean (no network)"}
+WEIGHTS_NONE = {False: "random init", None: "raw pixels"}  # `Row.weights` of the rows measured on no file
 
 
 @dataclass
@@ -30,50 +42,117 @@ class Row:
     results: dict[str, Any]
 
 
-def _networks(out: Path, packed: dict[str, Path]) -> list[tuple[str, str, str, Path | bool]]:
-    """(label, entry for preprocessing, architecture, weights) of every network in the table."""
+@dataclass(frozen=True)
+class _Network:
+    """One row to measure: `weights` is a file or folder, False (random init) or None (raw pixels, with
+    `architecture` None)."""
+
+    key: str  # its results file under OUT/evaluation/
+    label: str
+    entry: str  # whose preprocessing its inputs get (and, with weights, whose head the teacher has)
+    architecture: str | None
+    weights: Path | bool | None
+
+    @property
+    def weights_text(self) -> str:
+        return WEIGHTS_NONE[self.weights] if self.weights in WEIGHTS_NONE else str(self.weights)
+
+
+def _networks(out: Path, packed: dict[str, Path]) -> list[_Network]:
+    """Every row of the table, in order."""
     student_arch = get_entry(STUDENT).architecture
-    rows: list[tuple[str, str, str, Path | bool]] = []
+    rows = []
     for stage in TRAINING:
         if stage.key not in packed and not is_done(stage.run_dir(out)):
             continue  # not trained (yet): `run_all` can evaluate the main rows before the ablations
         weights = packed.get(stage.key) or export_dir(stage.run_dir(out))
-        rows.append((stage.label, stage.recipe, get_entry(stage.recipe).architecture, weights))
-    rows.append((reference_label(), REFERENCE, student_arch,
-                 packed.get("supervised") or export_dir(out / "supervised")))
+        rows.append(_Network(stage.key, stage.label, stage.recipe, get_entry(stage.recipe).architecture, weights))
+    rows.append(_Network("supervised", reference_label(), REFERENCE, student_arch,
+                         packed.get("supervised") or export_dir(out / "supervised")))
     for entry, label in RANDOM_INIT_LABELS.items():
-        rows.append((label, entry, get_entry(entry).architecture, False))
+        rows.append(_Network(f"random_{entry}", label, entry, get_entry(entry).architecture, False))
+    rows += [_Network(key, label, STUDENT, None, None) for key, label in PIXEL_LABELS.items()]
     return rows
 
 
 def evaluate(out: Path, packed: dict[str, Path] | None = None, datasets: Iterable[str] = ("fashion_mnist",),
-             limit: int | None = None, progress: bool = False) -> list[Row]:
+             limit: int | None = None, progress: bool = False, rows: Collection[str] | None = None) -> list[Row]:
     """Every network of the reproduction under the table's protocols. `packed` maps a stage key to the
-    file to measure instead of its export (the fp16 copy that ships)."""
+    file to measure instead of its export (the fp16 copy that ships); `rows` keeps only the rows of
+    those keys (e.g. `PIXEL_LABELS`, which need no trained network)."""
+    datasets = tuple(datasets)
+    table = []
+    for network in _networks(out, packed or {}):
+        if rows is not None and network.key not in rows:
+            continue
+        model = _build(network)
+        identity = {"label": network.label, "weights": network.weights_text, "datasets": list(datasets),
+                    "limit": limit, "model": _model_id(model)}
+        saved = out / "evaluation" / f"{network.key}.json"
+        if saved.is_file() and (kept := json.loads(saved.read_text()))["identity"] == identity:
+            table.append(Row(**kept["row"]))
+            continue
+        results = {}
+        for dataset in datasets:
+            for key, result in _measure(network, model, dataset, out, limit, progress).items():
+                results[f"{dataset}/{key}"] = result
+        row = Row(network.label, network.weights_text, results)
+        write_atomic(saved, json.dumps({"identity": identity, "row": asdict(row)}, indent=2) + "\n")
+        table.append(row)
+    return table
+
+
+def _build(network: _Network) -> nn.Module | None:
+    """The network of a row; None for raw pixels, whose extractor depends on the dataset (its mean image)."""
+    import seedzoo
+
+    if network.architecture is None:
+        return None
+    torch.manual_seed(0)  # a random-init reference is the seed-0 network, built as the trainer builds it
+    return seedzoo.create_model(network.architecture, pretrained=network.weights, num_classes=0).eval()
+
+
+def _model_id(model: nn.Module | None) -> str:
+    from ...evaluation.features import state_dict_sha256
+
+    return "raw pixels" if model is None else state_dict_sha256(model)
+
+
+def _measure(network: _Network, model: nn.Module | None, dataset: str, out: Path, limit: int | None,
+             progress: bool) -> dict[str, dict[str, Any]]:
+    """The row's results on one dataset, by protocol key (`knn_head`: the teacher's head space)."""
     import seedzoo
 
     from ...evaluation.features import HeadOutput
     from ...evaluation.runner import run_evaluation
 
-    table = []
-    for label, entry, arch, weights in _networks(out, packed or {}):
-        torch.manual_seed(0)  # a random-init reference is the seed-0 network, built as the trainer builds it
-        model = seedzoo.create_model(arch, pretrained=weights, num_classes=0).eval()
-        # the teacher is also measured in the space its students distil: its projection head's output
-        spaces = {"": model}
-        if entry == TEACHER and weights:
-            spaces["_head"] = HeadOutput(model, seedzoo.load_projection_head(TEACHER, pretrained=weights).eval())
-        results = {}
-        for dataset in datasets:
-            for key, protocol in PROTOCOLS.items():
-                for suffix, network in spaces.items():
-                    if suffix and key != "knn":
-                        continue
-                    r = run_evaluation(entry, protocol, dataset, model=network, cache_dir=out / "features",
-                                       limit=limit, device="cpu", num_workers=2, progress=progress)
-                    results[f"{dataset}/{key}{suffix}"] = {"protocol": r.protocol, **r.metrics}
-        table.append(Row(label, str(weights) if weights else "random init", results))
-    return table
+    # the teacher is also measured in the space its students distil: its projection head's output
+    spaces: dict[str, nn.Module] = {"": model if model is not None else _pixels(network, dataset, limit)}
+    if network.entry == TEACHER and network.weights:
+        head = seedzoo.load_projection_head(TEACHER, pretrained=network.weights).eval()
+        spaces["_head"] = HeadOutput(spaces[""], head)
+    results = {}
+    for key, protocol in PROTOCOLS.items():
+        for suffix, extractor in spaces.items():
+            if suffix and key != "knn":
+                continue
+            r = run_evaluation(network.entry, protocol, dataset, model=extractor, cache_dir=out / "features",
+                               limit=limit, device="cpu", num_workers=2, progress=progress)
+            results[f"{key}{suffix}"] = {"protocol": r.protocol, **r.metrics}
+    return results
+
+
+def _pixels(network: _Network, dataset: str, limit: int | None) -> nn.Module:
+    """The raw-pixel extractor of a row on `dataset`: centred on that dataset's training split (the bank
+    its kNN searches, the set its probe trains on), as the protocols preprocess it."""
+    from ...evaluation.datasets import build_dataset
+    from ...evaluation.pixels import RawPixels
+    from ...evaluation.transforms import preprocessing_for
+
+    if network.key != "pixels_centred":
+        return RawPixels()
+    bank = build_dataset(dataset, "train", None, preprocessing_for(network.entry).eval_transform(), limit)
+    return RawPixels.centred_on(bank, num_workers=2)
 
 
 def teacher_crowding(weights: str | Path | bool, images: int = 512) -> dict[str, float]:

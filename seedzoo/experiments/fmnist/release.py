@@ -20,7 +20,7 @@ from ...weights.io import load_weights, save_weights
 from ...zoo import get_entry
 from ...zoo.entries import FINGERPRINTS_FILE
 from ...zoo.measured import MEASURED_FILE, MeasuredNumber, MeasuredRecord, ShippedEntry, write_record
-from .evaluation import Row
+from .evaluation import PIXEL_LABELS, Row
 from .report import verdict
 from .stages import (
     BASELINE,
@@ -84,24 +84,30 @@ def packed_hashes(out: Path) -> dict[str, str]:
 
 
 def measured_record(rows: list[Row], hashes: dict[str, str]) -> MeasuredRecord:
-    """The registry's record of the shipped entries: sha256 and every measured number with its protocol."""
-    from ...evaluation.datasets import DISPLAY_NAMES
-
+    """The registry's record of the shipped entries (sha256 and every measured number with its protocol)
+    and of the raw-pixel rows, which are measured on no file."""
     by_label = {r.label: r for r in rows}
     labels = {stage.recipe: stage.label for stage in TRAINING if stage.key in SHIPPED}
     labels[REFERENCE] = reference_label()
     entries = {}
     for name, sha in hashes.items():
-        metrics = []
-        for key, result in by_label[labels[name]].results.items():
-            dataset = DISPLAY_NAMES[key.split("/")[0]]
-            for metric, value in result.items():
-                if metric.endswith("top1"):
-                    metrics.append(MeasuredNumber(round(value, 2), metric, dataset, result["protocol"]))
         # the students' cards say what the comparison showed
         notes = (verdict(rows),) if name in (STUDENT, BASELINE) else ()
-        entries[name] = ShippedEntry(sha, tuple(metrics), notes)
-    return MeasuredRecord(COMMAND, entries)
+        entries[name] = ShippedEntry(sha, measured_numbers(by_label[labels[name]]), notes)
+    return MeasuredRecord(COMMAND, entries, reference_numbers(rows))
+
+
+def measured_numbers(row: Row) -> tuple[MeasuredNumber, ...]:
+    """Every top-1 number of a row, rounded as the record keeps them, with its dataset and protocol."""
+    from ...evaluation.datasets import DISPLAY_NAMES
+
+    return tuple(MeasuredNumber(round(value, 2), metric, DISPLAY_NAMES[key.split("/")[0]], result["protocol"])
+                 for key, result in row.results.items() for metric, value in result.items() if metric.endswith("top1"))
+
+
+def reference_numbers(rows: list[Row]) -> dict[str, tuple[MeasuredNumber, ...]]:
+    """The raw-pixel rows of `rows` as the record keeps them, by label."""
+    return {row.label: measured_numbers(row) for row in rows if row.label in PIXEL_LABELS.values()}
 
 
 def release(out: Path, rows: list[Row], target: ReleaseTarget = PACKAGE) -> MeasuredRecord:

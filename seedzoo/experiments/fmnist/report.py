@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ...files import write_atomic
-from .evaluation import RANDOM_INIT_LABELS, Row
+from .evaluation import PIXEL_LABELS, RANDOM_INIT_LABELS, Row
 from .stages import BASELINE, COMMAND, STUDENT, TEACHER, TRAINING, packed_dir, student_epochs
 
 README_MARKERS = ("<!-- fmnist-results:start -->", "<!-- fmnist-results:end -->")
@@ -136,6 +136,42 @@ def against_random_init(rows: list[Row]) -> str:
     return f"Against the students' own architecture at random init (points): {'; '.join(parts)}. {found}"
 
 
+def against_raw_pixels(rows: list[Row]) -> str:
+    """Every network next to the raw pixels it receives, under the same protocols, on both sets: the
+    pixels' numbers and each network below the better raw-pixel row (empty without those rows)."""
+    by_label = {row.label: row.results for row in rows}
+    plain, centred = PIXEL_LABELS.values()
+    pixels = [label for label in (plain, centred) if label in by_label]
+    if not pixels:
+        return ""
+    teacher = _label("teacher")
+    parts = []
+    for dataset, name in (("fashion_mnist", "Fashion-MNIST"), ("digits", "digits")):
+        values = {label: _pick(_values(results, dataset)) for label, results in by_label.items()}
+        best = {metric: max(values[label][metric] for label in pixels) for metric in ("kNN-20", "linear")}
+        how = {plain: "as they are", centred: "centred on the training mean"}
+        knn = " and ".join(f"{values[label]['kNN-20']:.2f} {how[label]}" for label in pixels)
+        below = [f"{label} on {metric} ({value:.2f} against {best[metric]:.2f})" for label in by_label
+                 if label not in pixels for metric, value in values[label].items() if value < best[metric]]
+        found = (f"below the better of them: {'; '.join(below)}" if below else
+                 "every network is above both on kNN-20 and on linear")
+        parts.append(f"On {name} the pixels score kNN-20 {knn}, linear {values[pixels[0]]['linear']:.2f}; {found}.")
+        if dataset == "fashion_mnist" and teacher in values and values[teacher]["kNN-20"] < best["kNN-20"]:
+            parts.append(f"The teacher is below its own input on kNN-20 ({values[teacher]['kNN-20']:.2f} "
+                         f"against {best['kNN-20']:.2f}): its features do not yet serve a nearest-neighbour search "
+                         "better than the pixels do" + (f", though its linear top-1 is above them "
+                         f"({values[teacher]['linear']:.2f} against {best['linear']:.2f})."
+                         if values[teacher]["linear"] > best["linear"] else "."))
+    return ("Raw pixels, no network: the 32 px normalised tensors the networks receive, flattened (3 x 32 x 32 "
+            "values), under the same protocols; the linear probe standardises its inputs, so centring changes "
+            "the kNN only. " + " ".join(parts))
+
+
+def _values(results: dict[str, Any], dataset: str) -> dict[str, float]:
+    """A row's numbers on `dataset` by short name (`_GAIN_KEYS`)."""
+    return {name: results[f"{dataset}/{k}"][m] for name, (k, m) in _GAIN_KEYS.items()}
+
+
 def plot_curves(out: Path, path: Path) -> Path:
     """Training loss and kNN monitor of every run, side by side."""
     import matplotlib
@@ -223,7 +259,8 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
         "kNN: k = 20 and 200, T = 0.07, over the 60,000 training features; linear: a probe on cached, "
         "standardised features (`linear_fast`: SGD lr 0.1, SEED's 100-epoch step schedule), with all labels "
         "or a class-balanced 1%. Every network the trainer builds starts from torchvision's initialisation, "
-        "as the authors' code does; the random-init rows are those networks before training.",
+        "as the authors' code does; the random-init rows are those networks before training, and the raw-pixel "
+        "rows measure the networks' input itself, with no network.",
         "",
         *([f"The SEED recipe uses teacher temperature {tau_t:g}, not the official 1e-4: the teacher's embeddings "
            f"are crowded (mean cosine to the nearest other image, over {crowd['images']} training images: "
@@ -242,6 +279,7 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
         "",
         against_random_init(rows),
         "",
+        *([pixels, ""] if (pixels := against_raw_pixels(rows)) else []),
         ("All three targets are met." if not unmet else
          f"Not met: {'; '.join(unmet)}. The kNN monitor of every run is plotted below."),
         "What the numbers mean next to the paper: the paper distils ImageNet teachers of 200-800 epochs into "
