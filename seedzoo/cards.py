@@ -443,21 +443,29 @@ def _row(entry: ZooEntry) -> tuple[str, ...]:
             weights_available(entry))
 
 
-def zoo_table(entries: Iterable[ZooEntry], markdown: bool = False) -> str:
+def zoo_table(entries: Iterable[ZooEntry], markdown: bool = False,
+              on_machine: Mapping[str, str] | None = None) -> str:
     """A table of entries: name, architecture, teacher, backbone parameters, linear top-1 (with its
-    dataset, reported or measured), and where the weights come from. `markdown=True` renders it for the README."""
-    rows = [_row(e) for e in entries]
+    dataset, reported or measured), and where the weights come from. `markdown=True` renders it for the
+    README. `on_machine` (entry name -> `embedded`, `cached` or ``) adds a column saying which weights are
+    already on this machine (`seedzoo list`)."""
+    entries = list(entries)
+    columns: tuple[str, ...] = _COLUMNS
+    rows: list[tuple[str, ...]] = [_row(e) for e in entries]
+    if on_machine is not None:
+        columns = (*columns, "on this machine")
+        rows = [(*r, on_machine.get(e.name, "") or "-") for r, e in zip(rows, entries)]
     if markdown:
-        lines = ["| " + " | ".join(_COLUMNS) + " |", "|" + "---|" * len(_COLUMNS)]
+        lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
         lines += ["| " + " | ".join(f"`{c}`" if i == 0 else c for i, c in enumerate(r)) + " |" for r in rows]
         return "\n".join(lines)
-    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(_COLUMNS)]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) if rows else len(c) for i, c in enumerate(columns)]
     right = {3, 4}  # numbers line up on the right
 
     def fmt(cells: tuple[str, ...]) -> str:
         cols = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
         return "  ".join(cols).rstrip()
-    return "\n".join([fmt(_COLUMNS), fmt(tuple("-" * w for w in widths)), *(fmt(r) for r in rows)])
+    return "\n".join([fmt(columns), fmt(tuple("-" * w for w in widths)), *(fmt(r) for r in rows)])
 
 
 README_TABLE_MARKERS = ("<!-- zoo-table:start -->", "<!-- zoo-table:end -->")

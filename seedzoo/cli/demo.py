@@ -36,19 +36,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "reproduce", help="train and evaluate a whole experiment (resumable)",
         description="fmnist: SEED vs MoCo-v2 alone on Fashion-MNIST, with ablations and references, on one CPU, "
                     "distilling from the shipped teacher (`--stage teacher` trains a new one into OUT first; "
-                    "later runs into OUT use it). Interrupted runs continue where they stopped.")
-    r.add_argument("experiment", choices=["fmnist"])
-    r.add_argument("--out", type=Path, default=Path("runs/fmnist"))
-    r.add_argument("--stage", action="append", dest="stages",
+                    "later runs into OUT use it). Interrupted runs continue where they stopped. key=value "
+                    "overrides may stand anywhere on the line and apply to every training run.")
+    r.add_argument("words", nargs="+", metavar="fmnist|key=value",
+                   help="the experiment (fmnist), and key=value overrides applied to every training run")
+    r.add_argument("--out", type=Path, help="output folder (default runs/fmnist, runs/fmnist-quick with --quick)")
+    r.add_argument("--stage", action="append", dest="stages", metavar="STAGE[,STAGE...]",
                    help="only these stages (teacher, seed, mocov2, seed_tt1e-2, supervised, evaluate); "
-                        "the teacher trains only when named here or to finish a teacher run begun in OUT")
+                        "a stage another needs is added (evaluate reads seed, mocov2, supervised); the "
+                        "teacher trains only when named here or to finish a teacher run begun in OUT")
+    r.add_argument("--quick", action="store_true",
+                   help="the short path: a subset of the training images for the students and the reference, "
+                        "every network measured on fewer images (fmnist.run.QUICK; about 10 minutes on 2 cores; "
+                        "its numbers are not the recorded ones)")
+    r.add_argument("--seeds", type=int, metavar="N",
+                   help="run it for seed=0..N-1, one sub-folder each (OUT/seed_<i>), and report each number's "
+                        "mean and standard deviation (OUT/results_seeds.md)")
     r.add_argument("--release", action="store_true",
                    help="also write the shipped entries' weights and their measured record into the package "
                         "source (seedzoo/weights/embedded, seedzoo/zoo/measured_fmnist.json); off by default")
     r.add_argument("--readme", type=Path, metavar="README",
                    help="also write the results section of this README (and its plot, docs/fmnist_curves.png)")
-    r.add_argument("overrides", nargs="*", metavar="key=value", help="applied to every training run")
-    r.set_defaults(func=_reproduce, interrupt_hint="run the same command again: finished stages are kept")
+    r.set_defaults(func=_reproduce, positionals_after_options="words",  # reproduce fmnist --quick key=val
+                   interrupt_hint="run the same command again: finished stages are kept")
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -157,17 +167,41 @@ def _card(metrics: tuple[Any, ...], metric: str, protocol: str) -> float | None:
 
 def _reproduce(args: argparse.Namespace) -> int:
     from seedzoo.experiments import fmnist
+    from seedzoo.experiments.fmnist.run import QUICK, StageError, check_stages, run_seeds
+    from seedzoo.training.config import load_config
 
-    rows = fmnist.run_all(args.out, args.stages, args.overrides, release_to=fmnist.PACKAGE if args.release else None,
+    experiments = [w for w in args.words if "=" not in w]
+    overrides = [w for w in args.words if "=" in w]
+    if experiments != ["fmnist"]:
+        raise StageError(f"name one experiment, fmnist (got {', '.join(experiments) or 'none'}); anything else "
+                         "on the line must be a key=value override")
+    if args.release and (args.quick or args.seeds):
+        raise StageError("--release ships the recorded numbers, which --quick and --seeds do not measure: "
+                         "leave them out to release")
+    if args.readme and args.seeds:
+        raise StageError("--readme writes one run's results; with --seeds see OUT/results_seeds.md instead")
+    out = args.out or Path("runs/fmnist-quick" if args.quick else "runs/fmnist")
+    limit = QUICK.limit if args.quick else None
+    overrides = [*QUICK.overrides(), *overrides] if args.quick else overrides  # the user's overrides win
+    # Before anything runs: a misspelt stage, or an override no recipe takes.
+    check_stages(args.stages, out)
+    load_config(fmnist.STUDENT, overrides)
+    if args.seeds is not None:
+        by_seed = run_seeds(out, args.seeds, args.stages, overrides, limit, progress=True)
+        if all(by_seed.values()):
+            print((out / "results_seeds.md").read_text())
+            print(f"results: {out / 'results_seeds.json'} (each seed: {out / 'seed_<i>'})")
+        return 0
+    rows = fmnist.run_all(out, args.stages, overrides, limit, release_to=fmnist.PACKAGE if args.release else None,
                           progress=True)
     if args.release and not rows:
         print("--release needs the evaluate stage: nothing was released", file=sys.stderr)
     if rows:
-        print((args.out / "results.md").read_text())
-        print(f"results: {args.out / 'results.json'}; curves: {args.out / 'curves.png'}")
+        print((out / "results.md").read_text())
+        print(f"results: {out / 'results.json'}; curves: {out / 'curves.png'}")
         if args.release:
             print(f"released into the package: {fmnist.PACKAGE.weights_dir}, {fmnist.PACKAGE.record}")
         if args.readme:
-            fmnist.update_readme(args.readme, args.out)
+            fmnist.update_readme(args.readme, out)
             print(f"updated {args.readme} and its plot")
     return 0

@@ -65,10 +65,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if not entries:
         print(f"no entries match '{args.pattern}'", file=sys.stderr)
         return 1
+    from ..weights.local import local_weights  # the cache's file listing: no load, no torch
+
+    here = {e.name: local_weights(e, args.cache_dir) for e in entries}
     if args.json:
-        write_json([entry_dict(e) for e in entries], args.json)
+        write_json([{**entry_dict(e), "on_this_machine": here[e.name] or None} for e in entries], args.json)
     else:
-        print(zoo_table(entries, markdown=args.markdown))
+        print(zoo_table(entries, markdown=args.markdown, on_machine=here))
     return 0
 
 
@@ -82,11 +85,16 @@ def _cmd_info(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("list", help="list zoo entries", description="List the zoo's entries as a table.")
+    p = subparsers.add_parser("list", help="list zoo entries",
+                              description="List the zoo's entries as a table; the last column says which weights "
+                                          "are already on this machine (embedded in the package, or in a cache), "
+                                          "from the file listing alone.")
     p.add_argument("pattern", nargs="?", default="*", help="fnmatch pattern on entry or architecture names")
     p.add_argument("--pretrained", action="store_true", help="only entries with weights available")
     p.add_argument("--teacher", metavar="T", help="only students of this teacher (entry name or alias, fnmatch)")
     p.add_argument("--markdown", action="store_true", help="render as a Markdown table")
+    p.add_argument("--cache-dir", help="seedzoo cache to look in for the 'on this machine' column (default: "
+                                       "$SEEDZOO_CACHE, $TORCH_HOME/seedzoo, ...; huggingface_hub's own cache too)")
     add_json_option(p, "the matching records")
     p.set_defaults(func=_cmd_list)
 

@@ -22,7 +22,6 @@ from typing import Any, BinaryIO
 
 from ..errors import SeedzooError
 from ..files import process_alive, write_atomic
-from .io import ChecksumError
 from .network import StallGuard, network_limits, open_guarded
 
 __all__ = [
@@ -66,6 +65,11 @@ def mirror_path(entry_name: str, sha256: str, filename: str, cache_dir: str | os
 
 def converted_dir(entry_name: str, cache_dir: str | os.PathLike | None = None) -> Path:
     return cache_root(cache_dir) / "converted" / entry_name
+
+
+def hf_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
+    """huggingface_hub's cache (`HF_HUB_CACHE`/`HF_HOME`) unless seedzoo's cache dir is given explicitly."""
+    return None if cache_dir is None else Path(cache_dir) / "huggingface"
 
 
 
@@ -118,6 +122,7 @@ def download_url(url: str, dest: str | os.PathLike, *, expected_sha256: str | No
     body is hashed while it streams; a stalled or short body (fewer bytes than Content-Length) raises
     `DownloadError` and a wrong hash `ChecksumError`, and in every case nothing is left at `dest`.
     """
+    from .io import ChecksumError  # here: io needs torch, and the cache's paths do not
     dest = Path(dest)
     remove_stale_parts(dest)  # what a killed download of an older seedzoo left
     shown = url.split("?", 1)[0]  # never print a signed URL's token

@@ -35,6 +35,7 @@ from .cache import (
     clear_converted,
     converted_dir,
     download_url,
+    hf_cache_dir,
     mirror_path,
     partial_name,
     read_source_record,
@@ -69,11 +70,6 @@ _logger = logging.getLogger(__name__)
 
 class WeightsNotFoundError(SeedzooError, FileNotFoundError):
     """No source could provide the weights (offline with nothing cached, or every source failed)."""
-
-
-def hf_cache_dir(cache_dir: str | os.PathLike | None) -> Path | None:
-    """huggingface_hub's cache (`HF_HUB_CACHE`/`HF_HOME`) unless seedzoo's cache dir is given explicitly."""
-    return None if cache_dir is None else Path(cache_dir) / "huggingface"
 
 
 @dataclass(frozen=True)

@@ -212,6 +212,54 @@ def write_results(out: Path, rows: list[Row], crowding: dict[str, float], timing
     plot_curves(out, out / "curves.png")
 
 
+def seed_summary(rows_by_seed: dict[int, list[Row]]) -> list[dict[str, Any]]:
+    """Each network's numbers over the seeds: for every result and metric, the values by seed, their mean
+    and their sample standard deviation (None with one seed). Rows follow the first seed's order."""
+    seeds = sorted(rows_by_seed)
+    by_label = [{row.label: row for row in rows_by_seed[seed]} for seed in seeds]
+    summary = []
+    for row in rows_by_seed[seeds[0]]:
+        results: dict[str, dict[str, Any]] = {}
+        for key, first in row.results.items():
+            metrics = {}
+            for metric, value in first.items():
+                if not isinstance(value, (int, float)):
+                    continue
+                values = [float(seen[row.label].results[key][metric]) for seen in by_label]
+                mean = sum(values) / len(values)
+                std = (sum((v - mean) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else None
+                metrics[metric] = {"mean": mean, "std": std, "values": values}
+            results[key] = {"protocol": first.get("protocol"), **metrics}
+        summary.append({"label": row.label, "results": results})
+    return summary
+
+
+def seeds_table(summary: list[dict[str, Any]], n: int, dataset: str = "fashion_mnist") -> str:
+    """`markdown_table`'s columns as mean ± standard deviation over `n` seeds."""
+    def cell(result: dict[str, Any], metric: str) -> str:
+        m = result[metric]
+        return f"{m['mean']:.2f}" + (f" ± {m['std']:.2f}" if m["std"] is not None else "")
+
+    head = (f"| network ({n} seed{'s' if n > 1 else ''}: mean ± std) | kNN top-1 (k=20) | kNN top-1 (k=200) | "
+            "linear top-1 | linear top-1, 1% labels |\n|---|---|---|---|---|\n")
+    lines = []
+    for row in summary:
+        knn, lin, one = (row["results"][f"{dataset}/{k}"] for k in ("knn", "linear", "linear_1pct"))
+        lines.append(f"| {row['label']} | {cell(knn, 'knn20_top1')} | {cell(knn, 'knn200_top1')} | "
+                     f"{cell(lin, 'top1')} | {cell(one, 'top1')} |")
+    return head + "\n".join(lines) + "\n"
+
+
+def write_seed_results(out: Path, rows_by_seed: dict[int, list[Row]]) -> None:
+    """`OUT/results_seeds.json` (every number by seed, its mean and standard deviation) and
+    `OUT/results_seeds.md`; each seed's own results stay in `OUT/seed_<i>/`."""
+    summary, n = seed_summary(rows_by_seed), len(rows_by_seed)
+    (out / "results_seeds.json").write_text(json.dumps({"seeds": sorted(rows_by_seed), "rows": summary},
+                                                       indent=2) + "\n")
+    (out / "results_seeds.md").write_text(seeds_table(summary, n) + "\nDigits (scikit-learn, never seen in "
+                                          "training):\n\n" + seeds_table(summary, n, "digits"))
+
+
 def read_results(out: Path) -> tuple[list[Row], dict[str, Any]]:
     """The rows of `OUT/results.json`, and the whole file."""
     saved = json.loads((out / "results.json").read_text())

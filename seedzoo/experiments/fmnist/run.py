@@ -1,17 +1,71 @@
-"""The reproduction end to end: train what is missing, pack, evaluate, report, and release if asked."""
+"""The reproduction end to end: train what is missing, pack, evaluate, report, and release if asked.
+
+Stages are checked before any work (`check_stages`): an unknown name is refused, and a stage that needs
+another one's output (`evaluate` reads every shipped network) adds it, saying so. `QUICK` is the short
+path (a subset of the training images, a smaller evaluation), `run_seeds` the same reproduction once
+per seed, summarised by mean and standard deviation.
+"""
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
+from ...errors import SeedzooError
 from ...files import write_atomic
 from .evaluation import Row, evaluate, teacher_crowding
-from .release import ReleaseTarget, pack, release
-from .report import write_results
+from .release import SHIPPED, ReleaseTarget, pack, release
+from .report import write_results, write_seed_results
 from .stages import TRAINING, is_done, should_train, train_stage, train_students, train_supervised
+
+SUPERVISED, EVALUATE = "supervised", "evaluate"
+STAGES = (*(s.key for s in TRAINING), SUPERVISED, EVALUATE)  # every name `--stage` takes, in run order
+# What a stage reads from the others: the evaluation packs every shipped network (the teacher falls
+# back to the shipped one).
+NEEDS = {EVALUATE: tuple(key for key in SHIPPED if key != "teacher")}
+
+
+class StageError(SeedzooError, ValueError):
+    """Stages, seeds or options of the reproduction that do not go together."""
+
+
+@dataclass(frozen=True)
+class Short:
+    """The short path: the students and the reference train on the first `subset` training images, and
+    every network is measured on the first `limit` images of each labelled split."""
+
+    subset: int
+    limit: int
+
+    def overrides(self) -> list[str]:
+        return [f"data.subset={self.subset}"]
+
+
+QUICK = Short(subset=8192, limit=2000)
+
+
+def check_stages(names: Iterable[str] | None, out: Path) -> tuple[set[str] | None, list[str]]:
+    """(the stages to run, or None for the default ones; notes on what was added and why) for the names
+    given (each may hold several, comma-separated). Unknown names are refused in one line."""
+    if names is None:
+        return None, []
+    wanted = {n.strip() for name in names for n in name.split(",") if n.strip()}
+    unknown = sorted(wanted - set(STAGES))
+    if unknown or not wanted:
+        named = ", ".join(map(repr, unknown)) or "''"
+        raise StageError(f"unknown stage{'s' if len(unknown) > 1 else ''} {named}: choose among "
+                         f"{', '.join(STAGES)} (several: --stage seed,mocov2)")
+    notes = []
+    for stage in sorted(wanted):
+        missing = [k for k in NEEDS.get(stage, ()) if k not in wanted and not is_done(out / k)]
+        if missing:
+            wanted.update(missing)
+            notes.append(f"{stage} needs {', '.join(missing)}, which {out} does not hold yet: training "
+                         f"{'them' if len(missing) > 1 else 'it'} first")
+    return wanted, notes
 
 
 class _Timer:
@@ -34,18 +88,21 @@ class _Timer:
 
 def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None,
             overrides: Iterable[str] = (), limit: int | None = None, release_to: ReleaseTarget | None = None,
-            progress: bool = False) -> list[Row]:
+            progress: bool = False, say: Callable[[str], None] = print) -> list[Row]:
     """Train what is missing, pack the shipped entries' fp16 weights under OUT, evaluate everything and
     write the results. The teacher is the shipped one unless `stages` asks for `teacher` (or OUT holds a
     teacher run to finish, or one already trained). Only with `release_to` (e.g. `release.PACKAGE`, the
     package source) are the weights and the registry's record written outside OUT. `overrides` apply to
     every training run and `limit` caps each split of the labelled sets (both for quick checks; recorded
     numbers should use neither).
+    `stages` are checked first (`check_stages`; `say` tells what was added).
     Returns the table's rows; none when `stages` leaves out `evaluate` (then nothing is released)."""
     out = Path(out)
+    wanted, notes = check_stages(stages, out)
+    for note in notes:
+        say(note)
     out.mkdir(parents=True, exist_ok=True)
     timer = _Timer(out)
-    wanted = set(stages) if stages else None
     # The distilling stages share one teacher pass (trained together when more than one is missing).
     students = [s for s in TRAINING if s.distils and (wanted is None or s.key in wanted)]
     together = students if sum(not is_done(s.run_dir(out)) for s in students) > 1 else []
@@ -57,10 +114,10 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
         elif should_train(stage, out, wanted):
             with timer(stage.key):
                 train_stage(stage, out, overrides)
-    if (wanted is None or "supervised" in wanted) and not is_done(out / "supervised"):
-        with timer("supervised"):
+    if (wanted is None or SUPERVISED in wanted) and not is_done(out / SUPERVISED):
+        with timer(SUPERVISED):
             train_supervised(out, limit=limit)
-    if wanted is not None and "evaluate" not in wanted:
+    if wanted is not None and EVALUATE not in wanted:
         return []
     packed = pack(out)
     with timer("evaluate"):
@@ -69,4 +126,26 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
     write_results(out, rows, crowding, timer.times)
     if release_to is not None:
         release(out, rows, release_to)
+    return rows
+
+
+def run_seeds(out: str | Path, seeds: int, stages: Iterable[str] | None = None, overrides: Iterable[str] = (),
+              limit: int | None = None, progress: bool = False,
+              say: Callable[[str], None] = print) -> dict[int, list[Row]]:
+    """The reproduction once per seed (`seed=0..seeds-1`, each in `OUT/seed_<i>/`, resumable as one run
+    is), then `OUT/results_seeds.json` and `.md`: each number's mean and standard deviation over the
+    seeds. Returns each seed's rows (none without the evaluate stage)."""
+    overrides = list(overrides)
+    if seeds < 1:
+        raise StageError(f"--seeds {seeds}: give at least 1 (seed=0..N-1, one sub-folder each)")
+    if any(o.split("=", 1)[0].strip() == "seed" for o in overrides):
+        raise StageError("seed=... and --seeds both choose the seed: keep one (--seeds N runs seed=0..N-1)")
+    out = Path(out)
+    rows = {}
+    for seed in range(seeds):
+        say(f"seed {seed} of 0..{seeds - 1}: {out / f'seed_{seed}'}")
+        rows[seed] = run_all(out / f"seed_{seed}", stages, [*overrides, f"seed={seed}"], limit, progress=progress,
+                             say=say)
+    if all(rows.values()):
+        write_seed_results(out, rows)
     return rows
