@@ -190,6 +190,8 @@ def test_k_beyond_the_bank_and_a_one_image_per_class_probe_are_recorded(tmp_path
     assert "k=20 capped at the train size: 2 neighbours vote" in knn.notes
     probe = run_evaluation(MODEL, "linear_fast", epochs=1, **kw)
     assert any("fewer than 2 labelled images of 2 of 2 classes" in n for n in probe.notes)
+    semi = run_evaluation(MODEL, "semi", epochs=1, fraction=0.5, batch_size=2, **kw)
+    assert any(n.startswith("the labelled subset has fewer than 2 labelled images of 2 of 2") for n in semi.notes)
 
 
 def test_embed_writes_exactly_the_name_given(tmp_path):

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import torch
 from torch import nn
 
 from ..files import write_atomic
@@ -120,6 +121,16 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     return value
+
+
+def few_labels_note(labels: torch.Tensor, num_classes: int, what: str) -> str | None:
+    """A note when a trained protocol sees fewer than 2 labelled images of some class."""
+    counts = torch.bincount(labels.long(), minlength=num_classes)
+    thin = [c for c in range(num_classes) if counts[c] < 2]
+    if not thin:
+        return None
+    shown = ", ".join(f"class {c}: {int(counts[c])}" for c in thin[:5]) + (", ..." if len(thin) > 5 else "")
+    return f"{what} has fewer than 2 labelled images of {len(thin)} of {num_classes} classes ({shown})"
 
 
 def accuracy(predictions, labels) -> float:

@@ -22,7 +22,7 @@ from .features import default_device, extract_features
 from .finetune import FinetuneConfig, finetune, save_finetuned
 from .knn import DEFAULT_KS, DEFAULT_TEMPERATURE, knn_evaluate
 from .linear import FAST_PROBE, LinearProbeConfig, linear_probe, linear_probe_features
-from .results import EvalResult, weights_record
+from .results import EvalResult, few_labels_note, weights_record
 from .semi import class_balanced_subset, semi_supervised
 from .transforms import Preprocessing, preprocessing_for
 
@@ -53,16 +53,6 @@ def argument_problems(input_size: int | None = None, limit: int | None = None, b
     if num_workers < 0:
         problems.append(f"num_workers must be 0 or more, got {num_workers}")
     return problems
-
-
-def few_labels_note(labels: torch.Tensor, num_classes: int, what: str) -> str | None:
-    """A note when a trained protocol sees fewer than 2 labelled images of some class."""
-    counts = torch.bincount(labels.long(), minlength=num_classes)
-    thin = [c for c in range(num_classes) if counts[c] < 2]
-    if not thin:
-        return None
-    shown = ", ".join(f"class {c}: {int(counts[c])}" for c in thin[:5]) + (", ..." if len(thin) > 5 else "")
-    return f"{what} has fewer than 2 labelled images of {len(thin)} of {num_classes} classes ({shown})"
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, Subset
 from .datasets import dataset_labels
 from .finetune import FinetuneConfig, finetune
 from .linear import LinearProbeConfig, linear_probe
-from .results import EvalResult
+from .results import EvalResult, few_labels_note
 
 SIMCLR_SUBSETS = {0.01: "1percent.txt", 0.1: "10percent.txt"}
 
@@ -98,4 +98,6 @@ def semi_supervised(backbone: nn.Module, train_dataset: Dataset, test_dataset: D
                               num_workers, model, dataset, progress)
         result.protocol = name
     result.settings.update({"label_fraction": fraction, "subset": source, "num_labelled": len(indices)})
+    thin = few_labels_note(dataset_labels(train_dataset)[indices], num_classes, "the labelled subset")
+    result.notes += [thin] if thin else []
     return result
