@@ -88,17 +88,19 @@ def _mb(n: int) -> str:
     return f"{n / 1e6:.3g} MB"
 
 
-def _free(folder: Path) -> int:
+def _free(folder: Path) -> int | None:
+    """Bytes free in `folder`'s file system, None where it cannot tell."""
     try:
         return shutil.disk_usage(folder).free
     except OSError:
-        return 0
+        return None
 
 
 def disk_full(folder: Path, name: str, needed: int | None) -> DiskFullError:
     """The one message for a full disk (the trainer's checkpoint says the same, with its own remedy)."""
     free = _free(folder)
-    need = f"it needs {_mb(needed)}, {_mb(free)} are free" if needed else f"{_mb(free)} are free"
+    left = f"{_mb(free)} are free" if free is not None else "the free space is unknown"
+    need = f"it needs {_mb(needed)}, {left}" if needed else left
     return DiskFullError(f"no space left in {folder} for {name}: {need}; free some space, then run "
                          "the command again (the file there before, if any, is unchanged)", errno.ENOSPC)
 
@@ -126,17 +128,17 @@ def written_files() -> list[Path]:
 
 
 def write_atomic(path: str | Path, data: str | bytes | bytearray | memoryview | Writer, *,
-                 check: Callable[[Path], object] | None = None, what: str | None = None) -> Path:
+                 check: Callable[[Path], object] | None = None) -> Path:
     """Write `data` to `path` whole or not at all; returns `path`.
 
     `data` is the content (text is UTF-8) or a function that writes into the open binary file.
     `check(tmp)` runs on the complete, fsynced temporary file before it is renamed into place: if it
-    raises, the target is left as it was. `what` names the file in messages (default: its name).
+    raises, the target is left as it was.
     A full disk raises `DiskFullError`, any other failure to write `WriteError`; the temporary file
     is removed on every failure, an interrupt included.
     """
     path = Path(path)
-    name = what or path.name
+    name = path.name
     folder = path.parent
     payload = data.encode("utf-8") if isinstance(data, str) else data
     size = len(payload) if isinstance(payload, (bytes, bytearray, memoryview)) else None
@@ -147,7 +149,8 @@ def write_atomic(path: str | Path, data: str | bytes | bytearray | memoryview | 
     for p in folder.glob(f".{glob_escape(path.name)}.tmp*"):  # what a killed earlier write left
         if _is_partial_of_dead(p):
             p.unlink(missing_ok=True)
-    if size is not None and _free(folder) < size:
+    free = _free(folder)
+    if size is not None and free is not None and free < size:
         raise disk_full(folder, name, size)
     tmp = partial_path(path)
     try:
