@@ -28,8 +28,10 @@ import torch.distributed as dist
 from _parts import SeedStep, Setting, interleaved, setting_config
 from torch import Tensor
 
+from seedzoo.training.cohort import UNNAMED
 from seedzoo.training.config import TrainConfig, apply_overrides
 from seedzoo.training.engine import train
+from seedzoo.training.metrics import student_records
 
 
 class RandomImages:
@@ -62,9 +64,9 @@ def run_config(dry: bool, *overrides: str) -> TrainConfig:
 def trained(cfg: TrainConfig, n_images: int, run_dir: Path) -> dict:
     result = train(cfg, run_dir, source=RandomImages(n_images, 32 if cfg.device == "cpu" else 96))
     records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    state = torch.load(result.checkpoint, weights_only=True)
+    state = torch.load(result.checkpoint, weights_only=True)["students"][UNNAMED]  # the run's one student
     rates = [r["images_per_s"] for r in records[2:]] or [records[-1]["images_per_s"]]
-    return {"losses": [r["loss"] for r in records], "images_per_s": statistics.median(rates),
+    return {"losses": [r["loss"] for r in student_records(records, UNNAMED)], "images_per_s": statistics.median(rates),
             "queue_dtype": state["objective"]["queue"]["queue"].dtype,
             "plan": json.loads((run_dir / "device_plan.json").read_text())}
 
@@ -82,7 +84,7 @@ def precision_runs(dry: bool, tmp: Path) -> bool:
         finite = all(torch.isfinite(torch.tensor(r["losses"])))
         ok &= check(f"{precision} SEED steps", finite and r["queue_dtype"] == torch.float32,
                     f"losses {[round(v, 4) for v in r['losses'][:4]]}..., queue {r['queue_dtype']}, "
-                    f"plan {r['plan']['student']} / teacher {r['plan']['teacher']}, "
+                    f"plan {r['plan']['students'][UNNAMED]} / teacher {r['plan']['teacher']}, "
                     f"{r['images_per_s']:.0f} images/s")
     return ok
 

@@ -9,7 +9,7 @@ registry's raw-pixel rows.
 
     python benchmarks/independent_knn.py seed_mbv3_large.fmnist_mocov2_r18 mocov2_mbv3_large.fmnist
     python benchmarks/independent_knn.py pixels pixels_centred
-    python benchmarks/independent_knn.py runs/NAME/export --arch seed_mobilenetv3_large
+    python benchmarks/independent_knn.py runs/NAME/export/NAME --arch seed_mobilenetv3_large
 """
 from __future__ import annotations
 

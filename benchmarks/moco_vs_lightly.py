@@ -34,13 +34,14 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from seedzoo.data.augment import EvalTransform
 from seedzoo.data.datasets import KeyedViewDataset, build_source
 from seedzoo.data.sampler import GlobalBatchSampler
+from seedzoo.training.cohort import UNNAMED
 from seedzoo.training.config import TrainConfig, load_config
 from seedzoo.training.engine import train
 from seedzoo.training.methods import get_method
-from seedzoo.training.metrics import METRICS_FILE, knn_top1
+from seedzoo.training.metrics import METRICS_FILE, student_records
+from seedzoo.training.monitor import knn_monitor, monitor_split
 from seedzoo.training.networks import backbone_width, create_backbone
 from seedzoo.training.views import ViewSet
 
@@ -71,11 +72,10 @@ def initial_backbone(cfg: TrainConfig) -> nn.Module:
 
 
 def _knn(cfg: TrainConfig, backbone: nn.Module, device: torch.device) -> float:
-    d, m = cfg.data, cfg.monitor
-    train_src = build_source(d.source, d.path, split="train")
-    test_src = build_source(d.source, d.path, split="test")
-    return knn_top1(backbone, train_src, test_src, EvalTransform(d.image_size, mean=d.mean, std=d.std), device,
-                    m.knn_train, m.knn_test, m.knn_k)
+    """The trainer's kNN monitor, on the same split it draws for the run."""
+    split = monitor_split(cfg.data, cfg.monitor, cfg.seed)
+    assert split is not None, "the benchmark's data has labels"
+    return knn_monitor(backbone, split, cfg.monitor.knn_k, device)
 
 
 def run_seedzoo(cfg: TrainConfig, backbone: nn.Module) -> Curve:
@@ -85,6 +85,7 @@ def run_seedzoo(cfg: TrainConfig, backbone: nn.Module) -> Curve:
         result = train(cfg, run_dir, student=copy.deepcopy(backbone), command="benchmarks/moco_vs_lightly.py")
         records = [json.loads(line) for line in (Path(run_dir) / METRICS_FILE).read_text().splitlines()]
     steps_per_epoch = result.step // cfg.epochs
+    records = student_records(records, UNNAMED)  # the run's one student (the config is unnamed)
     losses = [r["loss"] for r in records if "loss" in r]
     knn_key = f"knn{cfg.monitor.knn_k}_top1"
     return Curve(loss=[sum(chunk) / len(chunk) for chunk in _chunks(losses, steps_per_epoch)],

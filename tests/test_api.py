@@ -19,6 +19,7 @@ from seedzoo.weights.io import (
     save_weights,
     sha256_file,
 )
+from seedzoo.weights.resolve import PretrainedError
 from seedzoo.zoo import UnknownModelError
 
 from conftest import rel_max_err
@@ -201,12 +202,18 @@ def test_eval_and_train_transforms():
 
 
 def test_training_run_folder_loads_its_export(mbv3_folder, tmp_path):
-    export = tmp_path / "run" / "export"
+    export = tmp_path / "run" / "export" / "my_run"
     export.mkdir(parents=True)
     for name in ("model.safetensors", "config.json"):
         (export / name).write_bytes((mbv3_folder / name).read_bytes())
     model = seedzoo.create_model("seed_mbv3_large", pretrained=tmp_path / "run")
     assert model.seedzoo_weights.path == export / "model.safetensors"
+    other = tmp_path / "run" / "export" / "other"  # a run of two students: which one must be said
+    other.mkdir()
+    for name in ("model.safetensors", "config.json"):
+        (other / name).write_bytes((mbv3_folder / name).read_bytes())
+    with pytest.raises(PretrainedError, match="a run of 2 students \\(my_run, other\\): pass one export"):
+        seedzoo.create_model("seed_mbv3_large", pretrained=tmp_path / "run")
 
 
 def test_seedzoo_file_of_a_plain_timm_architecture(tmp_path):

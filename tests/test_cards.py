@@ -114,7 +114,7 @@ def test_a_training_run_exports_a_card_that_publish_accepts(tmp_path, capsys):
     run = tmp_path / "run"
     assert cli(["train", "--preset", "smoke", "max_steps=1", "data.subset=64", "global_batch=16",
                 "distill.queue_size=32", "data.workers=0", "device=cpu", "--out", str(run)]) == 0
-    export = run / "export"
+    export = run / "export" / "smoke"
     config = publish.check_folder(export)  # complete: weights, config.json and README.md, nothing else
     card = ModelCard.load(export / "README.md")
     data = card.data.to_dict()

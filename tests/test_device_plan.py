@@ -59,4 +59,4 @@ def test_run_folder_records_the_resolved_plan(images, tmp_path):
     record = json.loads((tmp_path / "r" / "device_plan.json").read_text())
     assert record["device"] == "cpu"
     assert record["teacher"] == {"precision": "fp32", "channels_last": True, "compile": False}
-    assert record["student"]["precision"] == "fp32"
+    assert record["students"] == {"student": {"precision": "fp32", "channels_last": True, "compile": False}}

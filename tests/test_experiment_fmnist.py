@@ -10,6 +10,7 @@ import torch
 
 from seedzoo.data.fashion_mnist import available
 from seedzoo.experiments import fmnist
+from seedzoo.training.metrics import read_metrics, student_records
 from seedzoo.weights.io import load_weights, sha256_file
 from seedzoo.zoo import get_entry
 
@@ -52,8 +53,12 @@ def test_a_run_writes_into_the_package_only_when_released(toy_run, package_befor
 def test_every_stage_trains_and_every_network_is_in_the_table(toy_run):
     out, _, rows = toy_run
     for stage in fmnist.TRAINING:
-        assert (out / stage.key / "export" / "model.safetensors").is_file(), stage.key
-        assert (out / stage.key / "metrics.jsonl").is_file()
+        assert stage.export(out) == out / stage.key / "export" / stage.student  # the trainer's layout
+        assert (stage.export(out) / "model.safetensors").is_file(), stage.key
+        # each student's record stays where it trained: the distilling stages' in their shared run
+        records = student_records(read_metrics(stage.trained_in(out)), stage.student)
+        assert [r["step"] for r in records if "loss" in r] == [1, 2], stage.key
+    assert fmnist.TRAINING[1].trained_in(out) == out / fmnist.STUDENTS_DIR
     labels = [r.label for r in rows]
     assert labels == [s.label for s in fmnist.TRAINING] + [fmnist.reference_label(),
                                                            *fmnist.RANDOM_INIT_LABELS.values(),
@@ -80,10 +85,11 @@ def test_every_stage_trains_and_every_network_is_in_the_table(toy_run):
 
 def test_the_seed_runs_distil_the_teacher_the_reproduction_trained(toy_run):
     out, _, _ = toy_run
-    config = json.loads((out / "seed" / "export" / "config.json").read_text())["seedzoo"]
-    assert config["teacher"]["pretrained"] == str(out / "teacher" / "export")
+    seed, ablation = (next(s for s in fmnist.TRAINING if s.key == key) for key in ("seed", "seed_tt1e-2"))
+    config = json.loads((seed.export(out) / "config.json").read_text())["seedzoo"]
+    assert config["teacher"]["pretrained"] == str(out / "teacher" / "export" / fmnist.TEACHER)
     assert config["teacher"]["teacher_temperature"] == 1e-4
-    ablation = json.loads((out / "seed_tt1e-2" / "export" / "config.json").read_text())["seedzoo"]
+    ablation = json.loads((ablation.export(out) / "config.json").read_text())["seedzoo"]
     assert ablation["teacher"]["teacher_temperature"] == 0.01 and ablation["entry"] != fmnist.STUDENT
 
 
@@ -94,7 +100,7 @@ def test_shipped_weights_are_fp16_copies_with_the_recorded_sha256_and_heads_only
     for key, name in fmnist.SHIPPED.items():
         path = ship / f"{name}.safetensors"
         assert sha256_file(path) == hashes[name]
-        shipped, trained = load_weights(path), load_weights(out / key / "export")
+        shipped, trained = load_weights(path), load_weights(out / key / "export" / name)
         for k, v in trained.backbone.items():
             if v.is_floating_point():
                 assert shipped.backbone[k].dtype == torch.float16
@@ -131,7 +137,8 @@ def test_the_registry_record_holds_each_shipped_entry_with_its_numbers(toy_run):
 def test_without_the_teacher_stage_the_students_distil_from_the_shipped_teacher(tmp_path, single_thread):
     assert fmnist.run_all(tmp_path, stages=["seed"], overrides=TOY) == []
     assert not (tmp_path / "teacher").exists()
-    config = json.loads((tmp_path / "seed" / "export" / "config.json").read_text())["seedzoo"]
+    seed = next(s for s in fmnist.TRAINING if s.key == "seed")
+    config = json.loads((seed.export(tmp_path) / "config.json").read_text())["seedzoo"]
     assert config["teacher"]["pretrained"] == "zoo" and config["teacher"]["entry"] == fmnist.TEACHER
 
 
@@ -191,9 +198,9 @@ def test_the_readme_section_finds_the_packed_files_from_any_working_directory(to
 
 def test_a_second_call_trains_nothing_again(toy_run):
     out, ship, _ = toy_run
-    before = {s.key: (out / s.key / "export" / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
+    before = {s.key: (s.export(out) / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
     fmnist.run_all(out, stages=["teacher", "seed", "mocov2", "supervised"], overrides=TOY)
-    after = {s.key: (out / s.key / "export" / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
+    after = {s.key: (s.export(out) / "model.safetensors").stat().st_mtime_ns for s in fmnist.TRAINING}
     assert before == after
 
 

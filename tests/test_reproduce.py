@@ -12,6 +12,7 @@ from seedzoo.data.fashion_mnist import available
 from seedzoo.experiments.fmnist.evaluation import Row
 from seedzoo.experiments.fmnist.report import seed_summary, write_seed_results
 from seedzoo.experiments.fmnist.run import NEEDS, STAGES, StageError, check_stages, run_seeds
+from seedzoo.experiments.fmnist.stages import STUDENT
 
 needs_fmnist = pytest.mark.skipif(not available(), reason="needs Debian's dataset-fashion-mnist")
 TOY = ["max_steps=1", "data.subset=64", "global_batch=32", "data.workers=0", "distill.queue_size=64",
@@ -50,7 +51,7 @@ def test_overrides_after_the_options_reach_the_training_run(tmp_path, single_thr
     assert main(["reproduce", "fmnist", "--stage", "seed", "--out", str(out), *TOY, "optim.base_lr=0.01"]) == 0
     config = yaml.safe_load((out / "seed" / "config.yaml").read_text())
     assert config["optim"]["base_lr"] == 0.01 and config["max_steps"] == 1
-    assert (out / "seed" / "export" / "model.safetensors").is_file()
+    assert (out / "seed" / "export" / STUDENT / "model.safetensors").is_file()
     assert not (out / "mocov2").exists()  # only the stage named
 
 

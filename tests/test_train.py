@@ -10,6 +10,7 @@ from PIL import Image
 from torch import nn
 
 from seedzoo.training.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
+from seedzoo.training.cohort import UNNAMED
 from seedzoo.training.config import TrainConfig, apply_overrides
 from seedzoo.training.engine import NonFiniteLossError, train
 from seedzoo.training.schedule import learning_rate
@@ -84,12 +85,20 @@ def tensors(obj, prefix=""):
     return out
 
 
-def assert_same_state(a, b):
-    ta, tb = tensors({k: a[k] for k in ("student", "objective", "optimizer")}), \
-        tensors({k: b[k] for k in ("student", "objective", "optimizer")})
-    assert ta.keys() == tb.keys() and len(ta) > 5
-    for k in ta:
-        assert torch.equal(ta[k], tb[k]), k
+def student_state(checkpoint, name: str = UNNAMED):
+    """One student's part of a checkpoint (every run keeps its students under `students`)."""
+    return checkpoint["students"][name]
+
+
+def assert_same_state(a, b, *names: str):
+    """Two checkpoints hold the same network, objective and optimiser of the students `names` (default: the
+    one unnamed student), bitwise, at the same step."""
+    for name in names or (UNNAMED,):
+        x, y = student_state(a, name), student_state(b, name)
+        ta, tb = (tensors({k: s[k] for k in ("student", "objective", "optimizer")}) for s in (x, y))
+        assert ta.keys() == tb.keys() and len(ta) > 5
+        for k in ta:
+            assert torch.equal(ta[k], tb[k]), (name, k)
     assert a["step"] == b["step"]
 
 
@@ -111,21 +120,24 @@ def test_zero_and_two_workers_give_identical_runs(images, tmp_path):
 def test_checkpoint_loads_with_weights_only_and_holds_the_run_state(images, tmp_path):
     result = run(tiny_config(images, "max_steps=2", "optim.schedule=step"), tmp_path / "r")
     state = torch.load(result.checkpoint, weights_only=True)
-    expected = {"student", "objective", "optimizer", "scaler", "rng", "step", "epoch", "config", "config_hash"}
-    assert expected <= set(state)
-    assert int(state["objective"]["queue"]["ptr"]) == 16 and state["step"] == 2
-    assert state["config"]["optim"]["schedule"] == "step"
-    assert any(k.startswith("head.") for k in state["student"])
-    assert (tmp_path / "r" / "config.yaml").read_text().startswith(f"# config_hash: {state['config_hash']}")
+    assert {"rng", "step", "epoch", "students"} <= set(state) and list(state["students"]) == [UNNAMED]
+    own = state["students"][UNNAMED]
+    assert {"student", "objective", "optimizer", "scaler", "student_rng", "config", "config_hash"} <= set(own)
+    assert int(own["objective"]["queue"]["ptr"]) == 16 and state["step"] == 2
+    assert own["config"]["optim"]["schedule"] == "step"
+    assert any(k.startswith("head.") for k in own["student"])
+    assert "teacher" in state  # teacher.pretrained "": saved once, for every student, to be resumable
+    assert (tmp_path / "r" / "config.yaml").read_text().startswith(f"# config_hash: {own['config_hash']}")
 
 
 def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(images, tmp_path):
-    with pytest.raises(NonFiniteLossError, match=r"loss is nan at step 5 \(epoch 1\).*step_000000004\.pt"):
+    with pytest.raises(NonFiniteLossError, match=r"loss of student student is nan at step 5 \(epoch 1\).*"
+                                                  r"step_000000004\.pt"):
         run(tiny_config(images), tmp_path / "nan", teacher=NaNAfter(5))
     last = latest_checkpoint(tmp_path / "nan")
     assert last.name == "step_000000004.pt"
     state = load_checkpoint(last)
-    assert all(torch.isfinite(t).all() for t in tensors(state["student"]).values())
+    assert all(torch.isfinite(t).all() for t in tensors(student_state(state)["student"]).values())
 
 
 def test_keep_last_prunes_old_checkpoints(images, tmp_path):
@@ -139,14 +151,15 @@ def test_metrics_jsonl_records_every_step(images, tmp_path):
     run(tiny_config(images, "max_steps=3"), tmp_path / "m")
     lines = [json.loads(x) for x in (tmp_path / "m" / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in lines] == [1, 2, 3]
-    assert {"loss", "lr", "images_per_s", "data_wait", "epoch"} <= set(lines[0])
-    assert all(0 <= r["data_wait"] <= 1 and math.isfinite(r["loss"]) for r in lines)
+    assert {"images_per_s", "data_wait", "epoch", "students"} <= set(lines[0])
+    assert set(lines[0]["students"][UNNAMED]) == {"loss", "lr"}
+    assert all(0 <= r["data_wait"] <= 1 and math.isfinite(r["students"][UNNAMED]["loss"]) for r in lines)
 
 
 def test_small_patches_fill_their_own_queue_with_one_crop_per_image(images, tmp_path):
     cfg = tiny_config(images, "max_steps=2", "distill.small_patches=true", "distill.small_crops=3",
                       "distill.small_size=8")
-    state = load_checkpoint(run(cfg, tmp_path / "sp").checkpoint)
+    state = student_state(load_checkpoint(run(cfg, tmp_path / "sp").checkpoint))
     assert int(state["objective"]["small_queue"]["ptr"]) == 16  # 2 steps x 8 images
     assert not torch.equal(state["objective"]["small_queue"]["queue"], state["objective"]["queue"]["queue"])
 
@@ -155,7 +168,7 @@ def test_moco_trains_the_query_and_moves_the_key_encoder(images, tmp_path):
     cfg = tiny_config(images, "method=moco", "max_steps=3", "moco.bn_splits=2", "moco.momentum=0.9")
     torch.manual_seed(0)
     result = train(cfg, tmp_path / "moco", student=TinyNet(8))
-    state = load_checkpoint(result.checkpoint)
+    state = student_state(load_checkpoint(result.checkpoint))
     q, k = state["student"], state["objective"]["key_encoder"]
     assert q.keys() == k.keys() and int(state["objective"]["queue"]["ptr"]) == 24
     assert not torch.equal(q["backbone.conv.weight"], k["backbone.conv.weight"])

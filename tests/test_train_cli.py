@@ -63,7 +63,7 @@ def test_sigkilled_run_resumes_to_the_uninterrupted_result(tmp_path):
     resumed = subprocess.run(_train_cmd(recipe, tmp_path / "cut", "--resume", "auto"), cwd=REPO, env=env,
                              capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert_same_state(load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "cut"))
+    assert_same_state(load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "cut"), "tiny")
 
 
 @pytest.mark.slow
@@ -74,11 +74,12 @@ def test_smoke_preset_exports_weights_that_create_model_loads_and_plots(tmp_path
                  "data.image_size=16", "data.workers=0", "global_batch=16", "distill.queue_size=64", "epochs=1",
                  "monitor.knn_train=64", "monitor.knn_test=32"])
     assert code == 0
-    state = load_checkpoint(out)
-    model = seedzoo.create_model("seed_resnet18", pretrained=out / "export")
+    state = load_checkpoint(out)["students"]["smoke"]
+    model = seedzoo.create_model("seed_resnet18", pretrained=out)  # the run folder: its one student's export
+    assert model.seedzoo_weights.path == out / "export" / "smoke" / "model.safetensors"
     for key, value in model.state_dict().items():
         assert torch.equal(value, state["student"][f"backbone.{key}"]), key
-    head = seedzoo.load_projection_head("seed_resnet18", pretrained=out / "export")
+    head = seedzoo.load_projection_head("seed_resnet18", pretrained=out / "export" / "smoke")
     assert torch.equal(head[2].weight, state["student"]["head.2.weight"])
     assert "knn20_top1" in (out / "metrics.jsonl").read_text()
 

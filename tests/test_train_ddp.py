@@ -16,6 +16,7 @@ import torch.multiprocessing as mp
 
 from seedzoo.data import fashion_mnist
 from seedzoo.training.checkpoint import load_checkpoint
+from seedzoo.training.cohort import UNNAMED
 
 from test_train import run, tiny_config, write_image_folder
 
@@ -35,15 +36,18 @@ def _worker(rank: int, world: int, port: int, images: str, run_dir: str) -> None
 
 
 def _losses(run_dir: Path) -> list[float]:
-    return [json.loads(x)["loss"] for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    """The losses of the run's students, step by step."""
+    records = [json.loads(x) for x in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return [s["loss"] for r in records for s in r.get("students", {}).values() if "loss" in s]
 
 
 def test_two_gloo_processes_with_half_batches_equal_one_process(tmp_path):
     images = write_image_folder(tmp_path / "train")
     single = run(tiny_config(images, "max_steps=6"), tmp_path / "single")
     mp.spawn(_worker, args=(2, _free_port(), str(images), str(tmp_path / "ddp")), nprocs=2, join=True)
-    a, b = load_checkpoint(single.checkpoint), load_checkpoint(tmp_path / "ddp")
-    assert a["step"] == b["step"] == 6
+    x, y = load_checkpoint(single.checkpoint), load_checkpoint(tmp_path / "ddp")
+    assert x["step"] == y["step"] == 6
+    a, b = x["students"][UNNAMED], y["students"][UNNAMED]
     # The queue holds teacher embeddings gathered in rank order: the same rows as one process.
     assert torch.equal(a["objective"]["queue"]["queue"], b["objective"]["queue"]["queue"])
     assert torch.equal(a["objective"]["queue"]["ptr"], b["objective"]["queue"]["ptr"])
@@ -65,4 +69,4 @@ def test_torchrun_two_processes_runs_the_smoke_preset(tmp_path):
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert load_checkpoint(out)["step"] == 2
-    assert len(_losses(out)) == 2 and (out / "export" / "model.safetensors").is_file()
+    assert len(_losses(out)) == 2 and (out / "export" / "smoke" / "model.safetensors").is_file()

@@ -19,6 +19,7 @@ import torch
 
 from seedzoo.cli import main
 from seedzoo.training.checkpoint import (
+    VERSION,
     CheckpointError,
     CheckpointSaveError,
     DamagedCheckpointError,
@@ -87,10 +88,20 @@ def test_one_flipped_bit_in_tensor_data_is_refused_as_damaged(tmp_path):
         read_checkpoint(path)
 
 
+def test_a_checkpoint_of_an_unreleased_earlier_layout_is_refused_naming_the_fix(tmp_path):
+    path = tmp_path / "step.pt"
+    state = {"format": "seedzoo-train", "version": VERSION - 1, **tiny_state()}
+    state["sha256"] = state_digest(state)
+    torch.save(state, path)
+    with pytest.raises(CheckpointError, match=f"version {VERSION - 1}; this seedzoo reads version {VERSION}: "
+                                              "it cannot be resumed: start the run again with --overwrite"):
+        read_checkpoint(path)
+
+
 def test_content_that_no_longer_matches_its_sha256_is_refused(tmp_path):
     """A consistent archive (valid CRCs) whose content was changed after the hash was taken."""
     path = tmp_path / "step.pt"
-    state = {"format": "seedzoo-train", "version": 2, **tiny_state()}
+    state = {"format": "seedzoo-train", "version": VERSION, **tiny_state()}
     state["sha256"] = state_digest(state)
     state["student"]["conv.bias"][0] = 6.1e36
     torch.save(state, path)
@@ -221,7 +232,7 @@ def test_weights_that_turn_non_finite_are_never_checkpointed(images, tmp_path):
         run(tiny_config(images, "save_every=1", "optim.base_lr=1e38"), tmp_path / "r", resume="auto")
     for path in list_checkpoints(tmp_path / "r"):
         state = read_checkpoint(path)
-        assert all(torch.isfinite(t).all() for t in tensors(state["student"]).values())
+        assert all(torch.isfinite(t).all() for t in tensors(state["students"]).values())
     assert [p.name for p in list_checkpoints(tmp_path / "r")][-1] == "step_000000002.pt"
 
 
@@ -335,9 +346,10 @@ def test_run_on_a_full_disk_stops_in_one_line_and_resumes_once_space_is_freed(im
     ("distill.student_temperature=inf", "distill.student_temperature=inf: must be a finite number > 0"),
     ("optim.base_lr=0", "optim.base_lr=0.0: must be a finite number > 0"),
     ("optim.base_lr=1e300", "optim.base_lr=1e+300: too large"),
-    ("data.image_size=100000", "data.image_size=100000 with global_batch=64: a step needs at least"),
+    # the sizes are checked by the trainer, which names the student it checked
+    ("data.image_size=100000", "smoke: data.image_size=100000 with global_batch=64: a step needs at least"),
     ("data.image_size=2", "data.image_size=2 is too small for the blur of data.blur_sigma=(0.1, 2.0)"),
-    ("teacher.arch=vit_tiny_patch16_224", ("data.image_size=32 does not pass through "
+    ("teacher.arch=vit_tiny_patch16_224", ("smoke: data.image_size=32 does not pass through "
                                           "teacher.arch=vit_tiny_patch16_224 (Input height (32) doesn't match")),
 ])
 def test_nonsense_configs_are_refused_in_one_line_before_any_work(tmp_path, capsys, override, message):

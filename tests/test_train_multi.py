@@ -63,7 +63,7 @@ def test_each_student_exports_bitwise_what_it_exports_trained_alone(images, tmp_
         assert both.losses[name] == result.loss
     state = load_checkpoint(both.checkpoint)
     for name, result in alone.items():  # queues, optimiser state, head: all the student's own, all equal
-        assert_same_state({**state["students"][name], "step": state["step"]}, load_checkpoint(result.checkpoint))
+        assert_same_state(state, load_checkpoint(result.checkpoint), name)
 
 
 def test_two_students_resume_mid_epoch_bit_identically(images, tmp_path):
@@ -74,8 +74,7 @@ def test_two_students_resume_mid_epoch_bit_identically(images, tmp_path):
     resumed = together([a, b], [8, 4], tmp_path / "cut", resume="auto")
     assert resumed.step == full.step == 8
     x, y = load_checkpoint(full.checkpoint), load_checkpoint(resumed.checkpoint)
-    for name in ("a", "b"):
-        assert_same_state({**x["students"][name], "step": 8}, {**y["students"][name], "step": 8})
+    assert_same_state(x, y, "a", "b")
 
 
 class DropoutNet(TinyNet):
@@ -113,8 +112,7 @@ def test_students_drawing_random_numbers_export_what_they_export_alone_and_resum
     assert pair([apply_overrides(c, ["max_steps=3"]) for c in (a, b)], tmp_path / "cut").step == 3
     resumed = pair([a, b], tmp_path / "cut", resume="auto")
     x, y = load_checkpoint(both.checkpoint), load_checkpoint(resumed.checkpoint)
-    for name in ("a", "b"):
-        assert_same_state({**x["students"][name], "step": 8}, {**y["students"][name], "step": 8})
+    assert_same_state(x, y, "a", "b")
 
 
 def test_resuming_with_other_students_is_refused(images, tmp_path):
@@ -129,7 +127,7 @@ def test_recipes_that_disagree_on_teacher_data_or_seed_are_refused_naming_the_fi
     b = apply_overrides(TrainConfig(), ["name=b", "seed=1", "data.image_size=32", "teacher.arch=seed_resnet18"])
     with pytest.raises(ConfigError, match="data.image_size, seed, teacher.arch"):
         check_cohort([a, b])
-    with pytest.raises(ConfigError, match="distinct, non-empty names"):
+    with pytest.raises(ConfigError, match="distinct names"):
         check_cohort([a, apply_overrides(TrainConfig(), ["name=a"])])
     assert check_cohort([a, apply_overrides(TrainConfig(), ["name=b", "optim.base_lr=1"])]) == ["a", "b"]
 
@@ -171,7 +169,7 @@ def test_cli_trains_two_yaml_recipes_together_into_one_export_each(tmp_path):
     assert main(["train", str(tmp_path / "eff.yaml"), str(tmp_path / "res.yaml"), "log_every=100",
                  "--out", str(tmp_path / "both")]) == 0
     assert main(["train", str(tmp_path / "res.yaml"), "log_every=100", "--out", str(tmp_path / "res")]) == 0
-    ref = load_file(tmp_path / "res" / "export" / "model.safetensors")
+    ref = load_file(tmp_path / "res" / "export" / "res" / "model.safetensors")  # one student: the same layout
     mine = load_file(tmp_path / "both" / "export" / "res" / "model.safetensors")
     assert mine.keys() == ref.keys() and all(torch.equal(mine[k], ref[k]) for k in ref)
     assert (tmp_path / "both" / "export" / "eff" / "model.safetensors").is_file()

@@ -11,8 +11,9 @@ import pytest
 
 from seedzoo.cli import main
 from seedzoo.training.checkpoint import checkpoint_path, list_checkpoints
-from seedzoo.training.metrics import MetricsLogger, flatten, read_metrics
-from seedzoo.training.run_folder import RUN_FILE, RunFolderError
+from seedzoo.training.cohort import UNNAMED
+from seedzoo.training.metrics import MetricsLogger, flatten, read_metrics, student_records
+from seedzoo.training.run_folder import RUN_FILE, RunFolderError, export_dir
 
 from test_train import run, tiny_config, write_image_folder
 
@@ -30,7 +31,7 @@ def snapshot(folder):
 
 
 def steps_of(run_dir):
-    return [r["step"] for r in read_metrics(run_dir) if "loss" in r]
+    return [r["step"] for r in student_records(read_metrics(run_dir), UNNAMED) if "loss" in r]
 
 
 def test_a_new_run_into_a_run_folder_is_refused_and_overwrite_starts_over(images, tmp_path):
@@ -73,11 +74,11 @@ def test_a_kill_after_the_last_checkpoint_resumes_to_the_same_kNN_and_export(ima
     (tmp_path / "cut" / RUN_FILE).unlink()
     lines = (tmp_path / "cut" / "metrics.jsonl").read_text().splitlines()
     (tmp_path / "cut" / "metrics.jsonl").write_text("\n".join(lines[:-1]) + "\n")
-    (tmp_path / "cut" / "export" / "config.json").unlink()
+    (export_dir(tmp_path / "cut", UNNAMED) / "config.json").unlink()
     resumed = run(cfg, tmp_path / "cut", resume="auto")
     assert not resumed.already_finished and resumed.step == full.step
     assert resumed.loss == full.loss and resumed.knn_top1 == full.knn_top1  # not "loss nan", not dropped
-    measured = json.loads((tmp_path / "cut" / "export" / "config.json").read_text())["seedzoo"]["measured"]
+    measured = json.loads((export_dir(tmp_path / "cut", UNNAMED) / "config.json").read_text())["seedzoo"]["measured"]
     assert [m["value"] for m in measured] == [full.knn_top1]
     assert (tmp_path / "cut" / RUN_FILE).is_file()
 
@@ -116,7 +117,7 @@ def test_metrics_csv_holds_every_record_of_metrics_jsonl(images, tmp_path):
     assert len(rows) == len(records) == 10  # 8 steps, 2 kNN
     for row, record in zip(rows, records):
         assert {k: v for k, v in row.items() if v != ""} == {k: str(v) for k, v in flatten(record).items()}
-    assert "knn5_top1" in rows[0]
+    assert f"students.{UNNAMED}.knn5_top1" in rows[0] and f"students.{UNNAMED}.loss" in rows[0]
 
 
 def test_metrics_csv_is_cut_back_with_the_jsonl_on_resume(images, tmp_path):
@@ -129,8 +130,8 @@ def test_metrics_csv_is_cut_back_with_the_jsonl_on_resume(images, tmp_path):
 def test_progress_bars_show_elapsed_and_eta_for_the_run_and_the_epoch(tmp_path, capsys):
     logger = MetricsLogger(tmp_path, True, total_steps=6, start_step=2, steps_per_epoch=4, progress=True)
     for step in (3, 4, 5):
-        logger.step({"step": step, "epoch": (step - 1) // 4, "loss": 1.0, "lr": 0.1, "images_per_s": 1.0,
-                     "data_wait": 0.0})
+        logger.step({"step": step, "epoch": (step - 1) // 4, "images_per_s": 1.0, "data_wait": 0.0,
+                     "students": {"a": {"loss": 1.0, "lr": 0.1}}})
     logger.close()
     err = capsys.readouterr().err
     assert "train:" in err and "5/6 [" in err and "<" in err  # overall: done/total [elapsed<eta]
@@ -141,11 +142,12 @@ def test_progress_bars_show_elapsed_and_eta_for_the_run_and_the_epoch(tmp_path, 
 def test_plain_progress_lines_carry_elapsed_and_eta(tmp_path, capsys):
     logger = MetricsLogger(tmp_path, True, total_steps=4, log_every=2, steps_per_epoch=2, progress=False)
     for step in range(1, 5):
-        logger.step({"step": step, "epoch": (step - 1) // 2, "loss": 1.0, "lr": 0.1, "images_per_s": 1.0,
-                     "data_wait": 0.0})
+        logger.step({"step": step, "epoch": (step - 1) // 2, "images_per_s": 1.0, "data_wait": 0.0,
+                     "students": {"a": {"loss": 1.0, "lr": 0.1}, "b": {"loss": 2.0, "lr": 0.2}}})
     logger.close()
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0].startswith("step 2/4 epoch 1/2 loss 1.0000") and lines[0].endswith("[0:00 < 0:00]")
+    assert lines[0].startswith("step 2/4 epoch 1/2 a loss 1.0000 lr 0.1; b loss 2.0000 lr 0.2;")
+    assert lines[0].endswith("[0:00 < 0:00]")
     assert lines[1].startswith("step 4/4 epoch 2/2")
 
 
@@ -156,9 +158,10 @@ def test_tensorboard_receives_the_scalars_when_installed(images, tmp_path):
     run(tiny_config(images, "max_steps=3", *KNN), tmp_path / "r")
     events = EventAccumulator(str(tmp_path / "r" / "tensorboard"))
     events.Reload()
-    assert [e.step for e in events.Scalars("loss")] == [1, 2, 3]
-    assert [e.value for e in events.Scalars("loss")] == pytest.approx([r["loss"] for r in read_metrics(tmp_path / "r")
-                                                                      if "loss" in r])
+    tag = f"students/{UNNAMED}/loss"
+    assert [e.step for e in events.Scalars(tag)] == [1, 2, 3]
+    assert [e.value for e in events.Scalars(tag)] == pytest.approx(
+        [r["loss"] for r in student_records(read_metrics(tmp_path / "r"), UNNAMED) if "loss" in r])
 
 
 # --- through the command line ----------------------------------------------------------------
@@ -174,7 +177,8 @@ def test_cli_refuses_a_second_run_in_one_line_and_sums_up_a_finished_one(images,
     assert main(["train", str(recipe), "--out", str(out)]) == 0
     summary = capsys.readouterr().out.splitlines()[-2:]
     assert summary[0].startswith("done: 4 steps in 0:")
-    assert "kNN-20 top-1 " in summary[1] and f"weights in {out / 'export'}" in summary[1]
+    assert summary[1].startswith("  r: ") and "kNN-20 top-1 " in summary[1]  # named after its recipe file
+    assert f"weights in {out / 'export' / 'r'}" in summary[1]
 
     before = snapshot(out)
     assert main(["train", str(recipe), "--out", str(out)]) == 2

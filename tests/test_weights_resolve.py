@@ -27,7 +27,7 @@ def run_export(tmp_path_factory):
     """A run's export as the trainer writes it: 32 px, Fashion-MNIST mean/std."""
     model = timm.create_model("seed_resnet18", num_classes=0)
     head = seedzoo.models.ProjectionHead(512, 512, 128).state_dict()
-    out = tmp_path_factory.mktemp("run") / "export"
+    out = tmp_path_factory.mktemp("run") / "export" / "my_run"
     return write_run_export(out, architecture="seed_resnet18", backbone=model.state_dict(), head=head, entry=None,
                             seedzoo={"entry": "my_run"}, image_size=32, mean=(0.286,) * 3, std=(0.353,) * 3), model
 
@@ -38,7 +38,8 @@ def test_an_export_folder_is_a_name_and_carries_its_preprocessing(run_export):
     folder, source = run_export
     model = seedzoo.create_model(folder, pretrained=True)
     assert all(torch.equal(v, source.state_dict()[k]) for k, v in model.state_dict().items())
-    assert seedzoo.create_model(folder.parent, pretrained=True).seedzoo_weights.path == folder / "model.safetensors"
+    run = folder.parent.parent  # the run folder names its only student's export
+    assert seedzoo.create_model(run, pretrained=True).seedzoo_weights.path == folder / "model.safetensors"
     data = resolve_data_config({}, model=model)
     assert data["input_size"] == (3, 32, 32) and data["crop_pct"] == 1.0 and data["mean"] == (0.286,) * 3
     out = seedzoo.get_transform(folder)(Image.new("RGB", (50, 40)))

@@ -45,12 +45,12 @@ def _train(args: argparse.Namespace) -> int:
         return _refuse(args, "name a zoo entry, a recipe YAML, or --preset smoke")
     try:
         cfgs = [load_config(source, overrides) for source in sources]
-        if len(cfgs) > 1:  # students trained together are told apart by name: a recipe's file name if unnamed
-            cfgs = [c if c.name else load_config(src, [f"name={_stem(src)}", *overrides])
-                    for c, src in zip(cfgs, sources)]
-            from ..training.cohort import check_cohort
+        # students are told apart by name (their export folders): a recipe's file name if it has none
+        cfgs = [c if c.name else load_config(src, [f"name={_stem(src)}", *overrides])
+                for c, src in zip(cfgs, sources)]
+        from ..training.cohort import check_cohort
 
-            check_cohort(cfgs)
+        check_cohort(cfgs)
     except ConfigError as err:
         return _refuse(args, err)
     if args.print_config:
@@ -58,9 +58,9 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     from ..training.engine import NonFiniteLossError, train
 
-    run_dir = args.out or Path("runs") / "+".join(c.name or _stem(s) for c, s in zip(cfgs, sources)).replace("/", "_")
+    run_dir = args.out or Path("runs") / "+".join(c.name for c in cfgs)
     try:
-        result = train(cfgs if len(cfgs) > 1 else cfgs[0], run_dir, resume=args.resume, overwrite=args.overwrite,
+        result = train(cfgs, run_dir, resume=args.resume, overwrite=args.overwrite,
                        command=" ".join(["seedzoo", "train", *sys.argv[2:]]))
     except ConfigError as err:  # several problems: one line each (any other error: cli's one line)
         return _refuse(args, err)
@@ -81,7 +81,6 @@ def _summary(result, cfgs) -> str:
     else:
         head = f"done: {steps} in {format_duration(result.wall_s)}"
     lines = [head]
-    several = len(cfgs) > 1
     for cfg, name in zip(cfgs, result.losses):
         knn, folder = result.knn.get(name), result.exports.get(name)
         parts = [f"loss {result.losses[name]:.4f}"]
@@ -89,7 +88,7 @@ def _summary(result, cfgs) -> str:
             parts.append(f"kNN-{cfg.monitor.knn_k} top-1 {knn:.2f}%")
         if folder is not None:
             parts.append(f"weights in {folder} (seedzoo.create_model('{cfg.student.arch}', pretrained='{folder}'))")
-        lines.append(f"  {name + ': ' if several else ''}{', '.join(parts)}")
+        lines.append(f"  {name}: {', '.join(parts)}")
     return "\n".join(lines)
 
 

@@ -1,8 +1,9 @@
 """Training checkpoints that verify themselves: atomic, finite, hashed, loadable with weights_only=True.
 
-A checkpoint holds the student (backbone + head), the objective's own state (queues and pointers; MoCo's
-key encoder; a random-init teacher), optimizer, GradScaler, step, epoch, the RNG states as tensors and
-the resolved config with its hash. Files are `RUN_DIR/checkpoints/step_<step>.pt`.
+A checkpoint holds the run's step, epoch, RNG states (as tensors) and random-init teacher, and under
+`students.<name>` each student's network (backbone + head), objective state (queues and pointers; MoCo's
+key encoder), optimizer, GradScaler, RNG stream and resolved config with its hash. Files are
+`RUN_DIR/checkpoints/step_<step>.pt`.
 
 Every file records the sha256 of its own content (`sha256`: a canonical digest of every key, value and
 tensor byte, computed before writing and again after reading), and is checked twice before use: the zip
@@ -32,7 +33,10 @@ from ..files import DiskFullError, WriteError, write_atomic
 
 CHECKPOINT_DIR = "checkpoints"
 FORMAT = "seedzoo-train"
-VERSION = 2  # 2: the file records the sha256 of its content; 1 (no hash) still loads, unverified
+# The layout this seedzoo writes and reads: the run's step, epoch, RNG and random-init teacher at the top,
+# each student's state under `students.<name>`, the sha256 of the content. Earlier versions were never
+# released, and are refused.
+VERSION = 3
 _NAME = re.compile(r"step_(\d+)\.pt$")
 DIGEST_KEY = "sha256"
 
@@ -222,11 +226,11 @@ def read_checkpoint(path: str | Path) -> dict[str, Any]:
         what = f"a PyTorch file holding {_summary(state)}"
         raise CheckpointError(f"{path} is not a seedzoo training checkpoint: it is {what}{_WEIGHTS_HINT}")
     version = state.get("version")
-    if version == 1:
-        return state  # written before checkpoints recorded their hash: nothing to verify against
     if version != VERSION:
+        fix = "upgrade seedzoo" if isinstance(version, int) and version > VERSION else \
+            "it cannot be resumed: start the run again with --overwrite"
         raise CheckpointError(f"{path} is a seedzoo training checkpoint of version {version!r}; this seedzoo "
-                              f"reads versions 1 and {VERSION}: upgrade seedzoo")
+                              f"reads version {VERSION}: {fix}")
     recorded = state.get(DIGEST_KEY)
     if not isinstance(recorded, str) or state_digest(state) != recorded:
         raise DamagedCheckpointError(f"{path} is damaged: its content does not match the sha256 it records")

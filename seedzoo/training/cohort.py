@@ -28,16 +28,30 @@ def differing_keys(cfgs: Sequence[TrainConfig], sections: Sequence[str] = SHARED
     return [k for k in keys if len({repr(f.get(k)) for f in flat}) > 1]
 
 
+UNNAMED = "student"  # the name of a student whose config has none
+
+
+def student_names(cfgs: Sequence[TrainConfig]) -> list[str]:
+    """What a run calls its students (its export folders, checkpoint and metrics keys): their configs' names."""
+    return [c.name or UNNAMED for c in cfgs]
+
+
 def check_cohort(cfgs: Sequence[TrainConfig]) -> list[str]:
-    """The students' names, after checking that `cfgs` can train together (`ConfigError` otherwise)."""
+    """The students' names, after checking that `cfgs` can train together (`ConfigError` otherwise). One
+    config is a cohort of one."""
     if not cfgs:
         raise ConfigError("no recipe to train: name at least one")
-    names = [c.name for c in cfgs]
-    if len(cfgs) == 1:
-        return names
+    names = student_names(cfgs)
+    for name in names:
+        if name in (".", "..") or "/" in name or "\\" in name:
+            raise ConfigError(f"name={name!r}: a student's name is the folder of its export "
+                              "(RUN_DIR/export/<name>/): use one without '/' or '\\'")
+    if len(set(names)) != len(names):
+        raise ConfigError(f"students trained together need distinct names (got {names}): set name=... in each "
+                          "recipe; each exports to RUN_DIR/export/<name>/")
     methods = [get_method(c.method) for c in cfgs]
     alone = sorted({m.name for m in methods if not m.cohort})
-    if alone:
+    if alone and len(cfgs) > 1:
         raise ConfigError(f"method {', '.join(alone)} trains one student at a time: train those recipes separately")
     differ = differing_keys(cfgs) + differing_keys([c for c, m in zip(cfgs, methods) if m.needs_teacher], TEACHER)
     if differ:
@@ -45,10 +59,7 @@ def check_cohort(cfgs: Sequence[TrainConfig]) -> list[str]:
             "recipes trained together share one data stream and one teacher pass, but these settings "
             f"differ: {', '.join(differ)}. Make them agree (e.g. with key=value overrides), or train the "
             "recipes separately")
-    if any(not n for n in names) or len(set(names)) != len(names):
-        raise ConfigError(f"students trained together need distinct, non-empty names (got {names}): set "
-                          "name=... in each recipe; each exports to RUN_DIR/export/<name>/")
-    conflicts = view_conflicts((f"student {c.name}", v) for c, m in zip(cfgs, methods) for v in m.views(c))
+    conflicts = view_conflicts((f"student {n}", v) for n, c, m in zip(names, cfgs, methods) for v in m.views(c))
     if conflicts:
         raise ConfigError(*conflicts)
     return names

@@ -27,7 +27,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from ..data.augment import EvalTransform, sample_generator
+from ..data.augment import sample_generator
 from ..data.datasets import ImageSource, KeyedViewDataset, build_source
 from ..data.sampler import GlobalBatchSampler
 from ..errors import SeedzooError
@@ -35,6 +35,7 @@ from ..files import write_atomic
 from . import distributed as D
 from .checkpoint import (
     NonFiniteStateError,
+    ResumePoint,
     discard_after,
     resolve_resume,
     rng_state,
@@ -53,13 +54,17 @@ from .config import (
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
 from .memory import fit_problems
 from .methods import Method, get_method
-from .metrics import MetricsLogger, knn_top1, last_knn, truncate_metrics
+from .metrics import MetricsLogger, last_knn, truncate_metrics
+from .monitor import MonitorSplit, knn_monitor, monitor_split
 from .neighbours import run_neighbours
 from .networks import Encoder, build_student, build_teacher, resolve_teacher
 from .objective import Objective
 from .run_folder import (
+    CONFIG_FILE,
+    PLAN_FILE,
     check_run_folder,
     clear_run,
+    export_dir,
     is_finished,
     mark_finished,
     read_finished,
@@ -69,8 +74,6 @@ from .schedule import learning_rate, scaled_lr
 from .teacher import TeacherPass
 from .views import ViewSet
 
-PLAN_FILE = "device_plan.json"
-
 
 class NonFiniteLossError(SeedzooError, FloatingPointError):
     """The loss or the weights became NaN or infinite; the run stops, and no checkpoint holds them."""
@@ -78,21 +81,40 @@ class NonFiniteLossError(SeedzooError, FloatingPointError):
 
 @dataclass
 class RunResult:
-    """What a run ended with. With several students, `loss`, `export_dir` and `knn_top1` are the first
-    student's; `losses`, `exports` and `knn` hold every student's, by name."""
+    """What a run ended with: every student's loss, last kNN and export, by name. `loss`, `export_dir`
+    and `knn_top1` are the first student's (the only one's, for a run of one)."""
 
     run_dir: Path
     step: int
     epoch: int
-    loss: float
     checkpoint: Path | None
-    export_dir: Path | None
-    knn_top1: float | None = None
-    losses: dict[str, float] = field(default_factory=dict)
-    exports: dict[str, Path | None] = field(default_factory=dict)
-    knn: dict[str, float | None] = field(default_factory=dict)
+    losses: dict[str, float]
+    exports: dict[str, Path | None]
+    knn: dict[str, float | None]
     wall_s: float = 0.0  # this call's wall time
     already_finished: bool = False  # resumed a run that had finished: nothing was done
+
+    @classmethod
+    def from_record(cls, run_dir: Path, record: dict[str, Any], checkpoint: Path | None, *, wall_s: float = 0.0,
+                    already_finished: bool = False) -> RunResult:
+        """The result a run's record (what run.json holds) describes."""
+        students = record["students"]
+        return cls(run_dir, record["step"], record["epoch"], checkpoint,
+                   {n: s["loss"] for n, s in students.items()},
+                   {n: run_dir / s["export"] if s.get("export") else None for n, s in students.items()},
+                   {n: s["knn"] for n, s in students.items()}, wall_s, already_finished)
+
+    @property
+    def loss(self) -> float:
+        return next(iter(self.losses.values()))
+
+    @property
+    def export_dir(self) -> Path | None:
+        return next(iter(self.exports.values()))
+
+    @property
+    def knn_top1(self) -> float | None:
+        return next(iter(self.knn.values()))
 
 
 @dataclass
@@ -124,14 +146,13 @@ class _Student:
                 "config": to_dict(self.cfg), "config_hash": config_hash(self.cfg), "loss": self.loss,
                 "student_rng": self.rng}
 
-    def load_state(self, state: dict[str, Any], run_rng: dict[str, torch.Tensor]) -> None:
-        """`run_rng`: the run's global RNG state, the stream of a checkpoint from before students had their own."""
-        self.rng = {k: v.cpu() for k, v in state.get("student_rng", run_rng).items()}
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.rng = {k: v.cpu() for k, v in state["student_rng"].items()}
         self.model.load_state_dict(state["student"])
         self.objective.load_state(state["objective"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.loss = float(state.get("loss", float("nan")))
+        self.loss = float(state["loss"])
 
     @contextmanager
     def own_rng(self, device: torch.device) -> Iterator[None]:
@@ -140,6 +161,32 @@ class _Student:
             set_rng_state(self.rng)
             yield
             self.rng = rng_state()
+
+
+@dataclass
+class _Loop:
+    """What the run carries from step to step: its students, teacher, data, and where it stands."""
+
+    students: list[_Student]
+    teacher: TeacherPass | None
+    views: ViewSet
+    teacher_views: tuple[str, ...]  # the views the teacher embeds each step, for every student that reads them
+    dataset: KeyedViewDataset
+    sampler: GlobalBatchSampler
+    steps_per_epoch: int
+    total: int
+    step: int = 0
+    last_checkpoint: Path | None = None
+    history: list[dict[str, Any]] = field(default_factory=list)  # metrics records up to the resume point
+
+    @property
+    def epoch(self) -> int:
+        return self.step // self.steps_per_epoch
+
+    def checkpoint_state(self) -> dict[str, Any]:
+        return {"step": self.step, "epoch": self.epoch, "rng": rng_state(),
+                **(self.teacher.state() if self.teacher is not None else {}),
+                "students": {m.name: m.state() for m in self.students}}
 
 
 def _fresh_rng(seed: int, device: torch.device) -> dict[str, torch.Tensor]:
@@ -155,8 +202,9 @@ class Trainer:
     `cfg` may be a sequence of configs that agree on data, batch, epochs and seed, and on the teacher
     among those that distil one (`cohort.check_cohort`); their methods may differ. Every step then makes
     the union of their views once, runs the teacher once on the views they ask it for, and trains each
-    student as it would train alone (bitwise, on one CPU process). Each student exports to
-    `run_dir/export/<name>/`; a single student to `run_dir/export/`.
+    student as it would train alone (bitwise, on one CPU process). A run of one student is a cohort of one:
+    every student exports to `run_dir/export/<name>/` (`run_folder.export_dir`), its checkpoint state is
+    under `students.<name>`, its metrics under `students.<name>` of each record.
 
     `student` (a backbone built with num_classes=0, or one per config) and `teacher` (a network whose
     output is the teacher embedding) replace the networks the configs name; `source` replaces the
@@ -179,18 +227,19 @@ class Trainer:
             raise ValueError(f"{len(backbones)} student backbones for {len(self.cfgs)} configs: pass one each")
         self._students, self._teacher, self._source = list(backbones), teacher, source
         self.resume, self.overwrite = resume, overwrite
+        self._monitor_splits: dict[tuple[int, int], MonitorSplit | None] = {}
         self.command = command or " ".join(["seedzoo", "train", *sys.argv[1:]])
 
     # --- set-up ------------------------------------------------------------------------------
 
-    def _build_teacher(self, plan: DevicePlan) -> TeacherPass | None:
+    def _build_teacher(self, plans: list[DevicePlan], device: torch.device) -> TeacherPass | None:
         """The teacher of the students that distil one (built once, for all), or None."""
-        distilling = [c for c in self.cfgs if get_method(c.method).needs_teacher]
+        distilling = [(c, p) for c, p in zip(self.cfgs, plans) if get_method(c.method).needs_teacher]
         if not distilling:
             return None
-        t = distilling[0].teacher  # the cohort check made the students' teachers agree
+        cfg, plan = distilling[0]  # the cohort check made the students' teachers agree
         # a random-init teacher is saved in checkpoints to be resumable; a pretrained one is reloaded
-        return TeacherPass(self._teacher_network(distilling[0]), plan.teacher, save=not t.pretrained)
+        return TeacherPass(self._teacher_network(cfg), plan.teacher, save=not cfg.teacher.pretrained).to(device)
 
     def _teacher_network(self, cfg: TrainConfig) -> nn.Module:
         if self._teacher is not None:
@@ -218,12 +267,14 @@ class Trainer:
         return get_method(cfg.method).objective(student, cfg)
 
     def _write_run_config(self, plans: list[DevicePlan]) -> None:
-        text = "".join(f"# config_hash: {config_hash(c)}\n" + dump_yaml(c) for c in self.cfgs[:1])
-        for c in self.cfgs[1:]:  # several students: one YAML document each
-            text += f"---\n# config_hash: {config_hash(c)}\n" + dump_yaml(c)
-        write_atomic(self.run_dir / "config.yaml", text)
-        record = plans[0].record() if len(plans) == 1 else {
-            **plans[0].record(), "student": {n: p.student.__dict__ for n, p in zip(self.names, plans)}}
+        """config.yaml (one YAML document per student) and device_plan.json (the teacher's plan, and each
+        student's by name)."""
+        write_atomic(self.run_dir / CONFIG_FILE, "---\n".join(
+            f"# config_hash: {config_hash(c)}\n" + dump_yaml(c) for c in self.cfgs))
+        record = {"device": plans[0].device, "native_bf16": plans[0].native_bf16,
+                  "teacher": next((p.teacher.__dict__ for c, p in zip(self.cfgs, plans)
+                                   if get_method(c.method).needs_teacher), None),
+                  "students": {n: p.student.__dict__ for n, p in zip(self.names, plans)}}
         write_atomic(self.run_dir / PLAN_FILE, json.dumps(record, indent=2) + "\n")
 
     def _build_students(self, info: D.DistInfo, plans: list[DevicePlan]) -> list[_Student]:
@@ -248,7 +299,28 @@ class Trainer:
                                 _fresh_rng(cfg.seed, device)))
         return out
 
-    # --- the run -----------------------------------------------------------------------------
+    def _build_loop(self, info: D.DistInfo, plans: list[DevicePlan]) -> _Loop:
+        """The students, their teacher and the data, as a fresh run starts them."""
+        cfg = self.cfg
+        students = self._build_students(info, plans)
+        # what the students read: the union of their methods' views, and of the views the teacher embeds
+        views = ViewSet([v for m in students for v in m.method.views(m.cfg)])
+        teacher_views = tuple(dict.fromkeys(v for m in students for v in m.method.teacher_views(m.cfg)))
+        source = self._source if self._source is not None else build_source(
+            cfg.data.source, cfg.data.path, cfg.data.subset)
+        teacher = self._build_teacher(plans, info.device)
+        if views.neighbours:  # views of each image's neighbours: the teacher's bags, once per run
+            if teacher is None:
+                raise ValueError("views of a neighbour need a teacher to find the neighbours")
+            views.bags = run_neighbours(self.run_dir, teacher.network, source, cfg, views.neighbours, info.device)
+        dataset = KeyedViewDataset(source, views, seed=cfg.seed, on_error=cfg.data.on_error)
+        sampler = GlobalBatchSampler(len(dataset), cfg.global_batch, info.rank, info.world_size, cfg.seed)
+        steps_per_epoch = len(dataset) // cfg.global_batch
+        total = cfg.epochs * steps_per_epoch
+        total = min(total, cfg.max_steps) if cfg.max_steps else total
+        return _Loop(students, teacher, views, teacher_views, dataset, sampler, steps_per_epoch, total)
+
+    # --- the run: check, restore, run, finish ---------------------------------------------------
 
     def fit(self) -> RunResult:
         owns_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
@@ -260,16 +332,50 @@ class Trainer:
                 D.cleanup()
 
     def _fit(self, info: D.DistInfo) -> RunResult:
-        cfg, device = self.cfg, info.device
-        # Also here, not only in load_config: a config built in Python has not been validated.
-        problems = [(c, p) for c in self.cfgs for p in config_problems(c, info.world_size)]
-        if not problems:  # then the sizes: too small for the networks, or more than the device holds
-            problems = [(c, p) for c, backbone in zip(self.cfgs, self._students)
-                        for p in fit_problems(c, device, info.world_size, student=backbone is None,
+        t0 = time.perf_counter()
+        self._check(info)
+        point = self._open_folder(info)
+        finished = read_finished(self.run_dir) if point is not None else None
+        if point is not None and finished is not None and is_finished(finished, point.step, self._config_hashes()):
+            return RunResult.from_record(self.run_dir, finished, point.path, already_finished=True)
+        plans = [resolve_plan(c, info.device) for c in self.cfgs]
+        if any(c.precision == "fp16" for c in self.cfgs) and info.device.type != "cuda" and info.is_main:
+            print("precision=fp16 applies on GPU only: this CPU run trains in fp32 (bf16 is available)",
+                  file=sys.stderr)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        if info.is_main:
+            self._write_run_config(plans)
+        loop = self._build_loop(info, plans)
+        self._restore(loop, point, info)
+        logger = MetricsLogger(self.run_dir, info.is_main, loop.total, loop.step, self.cfg.log_every,
+                               loop.steps_per_epoch)
+        if info.is_main:
+            who = ", ".join(f"{m.name} ({m.method.trained_by})" for m in loop.students)
+            logger.info(f"run {who}: {info.world_size} process(es) on {info.device.type}, {loop.total} steps of "
+                        f"global batch {self.cfg.global_batch}, into {self.run_dir}")
+            teacher = f"teacher {_describe(loop.teacher.plan)}; " if loop.teacher is not None else ""
+            logger.info(f"device plan: {teacher}student " + "; ".join(_describe(m.plan) for m in loop.students))
+        try:
+            self._run(loop, info, logger)
+        finally:
+            logger.close()
+        return self._finish(loop, info, t0)
+
+    def _check(self, info: D.DistInfo) -> None:
+        """Refuse the configs before any work: their values (also here, not only in load_config: a config
+        built in Python has not been validated), then the sizes (too small for the networks, or more than
+        the device holds)."""
+        problems = [(n, p) for n, c in zip(self.names, self.cfgs) for p in config_problems(c, info.world_size)]
+        if not problems:
+            problems = [(n, p) for n, c, backbone in zip(self.names, self.cfgs, self._students)
+                        for p in fit_problems(c, info.device, info.world_size, student=backbone is None,
                                               teacher=self._teacher is None)]
         if problems:
-            raise ConfigError(*(f"{c.name}: {p}" if len(self.cfgs) > 1 else p for c, p in problems))
-        t0 = time.perf_counter()
+            raise ConfigError(*(f"{name}: {p}" for name, p in problems))
+
+    def _open_folder(self, info: D.DistInfo) -> ResumePoint | None:
+        """The run folder made ready (an earlier run removed with `overwrite`, leftovers of a kill
+        cleared) and the checkpoint to resume from, verified before anything is written."""
         check_run_folder(self.run_dir, self.resume, self.overwrite)
         D.barrier()  # every rank sees the folder as it was before rank 0 clears or writes into it
         if info.is_main:
@@ -278,210 +384,148 @@ class Trainer:
                       file=sys.stderr)
             for path, size in remove_leftovers(self.run_dir):
                 print(f"removed {path.name} ({size / 1e6:.1f} MB), left by an interrupted save", file=sys.stderr)
-        point = resolve_resume(self.resume, self.run_dir)  # verified before anything is written
-        finished = read_finished(self.run_dir) if point is not None else None
-        if point is not None and finished is not None and is_finished(finished, point.step, self._config_hashes()):
-            return self._finished_result(finished, point.path)
-        plans = [resolve_plan(c, device) for c in self.cfgs]
-        if any(c.precision == "fp16" for c in self.cfgs) and device.type != "cuda" and info.is_main:
-            print("precision=fp16 applies on GPU only: this CPU run trains in fp32 (bf16 is available)",
-                  file=sys.stderr)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
-        if info.is_main:
-            self._write_run_config(plans)
+        return resolve_resume(self.resume, self.run_dir)
 
-        students = self._build_students(info, plans)
-        teacher = self._build_teacher(plans[0])
-        if teacher is not None:
-            teacher.to(device)
-        # what the students read: the union of their methods' views, and of the views the teacher embeds
-        view_set = ViewSet([v for m in students for v in m.method.views(m.cfg)])
-        teacher_views = list(dict.fromkeys(v for m in students for v in m.method.teacher_views(m.cfg)))
-        source = self._source if self._source is not None else build_source(
-            cfg.data.source, cfg.data.path, cfg.data.subset)
-        if view_set.neighbours:  # views of each image's neighbours: the teacher's bags, once per run
-            if teacher is None:
-                raise ValueError("views of a neighbour need a teacher to find the neighbours")
-            view_set.bags = run_neighbours(self.run_dir, teacher.network, source, cfg, view_set.neighbours, device)
-        dataset = KeyedViewDataset(source, view_set, seed=cfg.seed, on_error=cfg.data.on_error)
-        sampler = GlobalBatchSampler(len(dataset), cfg.global_batch, info.rank, info.world_size, cfg.seed)
-        steps_per_epoch = len(dataset) // cfg.global_batch
-        total = cfg.epochs * steps_per_epoch
-        total = min(total, cfg.max_steps) if cfg.max_steps else total
-
-        step, last_ckpt = 0, None
+    def _restore(self, loop: _Loop, point: ResumePoint | None, info: D.DistInfo) -> None:
+        """Put `loop` where the checkpoint left it, and cut the run's later checkpoints and metrics."""
         if point is not None:
-            state, resume_from = point.state, point.path
+            state = point.state
             if info.is_main:
                 for _path, reason in point.damaged:
-                    print(f"{reason}; resuming from the older {resume_from.name} instead", file=sys.stderr)
-            # One student: the checkpoint holds its state at the top level; several: under "students".
-            saved = state["students"] if "students" in state else {students[0].name: state}
-            if len(saved) != len(students) or (len(students) > 1 and sorted(saved) != sorted(self.names)):
-                raise ValueError(f"{resume_from} holds the students {', '.join(map(repr, saved))}, this run "
+                    print(f"{reason}; resuming from the older {point.path.name} instead", file=sys.stderr)
+            saved = state["students"]
+            if sorted(saved) != sorted(self.names):
+                raise ValueError(f"{point.path} holds the students {', '.join(map(repr, saved))}, this run "
                                  f"trains {', '.join(map(repr, self.names))}: resume with the same recipes")
-            if teacher is not None:
-                teacher.load_state(state)
-            for m, part in zip(students, [saved[m.name] for m in students] if len(students) > 1 else saved.values()):
-                m.load_state(part, state["rng"])
-                if part["config_hash"] != config_hash(m.cfg) and info.is_main:
-                    changed = _changed_keys(part["config"], to_dict(m.cfg))
-                    print(f"resuming {resume_from} with a changed config: {', '.join(changed)}", file=sys.stderr)
+            if loop.teacher is not None:
+                loop.teacher.load_state(state)
+            for m in loop.students:
+                m.load_state(saved[m.name])
+                if saved[m.name]["config_hash"] != config_hash(m.cfg) and info.is_main:
+                    changed = _changed_keys(saved[m.name]["config"], to_dict(m.cfg))
+                    print(f"resuming {point.path} with a changed config of {m.name}: {', '.join(changed)}",
+                          file=sys.stderr)
             set_rng_state({k: v.cpu() for k, v in state["rng"].items()})
-            step, last_ckpt = int(state["step"]), resume_from
-        history = []
+            loop.step, loop.last_checkpoint = int(state["step"]), point.path
         if info.is_main and self.resume:  # also when no checkpoint was found: the run starts from step 0
-            for path in discard_after(self.run_dir, step):
+            for path in discard_after(self.run_dir, loop.step):
                 print(f"removed {path.name}, newer than the resume point", file=sys.stderr)
-            history = truncate_metrics(self.run_dir, step)  # what follows the resume point runs again
-        for m in students:
-            m.knn = last_knn(history, m.cfg.monitor.knn_k, m.name if len(students) > 1 else None)[1]
+            loop.history = truncate_metrics(self.run_dir, loop.step)  # what follows the resume point runs again
+        for m in loop.students:
+            m.knn = last_knn(loop.history, m.cfg.monitor.knn_k, m.name)[1]
 
-        logger = MetricsLogger(self.run_dir, info.is_main, total, step, cfg.log_every, steps_per_epoch)
-        if info.is_main:
-            who = ", ".join(f"{m.name or '(unnamed)'} ({m.method.trained_by})" for m in students)
-            logger.info(f"run {who}: {info.world_size} process(es) on "
-                        f"{device.type}, {total} steps of global batch {cfg.global_batch}, into {self.run_dir}")
-            logger.info(f"device plan: teacher {_describe(plans[0].teacher)}; student "
-                        + "; ".join(_describe(p.student) for p in plans))
+    def _run(self, loop: _Loop, info: D.DistInfo, logger: MetricsLogger) -> None:
+        """The steps from `loop.step` to `loop.total`: checkpoints as configured, the kNN monitor at
+        epoch ends."""
+        cfg, device = self.cfg, info.device
+        if loop.step and loop.step % loop.steps_per_epoch == 0:  # a kill between an epoch's checkpoint and its kNN
+            for m in loop.students:
+                if last_knn(loop.history, m.cfg.monitor.knn_k, m.name)[0] != loop.step:
+                    m.knn = self._monitor(m, loop.step, loop.epoch, info, logger) or m.knn
+        while loop.step < loop.total:
+            epoch, first_batch = divmod(loop.step, loop.steps_per_epoch)
+            loop.sampler.set_epoch(epoch, first_batch)
+            loader = DataLoader(loop.dataset, batch_sampler=loop.sampler, num_workers=cfg.data.workers,
+                                pin_memory=device.type == "cuda")
+            t_prev = time.perf_counter()
+            for batch in loader:
+                t_data = time.perf_counter()
+                views = {k: batch[k].to(device, non_blocking=True) for k in loop.views.names}
+                # The teacher's pass, once for every student that distils it.
+                targets = loop.teacher.targets(views, loop.teacher_views) if loop.teacher is not None else {}
+                skipped = int(D.all_reduce_sum(batch["skipped"].sum().to(device)))
+                for m in loop.students:
+                    with m.own_rng(device):
+                        self._step(m, views, targets, loop, info)
+                loop.step += 1
+                t_end = time.perf_counter()
+                logger.step({"step": loop.step, "epoch": epoch,
+                             "images_per_s": cfg.global_batch / max(t_end - t_prev, 1e-9),
+                             "data_wait": (t_data - t_prev) / max(t_end - t_prev, 1e-9), "skipped": skipped,
+                             "students": {m.name: {"loss": m.loss, "lr": m.optimizer.param_groups[0]["lr"]}
+                                          for m in loop.students}})
+                t_prev = t_end
+                if loop.step % cfg.save_every == 0 or loop.step % loop.steps_per_epoch == 0 \
+                        or loop.step == loop.total:
+                    loop.last_checkpoint = self._save(loop, info) or loop.last_checkpoint
+                    logger.info(f"saved checkpoint {loop.last_checkpoint} (step {loop.step})")
+                if loop.step >= loop.total:
+                    break
+            if loop.step % loop.steps_per_epoch == 0:
+                for m in loop.students:
+                    m.knn = self._monitor(m, loop.step, loop.epoch, info, logger) or m.knn
 
-        def checkpoint() -> Path | None:
-            if not info.is_main:
-                return None
-            state = {"step": step, "epoch": step // steps_per_epoch, "rng": rng_state(),
-                     **(teacher.state() if teacher is not None else {})}
-            if len(students) == 1:
-                state.update(students[0].state())
-            else:
-                state["students"] = {m.name: m.state() for m in students}
-            try:
-                return save_checkpoint(state, self.run_dir, step, cfg.keep_last)
-            except NonFiniteStateError as err:
-                kept = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
-                raise NonFiniteLossError(
-                    f"the weights became non-finite at step {step} (epoch {step // steps_per_epoch}): {err}; "
-                    f"nothing was saved, {kept}. Lower optim.base_lr, use precision=bf16 or fp32, or check "
-                    "the data, then continue with --resume auto") from None
-
-        try:
-            if step and step % steps_per_epoch == 0:  # a kill between an epoch's checkpoint and its kNN
-                for m in students:
-                    if last_knn(history, m.cfg.monitor.knn_k, m.name if len(students) > 1 else None)[0] != step:
-                        m.knn = self._monitor(m, step, step // steps_per_epoch, device, info, logger) or m.knn
-            while step < total:
-                epoch, first_batch = divmod(step, steps_per_epoch)
-                sampler.set_epoch(epoch, first_batch)
-                loader = DataLoader(dataset, batch_sampler=sampler, num_workers=cfg.data.workers,
-                                    pin_memory=device.type == "cuda")
-                t_prev = time.perf_counter()
-                for batch in loader:
-                    t_data = time.perf_counter()
-                    views = {k: batch[k].to(device, non_blocking=True) for k in view_set.names}
-                    # The teacher's pass, once for every student that distils it.
-                    targets = teacher.targets(views, teacher_views) if teacher is not None else {}
-                    skipped = int(D.all_reduce_sum(batch["skipped"].sum().to(device)))
-                    for m in students:
-                        with m.own_rng(device):
-                            lr = self._step(m, views, targets, step, steps_per_epoch, epoch, info, last_ckpt)
-                    step += 1
-                    t_end = time.perf_counter()
-                    record: dict[str, Any] = {"step": step, "epoch": epoch, "loss": students[0].loss, "lr": lr}
-                    if len(students) > 1:  # loss, lr: the first student's; every student's by name
-                        record["students"] = {m.name: {"loss": m.loss, "lr": m.optimizer.param_groups[0]["lr"]}
-                                              for m in students}
-                    logger.step({**record, "images_per_s": cfg.global_batch / max(t_end - t_prev, 1e-9),
-                                 "data_wait": (t_data - t_prev) / max(t_end - t_prev, 1e-9), "skipped": skipped})
-                    t_prev = t_end
-                    if step % cfg.save_every == 0 or step % steps_per_epoch == 0 or step == total:
-                        last_ckpt = checkpoint() or last_ckpt
-                        logger.info(f"saved checkpoint {last_ckpt} (step {step})")
-                    if step >= total:
-                        break
-                if step % steps_per_epoch == 0:
-                    for m in students:
-                        m.knn = self._monitor(m, step, step // steps_per_epoch, device, info, logger) or m.knn
-        finally:
-            logger.close()
-
-        exports: dict[str, Path | None] = {}
-        for m in students:
-            folder = self.run_dir / "export" / (m.name if len(students) > 1 else "")
-            exports[m.name] = self._export(m, step, folder) if info.is_main and m.cfg.export else None
-        if info.is_main and last_ckpt is not None and step == total:
-            mark_finished(self.run_dir, {
-                "step": step, "epoch": step // steps_per_epoch, "checkpoint": last_ckpt.name,
-                "students": {m.name: {"config_hash": config_hash(m.cfg), "loss": m.loss, "knn": m.knn,
-                                      "export": str(e.relative_to(self.run_dir)) if (e := exports[m.name]) else None}
-                             for m in students}})
+    def _finish(self, loop: _Loop, info: D.DistInfo, t0: float) -> RunResult:
+        """Each student's export, run.json when the run is complete, and what it ended with."""
+        exports = {m.name: self._export(m, loop.step) if info.is_main and m.cfg.export else None
+                   for m in loop.students}
+        record = {"step": loop.step, "epoch": loop.epoch,
+                  "checkpoint": loop.last_checkpoint.name if loop.last_checkpoint is not None else None,
+                  "students": {m.name: {"config_hash": config_hash(m.cfg), "loss": m.loss, "knn": m.knn,
+                                        "export": str(e.relative_to(self.run_dir)) if (e := exports[m.name])
+                                        else None}
+                               for m in loop.students}}
+        if info.is_main and loop.last_checkpoint is not None and loop.step == loop.total:
+            mark_finished(self.run_dir, record)
         D.barrier()
-        first = students[0]
-        return RunResult(self.run_dir, step, step // steps_per_epoch, first.loss, last_ckpt, exports[first.name],
-                         first.knn, {m.name: m.loss for m in students}, exports,
-                         {m.name: m.knn for m in students}, wall_s=time.perf_counter() - t0)
+        return RunResult.from_record(self.run_dir, record, loop.last_checkpoint, wall_s=time.perf_counter() - t0)
 
     def _config_hashes(self) -> dict[str, str]:
         return {name: config_hash(c) for name, c in zip(self.names, self.cfgs)}
 
-    def _finished_result(self, record: dict[str, Any], checkpoint: Path) -> RunResult:
-        """What a finished run ended with, from its run.json: resuming it does nothing."""
-        students = record["students"]
-        exports = {n: self.run_dir / s["export"] if s.get("export") else None for n, s in students.items()}
-        first = self.names[0]
-        return RunResult(self.run_dir, record["step"], record["epoch"], students[first]["loss"], checkpoint,
-                         exports[first], students[first]["knn"], {n: s["loss"] for n, s in students.items()},
-                         exports, {n: s["knn"] for n, s in students.items()}, already_finished=True)
+    def _save(self, loop: _Loop, info: D.DistInfo) -> Path | None:
+        """The checkpoint of `loop`'s step (written by the main process; None elsewhere)."""
+        if not info.is_main:
+            return None
+        try:
+            return save_checkpoint(loop.checkpoint_state(), self.run_dir, loop.step, self.cfg.keep_last)
+        except NonFiniteStateError as err:
+            raise _non_finite(f"the weights became non-finite at step {loop.step} (epoch {loop.epoch}): {err}",
+                              loop.last_checkpoint) from None
 
-    def _step(self, m: _Student, views: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], step: int,
-              steps_per_epoch: int,
-              epoch: int, info: D.DistInfo, last_ckpt: Path | None) -> float:
-        """One optimisation step of student `m` on this batch; returns its learning rate."""
-        o = m.cfg.optim
-        lr = learning_rate(step, steps_per_epoch, m.cfg.epochs, o.base_lr, m.cfg.global_batch, o.warmup_epochs,
-                           per_step=o.schedule == "step")
+    def _step(self, m: _Student, views: dict[str, torch.Tensor], targets: dict[str, torch.Tensor], loop: _Loop,
+              info: D.DistInfo) -> None:
+        """One optimisation step of student `m` on this batch."""
+        o, step = m.cfg.optim, loop.step
+        lr = learning_rate(step, loop.steps_per_epoch, m.cfg.epochs, o.base_lr, m.cfg.global_batch,
+                           o.warmup_epochs, per_step=o.schedule == "step")
         for group in m.optimizer.param_groups:
             group["lr"] = lr
         with m.plan.autocast(info.device.type):
             loss, pending = m.objective.compute(m.net, {k: m.plan.input(v) for k, v in views.items()}, step,
-                                                targets, epoch)
+                                                targets, loop.epoch)
         m.loss = float(D.all_reduce_sum(loss.detach().float())) / info.world_size
         if not math.isfinite(m.loss):
-            kept = f"the last good checkpoint is {last_ckpt}" if last_ckpt else "no checkpoint was written yet"
-            who = f" of student {m.name}" if len(self.cfgs) > 1 else ""
-            raise NonFiniteLossError(
-                f"loss{who} is {m.loss} at step {step + 1} (epoch {epoch}); the run stops before "
-                f"updating anything, {kept}. Lower optim.base_lr, use precision=bf16 or fp32, or "
-                "check the data, then continue with --resume auto")
+            raise _non_finite(f"the loss of student {m.name} is {m.loss} at step {step + 1} (epoch {loop.epoch}), "
+                              "before updating anything", loop.last_checkpoint)
         m.optimizer.zero_grad(set_to_none=True)
         m.scaler.scale(loss).backward()
         m.scaler.step(m.optimizer)
         m.scaler.update()
         m.objective.update(pending)
-        return lr
 
     # --- reporting ---------------------------------------------------------------------------
 
-    def _monitor(self, student: _Student, step: int, epoch: int, device: torch.device, info: D.DistInfo,
+    def _monitor(self, student: _Student, step: int, epoch: int, info: D.DistInfo,
                  logger: MetricsLogger) -> float | None:
-        m, d = student.cfg.monitor, self.cfg.data
+        """The student's kNN monitor at an epoch end, when one is due: recorded and returned."""
+        m = student.cfg.monitor
         if not (m.knn_every and epoch % m.knn_every == 0 and info.is_main):
             return None
-        if d.source == "fashion_mnist":
-            train_src = build_source(d.source, d.path, split="train")
-            test_src = build_source(d.source, d.path, split="test")
-        elif d.source == "image_folder":
-            train_src = test_src = build_source(d.source, d.path)
-        else:
-            logger.info(f"kNN monitor skipped: data.source={d.source} has no labels")
+        # drawn once per size: every epoch measures the same images, and a student the images it would alone
+        sizes = (m.knn_train, m.knn_test)
+        if sizes not in self._monitor_splits:
+            self._monitor_splits[sizes] = monitor_split(self.cfg.data, m, self.cfg.seed)
+        split = self._monitor_splits[sizes]
+        if split is None:
+            logger.info(f"kNN monitor skipped: data.source={self.cfg.data.source} has no labels")
             return None
-        top1 = knn_top1(student.model.backbone, train_src, test_src,
-                        EvalTransform(d.image_size, mean=d.mean, std=d.std), device, m.knn_train, m.knn_test, m.knn_k)
-        several = len(self.cfgs) > 1
-        logger.write({"step": step, "epoch": epoch, f"knn{m.knn_k}_top1": top1,
-                      **({"student": student.name} if several else {})})
-        logger.info(f"epoch {epoch}: kNN-{m.knn_k} top-1 {top1:.2f}%{f' ({student.name})' if several else ''}")
+        top1 = knn_monitor(student.model.backbone, split, m.knn_k, info.device)
+        logger.write({"step": step, "epoch": epoch, "students": {student.name: {f"knn{m.knn_k}_top1": top1}}})
+        logger.info(f"epoch {epoch}: kNN-{m.knn_k} top-1 {top1:.2f}% ({student.name})")
         return top1
 
-    def _export(self, student: _Student, step: int, folder: Path) -> Path | None:
+    def _export(self, student: _Student, step: int) -> Path:
         from ..weights.publish import write_run_export
         from ..zoo import UnknownModelError, get_entry
 
@@ -509,8 +553,16 @@ class Trainer:
         state = {k: v.detach().cpu().contiguous() for k, v in model.backbone.state_dict().items()}
         head = ({k: v.detach().cpu().contiguous() for k, v in model.head.state_dict().items()}
                 if student.method.export_head else None)
-        return write_run_export(folder, architecture=cfg.student.arch, backbone=state, head=head, entry=entry,
-                                seedzoo=block, image_size=cfg.data.image_size, mean=cfg.data.mean, std=cfg.data.std)
+        return write_run_export(export_dir(self.run_dir, student.name), architecture=cfg.student.arch,
+                                backbone=state, head=head, entry=entry, seedzoo=block, image_size=cfg.data.image_size,
+                                mean=cfg.data.mean, std=cfg.data.std)
+
+
+def _non_finite(what: str, last_checkpoint: Path | None) -> NonFiniteLossError:
+    """The one message of a run stopped by a NaN or an infinity."""
+    kept = f"the last good checkpoint is {last_checkpoint}" if last_checkpoint else "no checkpoint was written yet"
+    return NonFiniteLossError(f"{what}; the run stops and nothing was saved, {kept}. Lower optim.base_lr, use "
+                              "precision=bf16 or fp32, or check the data, then continue with --resume auto")
 
 
 def _describe(p: NetworkPlan) -> str:

@@ -1,8 +1,11 @@
 """What a run reports: `metrics.jsonl` (the record), `metrics.csv`, TensorBoard when it is installed,
-progress bars on a TTY (plain lines otherwise) and a kNN monitor.
+progress bars on a TTY (plain lines otherwise); the kNN monitor's numbers (`monitor.py`) are records too.
 
 `metrics.jsonl` is the source of truth: one JSON object per line, appended and flushed as the run goes;
-on resume it is cut back to the resume point, and the CSV is rewritten from what remains.
+on resume it is cut back to the resume point, and the CSV is rewritten from what remains. Every record
+holds `step` and `epoch`, the run's own values at the top (`images_per_s`, `data_wait`, `skipped`) and
+each student's under `students.<name>` (`loss`, `lr`; `knn20_top1` in a kNN record), however many
+students the run trains; `student_records` reads one student's series.
 """
 from __future__ import annotations
 
@@ -13,10 +16,6 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from ..files import write_atomic
 
@@ -55,17 +54,24 @@ def truncate_metrics(run_dir: str | Path, step: int) -> list[dict[str, Any]]:
     return kept
 
 
-def last_knn(records: list[dict[str, Any]], k: int, student: str | None = None) -> tuple[int | None, float | None]:
-    """(step, top-1) of the newest kNN-`k` record (of `student`, when several train together)."""
+def student_records(records: list[dict[str, Any]], student: str) -> list[dict[str, Any]]:
+    """One student's series: its values (`loss`, `lr`, `knn20_top1`, ...) beside each record's `step` and
+    `epoch`, from the records that hold any."""
+    return [{"step": r["step"], "epoch": r.get("epoch"), **r["students"][student]}
+            for r in records if student in (r.get("students") or {})]
+
+
+def last_knn(records: list[dict[str, Any]], k: int, student: str) -> tuple[int | None, float | None]:
+    """(step, top-1) of the newest kNN-`k` record of `student`."""
     key = f"knn{k}_top1"
-    for r in reversed(records):
-        if key in r and r.get("student") == student:
+    for r in reversed(student_records(records, student)):
+        if key in r:
             return r["step"], r[key]
     return None, None
 
 
 def flatten(record: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Nested records (several students) as flat columns: {"students": {"a": {"loss": 1}}} -> students.a.loss."""
+    """Nested records as flat columns: {"students": {"a": {"loss": 1}}} -> students.a.loss."""
     out: dict[str, Any] = {}
     for k, v in record.items():
         if isinstance(v, dict):
@@ -182,9 +188,10 @@ class MetricsLogger:
             return
         self.write(record)
         step, epoch = record["step"], record["epoch"]
+        students = record["students"]
         if self.bar is not None:
             self.bar.update(1)
-            self.bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{record['lr']:.3g}")
+            self.bar.set_postfix({f"{name} loss": f"{v['loss']:.4f}" for name, v in students.items()})
             if self.epoch_bar is not None:
                 if epoch != self._epoch:  # a new epoch (or the first after a resume, mid-epoch)
                     self._epoch = epoch
@@ -196,8 +203,8 @@ class MetricsLogger:
             elapsed = time.perf_counter() - self.t0
             eta = elapsed / max(step - self.start, 1) * (self.total - step)
             epochs = f"/{self.epochs}" if self.epochs else ""
-            print(f"step {step}/{self.total} epoch {epoch + 1}{epochs} loss {record['loss']:.4f} "
-                  f"lr {record['lr']:.4g} {record['images_per_s']:.1f} img/s "
+            each = "; ".join(f"{name} loss {v['loss']:.4f} lr {v['lr']:.4g}" for name, v in students.items())
+            print(f"step {step}/{self.total} epoch {epoch + 1}{epochs} {each}; {record['images_per_s']:.1f} img/s "
                   f"data-wait {100 * record['data_wait']:.0f}% "
                   f"[{format_duration(elapsed)} < {format_duration(eta)}]", flush=True)
 
@@ -217,46 +224,3 @@ class MetricsLogger:
             self.tb.close()
         if self.file is not None:
             self.file.close()
-
-
-def _cosine_knn(train_f: torch.Tensor, train_y: torch.Tensor, test_f: torch.Tensor, k: int,
-                temperature: float = 0.07) -> torch.Tensor:
-    """Weighted cosine kNN vote (fallback when seedzoo.evaluation.knn is not installed)."""
-    sim = F.normalize(test_f, dim=1) @ F.normalize(train_f, dim=1).T
-    w, idx = sim.topk(min(k, len(train_f)), dim=1)
-    votes = torch.zeros(len(test_f), int(train_y.max()) + 1)
-    votes.scatter_add_(1, train_y[idx], (w / temperature).exp())
-    return votes.argmax(1)
-
-
-@torch.no_grad()
-def extract_features(backbone: nn.Module, source, transform, indices: range, device: torch.device,
-                     batch_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    feats, labels = [], []
-    for lo in range(indices.start, indices.stop, batch_size):
-        items = [source.load(i) for i in range(lo, min(lo + batch_size, indices.stop))]
-        x = torch.stack([transform(img) for img, _ in items]).to(device)
-        feats.append(backbone(x).float().cpu())
-        labels += [y for _, y in items]
-    return torch.cat(feats), torch.tensor(labels)
-
-
-def knn_top1(backbone: nn.Module, train_source, test_source, transform, device: torch.device,
-             n_train: int, n_test: int, k: int = 20) -> float:
-    """Top-1 (%) of a cosine kNN on backbone features: a cheap progress signal, not the paper protocol."""
-    was_training = backbone.training
-    backbone.eval()
-    try:
-        tr_f, tr_y = extract_features(backbone, train_source, transform, range(min(n_train, len(train_source))),
-                                      device)
-        te_f, te_y = extract_features(backbone, test_source, transform, range(min(n_test, len(test_source))),
-                                      device)
-    finally:
-        backbone.train(was_training)
-    try:
-        from ..evaluation.knn import knn_classify
-    except ImportError:
-        pred = _cosine_knn(tr_f, tr_y, te_f, k)
-    else:
-        pred = knn_classify(tr_f, tr_y, te_f, k=k, temperature=0.07, num_classes=int(tr_y.max()) + 1)
-    return float((pred == te_y).float().mean() * 100)

@@ -16,9 +16,17 @@ from ..files import remove_partial_files, write_atomic
 from .checkpoint import CHECKPOINT_DIR
 
 RUN_FILE = "run.json"
+CONFIG_FILE = "config.yaml"  # one YAML document per student
+PLAN_FILE = "device_plan.json"
+EXPORT_DIR = "export"  # one model folder per student: export/<name>/
 BAGS_FILE = "neighbours.safetensors"  # the teacher's nearest neighbours of every image (training.neighbours)
-RUN_FILES = (RUN_FILE, "config.yaml", "device_plan.json", "metrics.jsonl", "metrics.csv", "metrics.png", BAGS_FILE)
-RUN_DIRS = (CHECKPOINT_DIR, "tensorboard", "export")
+RUN_FILES = (RUN_FILE, CONFIG_FILE, PLAN_FILE, "metrics.jsonl", "metrics.csv", "metrics.png", BAGS_FILE)
+RUN_DIRS = (CHECKPOINT_DIR, "tensorboard", EXPORT_DIR)
+
+
+def export_dir(run_dir: str | Path, student: str) -> Path:
+    """Where a run exports its student `student`, however many students it trains."""
+    return Path(run_dir) / EXPORT_DIR / student
 
 
 class RunFolderError(SeedzooError, FileExistsError):

@@ -6,7 +6,7 @@ preprocessing that belongs to them. The factory then only builds the model.
 
 Names: a zoo entry (`seed_mbv3_large.mocov2_r50_200ep`), an alias (`seed_mbv3_large`), a timm
 architecture (`seed_mobilenetv3_large`, `resnet18`), `hf-hub:ORG/REPO[@REV]`, or the path of a model
-folder (a run's `export/`, or the run folder itself). A hub name or a folder names its own weights.
+folder (a run's `export/<name>/`, or the run folder itself). A hub name or a folder names its own weights.
 
 `pretrained` has one meaning everywhere:
 
@@ -84,7 +84,7 @@ __all__ = [
 ]
 
 HF_PREFIX = "hf-hub:"
-RUN_EXPORT = "export"  # a training run folder keeps its exported model here
+RUN_EXPORT = "export"  # a training run folder keeps each student's exported model in export/<name>/
 Pretrained = bool | str | os.PathLike
 
 
@@ -165,12 +165,18 @@ def is_model_path(name: str | os.PathLike) -> bool:
 
 
 def locate(path: str | os.PathLike) -> Path:
-    """A weights file or model folder; a training run folder resolves to its `export/`."""
+    """A weights file or model folder; a training run folder resolves to its student's export
+    (`export/<name>/`; a run of several students names one of them)."""
     path = Path(path).expanduser()
     if not path.exists():
         raise FileNotFoundError(f"pretrained={str(path)!r}: no such file or folder")
     if path.is_dir() and not (path / WEIGHTS_NAME).is_file() and (path / RUN_EXPORT).is_dir():
-        return path / RUN_EXPORT
+        exports = sorted(p for p in (path / RUN_EXPORT).iterdir() if (p / WEIGHTS_NAME).is_file())
+        if len(exports) == 1:
+            return exports[0]
+        if exports:
+            raise PretrainedError(f"pretrained={str(path)!r} is a run of {len(exports)} students "
+                                  f"({', '.join(p.name for p in exports)}): pass one export, e.g. {exports[0]}")
     return path
 
 

@@ -15,8 +15,9 @@ under the same protocols:
 The teacher ships, as the paper's teachers do: unless asked (`--stage teacher`), the students distil
 from the shipped `mocov2_r18.fmnist`.
 
-The SEED student and its ablation train together, against one teacher pass per step (each
-export is bitwise what the stage trained alone would export). `run_all` skips every stage whose
+The SEED student and its ablation train together, against one teacher pass per step, into
+`OUT/students/` (each export, copied to its stage's folder, is bitwise what the stage trained alone would
+export). `run_all` skips every stage whose
 output exists and the evaluation every row it has measured, so an interrupted reproduction continues where
 it stopped (training runs resume from their last checkpoint). Results go to `OUT/results.json` and
 `OUT/results.md`; the wall time of each stage to `OUT/timings.json`; the fp16 files that would ship to
@@ -48,6 +49,7 @@ from .stages import (
     COMMAND,
     REFERENCE,
     STUDENT,
+    STUDENTS_DIR,
     TEACHER,
     TRAINING,
     Stage,
@@ -59,8 +61,8 @@ from .stages import (
 
 __all__ = [
     "BASELINE", "COMMAND", "EMBEDDED_DIR", "PACKAGE", "PIXEL_LABELS", "PROTOCOLS", "RANDOM_INIT_LABELS",
-    "README_MARKERS", "REFERENCE", "SHIPPED", "STUDENT", "TEACHER", "TRAINING", "ReleaseTarget", "Row", "Stage",
-    "against_random_init", "against_raw_pixels", "evaluate",
+    "README_MARKERS", "REFERENCE", "SHIPPED", "STUDENT", "STUDENTS_DIR", "TEACHER", "TRAINING", "ReleaseTarget",
+    "Row", "Stage", "against_random_init", "against_raw_pixels", "evaluate",
     "gains_table", "markdown_table", "measured_record", "pack", "plot_curves", "readme_section", "reference_label",
     "release", "run_all", "seed_vs_moco",
     "targets", "targets_table", "student_epochs", "teacher_crowding", "train_stage", "train_supervised",

@@ -22,7 +22,7 @@ from torch import nn
 
 from ...files import write_atomic
 from ...zoo import get_entry
-from .stages import REFERENCE, STUDENT, TEACHER, TRAINING, export_dir, is_done, reference_label
+from .stages import REFERENCE, STUDENT, TEACHER, TRAINING, is_done, reference_label, supervised_export
 
 # Protocols of the table, as pinned strings (`seedzoo eval NAME --protocol P` measures each again).
 PROTOCOLS = {"knn": "knn", "linear": "linear_fast", "linear_1pct": "linear_fast:fraction=0.01"}
@@ -63,12 +63,12 @@ def _networks(out: Path, packed: dict[str, Path]) -> list[_Network]:
     student_arch = get_entry(STUDENT).architecture
     rows = []
     for stage in TRAINING:
-        if stage.key not in packed and not is_done(stage.run_dir(out)):
+        if stage.key not in packed and not is_done(stage.export(out)):
             continue  # not trained (yet): `run_all` can evaluate the main rows before the ablations
-        weights = packed.get(stage.key) or export_dir(stage.run_dir(out))
+        weights = packed.get(stage.key) or stage.export(out)
         rows.append(_Network(stage.key, stage.label, stage.recipe, get_entry(stage.recipe).architecture, weights))
     rows.append(_Network("supervised", reference_label(), REFERENCE, student_arch,
-                         packed.get("supervised") or export_dir(out / "supervised")))
+                         packed.get("supervised") or supervised_export(out)))
     for entry, label in RANDOM_INIT_LABELS.items():
         rows.append(_Network(f"random_{entry}", label, entry, get_entry(entry).architecture, False))
     rows += [_Network(key, label, STUDENT, None, None) for key, label in PIXEL_LABELS.items()]

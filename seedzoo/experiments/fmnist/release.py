@@ -29,10 +29,10 @@ from .stages import (
     STUDENT,
     TEACHER,
     TRAINING,
-    export_dir,
     is_done,
     packed_dir,
     reference_label,
+    stage_export,
 )
 
 # The stages whose networks ship, by the entry they ship as.
@@ -66,8 +66,9 @@ def pack(out: Path) -> dict[str, Path]:
     for key, name in SHIPPED.items():
         entry = get_entry(name)
         # without a teacher stage in OUT the students distilled from the shipped teacher, which ships again
-        shipped = key == "teacher" and not is_done(out / key)
-        weights = load_weights(resolve_weights(entry, offline=True) if shipped else export_dir(out / key))
+        export = stage_export(key, out)
+        shipped = key == "teacher" and not is_done(export)
+        weights = load_weights(resolve_weights(entry, offline=True) if shipped else export)
         head = (weights.head or {}) if entry.weights.with_head else {}
         half = {part: {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
                 for part, tensors in (("backbone", weights.backbone), ("head", head))}

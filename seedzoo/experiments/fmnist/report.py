@@ -179,13 +179,15 @@ def plot_curves(out: Path, path: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from ...training.metrics import METRICS_FILE, student_records
     from ...training.plot import read_metrics
 
     fig, (loss_ax, knn_ax) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
     for stage in TRAINING:
-        if not (stage.run_dir(out) / "metrics.jsonl").is_file():
+        run = stage.trained_in(out)
+        if not (run / METRICS_FILE).is_file():
             continue  # not trained (yet)
-        records = read_metrics(stage.run_dir(out))
+        records = student_records(read_metrics(run), stage.student)
         steps = [r for r in records if "loss" in r]
         loss_ax.plot([r["step"] for r in steps], [r["loss"] for r in steps], lw=1, label=stage.label)
         knn = [(r["epoch"], v) for r in records for k, v in r.items() if k.startswith("knn")]

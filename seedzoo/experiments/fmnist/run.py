@@ -19,7 +19,16 @@ from ...files import write_atomic
 from .evaluation import Row, evaluate, teacher_crowding
 from .release import SHIPPED, ReleaseTarget, pack, release
 from .report import write_results, write_seed_results
-from .stages import TRAINING, is_done, should_train, train_stage, train_students, train_supervised
+from .stages import (
+    TRAINING,
+    is_done,
+    should_train,
+    stage_export,
+    supervised_export,
+    train_stage,
+    train_students,
+    train_supervised,
+)
 
 SUPERVISED, EVALUATE = "supervised", "evaluate"
 STAGES = (*(s.key for s in TRAINING), SUPERVISED, EVALUATE)  # every name `--stage` takes, in run order
@@ -60,7 +69,7 @@ def check_stages(names: Iterable[str] | None, out: Path) -> tuple[set[str] | Non
                          f"{', '.join(STAGES)} (several: --stage seed,mocov2)")
     notes = []
     for stage in sorted(wanted):
-        missing = [k for k in NEEDS.get(stage, ()) if k not in wanted and not is_done(out / k)]
+        missing = [k for k in NEEDS.get(stage, ()) if k not in wanted and not is_done(stage_export(k, out))]
         if missing:
             wanted.update(missing)
             notes.append(f"{stage} needs {', '.join(missing)}, which {out} does not hold yet: training "
@@ -105,7 +114,7 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
     timer = _Timer(out)
     # The distilling stages share one teacher pass (trained together when more than one is missing).
     students = [s for s in TRAINING if s.distils and (wanted is None or s.key in wanted)]
-    together = students if sum(not is_done(s.run_dir(out)) for s in students) > 1 else []
+    together = students if sum(not is_done(s.export(out)) for s in students) > 1 else []
     for stage in TRAINING:
         if stage in together:
             if stage is together[0]:
@@ -114,7 +123,7 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
         elif should_train(stage, out, wanted):
             with timer(stage.key):
                 train_stage(stage, out, overrides)
-    if (wanted is None or SUPERVISED in wanted) and not is_done(out / SUPERVISED):
+    if (wanted is None or SUPERVISED in wanted) and not is_done(supervised_export(out)):
         with timer(SUPERVISED):
             train_supervised(out, limit=limit)
     if wanted is not None and EVALUATE not in wanted:

@@ -1,14 +1,14 @@
 """What the reproduction trains: its stages, and the two ways a stage's network is trained.
 
-Each stage trains one zoo recipe into `OUT/<key>/` (resuming from its last checkpoint) and exports it
-to `OUT/<key>/export/`; a stage whose export exists is done. The distilling stages (the SEED student and
-its ablations) train together as students of one teacher pass (`train_students`, into
-`OUT/students/`); each still ends with its own export and metrics in its folder. The labelled
-reference is trained by fine-tuning rather than by `seedzoo train`.
+Each stage trains one zoo recipe into `OUT/<key>/` (resuming from its last checkpoint), which exports its
+student to `OUT/<key>/export/<name>/` as every training run does; a stage whose export exists is done.
+The distilling stages (the SEED student and its ablations) train together as students of one teacher
+pass (`train_students`, into `OUT/students/`); each stage's folder then receives its student's export,
+and its training record stays in the run that trained it (`Stage.trained_in`). The labelled reference
+is trained by fine-tuning rather than by `seedzoo train`, into `OUT/supervised/export/<entry>/`.
 """
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import torch
 
-from ...files import write_atomic
+from ...training.metrics import METRICS_FILE
+from ...training.run_folder import export_dir
 from ...weights.publish import write_model_folder
 from ...zoo import get_entry
 
@@ -25,6 +26,7 @@ BASELINE = "mocov2_mbv3_large.fmnist"
 TEACHER = "mocov2_r18.fmnist"
 REFERENCE = "supervised_mbv3_large.fmnist"
 COMMAND = "seedzoo reproduce fmnist"
+STUDENTS_DIR = "students"  # the distilling stages' shared run, under OUT
 
 
 @dataclass(frozen=True)
@@ -32,25 +34,52 @@ class Stage:
     key: str  # run folder under OUT
     recipe: str  # the zoo entry whose recipe is trained
     label: str  # row of the table
-    overrides: tuple[str, ...] = ()  # ablations rename the run, so that its export claims no entry
+    overrides: tuple[str, ...] = ()
     distils: bool = False  # reads the teacher trained by the `teacher` stage
     default: bool = True  # trains without `--stage`; the teacher does not: the students distil the shipped one
+    name: str = ""  # the student's name (its export folder); ablations rename it, so that it claims no entry
+
+    @property
+    def student(self) -> str:
+        return self.name or self.recipe
 
     def run_dir(self, out: Path) -> Path:
         return out / self.key
+
+    def export(self, out: Path) -> Path:
+        """Where the stage's student is exported: `OUT/<key>/export/<name>/`."""
+        return export_dir(self.run_dir(out), self.student)
+
+    def trained_in(self, out: Path) -> Path:
+        """The run folder whose metrics record this stage's student: its own, or the distilling stages'
+        shared run when it trained there."""
+        own = self.run_dir(out)
+        return own if (own / METRICS_FILE).is_file() or not self.distils else out / STUDENTS_DIR
+
+    def config_overrides(self, out: Path) -> list[str]:
+        """The overrides that make the recipe this stage: its own, its name, and its teacher."""
+        teacher = [f"teacher.pretrained={teacher_source(out)}"] if self.distils else []
+        return [*self.overrides, f"name={self.student}", *teacher]
 
 
 TRAINING = (
     Stage("teacher", TEACHER, "teacher: MoCo-v2 ResNet-18", default=False),
     Stage("seed", STUDENT, "SEED (teacher temp 1e-4, queue 16384)", distils=True),
     Stage("mocov2", BASELINE, "MoCo-v2 alone"),
-    Stage("seed_tt1e-2", STUDENT, "SEED, teacher temp 0.01 (ablation)",
-          ("distill.teacher_temperature=0.01", "name=ablation.fmnist_tt1e-2"), distils=True),
+    Stage("seed_tt1e-2", STUDENT, "SEED, teacher temp 0.01 (ablation)", ("distill.teacher_temperature=0.01",),
+          distils=True, name="ablation.fmnist_tt1e-2"),
 )
 
 
-def export_dir(run_dir: Path) -> Path:
-    return run_dir / "export"
+def supervised_export(out: Path) -> Path:
+    """Where the labelled reference is written (the layout of a run's export)."""
+    return export_dir(out / "supervised", REFERENCE)
+
+
+def stage_export(key: str, out: Path) -> Path:
+    """The export of the stage called `key`: a training stage's, or the labelled reference's."""
+    stage = next((s for s in TRAINING if s.key == key), None)
+    return stage.export(out) if stage is not None else supervised_export(out)
 
 
 def packed_dir(out: Path) -> Path:
@@ -58,8 +87,9 @@ def packed_dir(out: Path) -> Path:
     return out / "release"
 
 
-def is_done(run_dir: Path) -> bool:
-    return (export_dir(run_dir) / "model.safetensors").is_file()
+def is_done(export: Path) -> bool:
+    """Whether the export folder `export` holds its weights."""
+    return (export / "model.safetensors").is_file()
 
 
 def should_train(stage: Stage, out: Path, wanted: set[str] | None) -> bool:
@@ -67,17 +97,17 @@ def should_train(stage: Stage, out: Path, wanted: set[str] | None) -> bool:
     a default stage). A stage that is not a default one (the teacher) also trains to finish a run already
     begun in OUT; otherwise the students distil from the shipped teacher, as the paper's students distil
     from released ones."""
-    run_dir = stage.run_dir(out)
-    if is_done(run_dir):
+    if is_done(stage.export(out)):
         return False
     named = stage.key in wanted if wanted is not None else stage.default
-    return named or (not stage.default and run_dir.is_dir())
+    return named or (not stage.default and stage.run_dir(out).is_dir())
 
 
 def teacher_source(out: Path) -> str:
     """The teacher the students distil from, as the recipes' `teacher.pretrained`: the one trained into
     OUT when it is there, else the shipped entry (`zoo`)."""
-    return str(export_dir(out / "teacher")) if is_done(out / "teacher") else "zoo"
+    teacher = TRAINING[0].export(out)
+    return str(teacher) if is_done(teacher) else "zoo"
 
 
 def train_stage(stage: Stage, out: Path, extra: Iterable[str] = ()) -> Path:
@@ -85,48 +115,26 @@ def train_stage(stage: Stage, out: Path, extra: Iterable[str] = ()) -> Path:
     from ...training.config import load_config
     from ...training.engine import train
 
-    run_dir = stage.run_dir(out)
-    overrides = list(stage.overrides)
-    if stage.distils:
-        overrides.append(f"teacher.pretrained={teacher_source(out)}")
+    overrides = stage.config_overrides(out)
     cfg = load_config(stage.recipe, [*overrides, *extra])
     command = " ".join(["seedzoo", "train", stage.recipe, *overrides, *extra])
-    train(cfg, run_dir, resume="auto", command=command)
-    return export_dir(run_dir)
-
-
-STUDENTS_DIR = "students"  # the distilling stages' shared run, under OUT
+    train(cfg, stage.run_dir(out), resume="auto", command=command)
+    return stage.export(out)
 
 
 def train_students(stages: Sequence[Stage], out: Path, extra: Iterable[str] = ()) -> None:
     """The distilling stages trained together: one teacher pass and one data stream per step for all
     their students (`seedzoo train A B ...`), into `OUT/students/` (resuming it). Each stage's folder then
-    holds its student's export (bitwise what the stage trained alone exports) and its metrics."""
+    holds its student's export (bitwise what the stage trained alone exports)."""
     from ...training.config import load_config
     from ...training.engine import train
-    from ...training.metrics import METRICS_FILE, read_metrics
 
     run_dir = out / STUDENTS_DIR
-    teacher = f"teacher.pretrained={teacher_source(out)}"
-    cfgs = [load_config(stage.recipe, [*stage.overrides, teacher, *extra]) for stage in stages]
-    names = [cfg.name for cfg in cfgs]
-    if not all(is_done(run_dir / "export" / name) for name in names):
+    cfgs = [load_config(stage.recipe, [*stage.config_overrides(out), *extra]) for stage in stages]
+    if not all(is_done(export_dir(run_dir, stage.student)) for stage in stages):
         train(cfgs, run_dir, resume="auto", command=COMMAND)
-    records = read_metrics(run_dir)
-    for stage, name in zip(stages, names):
-        shutil.copytree(run_dir / "export" / name, export_dir(stage.run_dir(out)), dirs_exist_ok=True)
-        write_atomic(stage.run_dir(out) / METRICS_FILE, "".join(
-            json.dumps(r) + "\n" for r in (_student_record(r, name) for r in records) if r is not None))
-
-
-def _student_record(record: dict, name: str) -> dict | None:
-    """One student's view of a record of a run with several: its own loss and lr, its own kNN."""
-    if "students" in record:
-        own = record["students"][name]
-        return {**{k: v for k, v in record.items() if k != "students"}, **own}
-    if "student" in record:
-        return {k: v for k, v in record.items() if k != "student"} if record["student"] == name else None
-    return record
+    for stage in stages:
+        shutil.copytree(export_dir(run_dir, stage.student), stage.export(out), dirs_exist_ok=True)
 
 
 def student_epochs() -> int:
@@ -166,5 +174,5 @@ def train_supervised(out: Path, epochs: int | None = None, base_lr: float = 0.1,
              "measured": [{"value": result.top1, "metric": "top1", "dataset": "Fashion-MNIST",
                            "protocol": "supervised head", "kind": "measured",
                            "source": COMMAND}]}
-    return write_model_folder(out / "supervised" / "export", architecture=entry.architecture, backbone=state,
+    return write_model_folder(supervised_export(out), architecture=entry.architecture, backbone=state,
                               head=head, entry=get_entry(REFERENCE), seedzoo=block)
