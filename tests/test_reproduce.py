@@ -5,6 +5,7 @@ import json
 import math
 
 import pytest
+import torch
 import yaml
 
 from seedzoo.cli import main
@@ -12,7 +13,8 @@ from seedzoo.data.fashion_mnist import available
 from seedzoo.experiments.fmnist.evaluation import Row
 from seedzoo.experiments.fmnist.report import seed_summary, write_seed_results
 from seedzoo.experiments.fmnist.run import NEEDS, STAGES, StageError, check_stages, run_seeds
-from seedzoo.experiments.fmnist.stages import STUDENT
+from seedzoo.experiments.fmnist.stages import STUDENT, supervised_export
+from seedzoo.weights.io import load_weights
 
 needs_fmnist = pytest.mark.skipif(not available(), reason="needs Debian's dataset-fashion-mnist")
 TOY = ["max_steps=1", "data.subset=64", "global_batch=32", "data.workers=0", "distill.queue_size=64",
@@ -64,6 +66,13 @@ def test_seeds_run_one_sub_folder_each_with_its_seed(tmp_path, single_thread):
         config = yaml.safe_load((tmp_path / f"seed_{seed}" / "mocov2" / "config.yaml").read_text())
         assert config["seed"] == seed
     assert not (tmp_path / "results_seeds.json").exists()  # no evaluate stage: nothing to summarise
+
+
+@needs_fmnist
+def test_the_labelled_reference_takes_each_seed_too(tmp_path, single_thread):
+    run_seeds(tmp_path, 2, ["supervised"], [], limit=16, say=lambda _: None)
+    first, second = (load_weights(supervised_export(tmp_path / f"seed_{s}")).backbone for s in (0, 1))
+    assert any(not torch.equal(first[k], second[k]) for k in first)  # another initialisation and data order
 
 
 def _row(label: str, knn20: float) -> Row:

@@ -43,8 +43,8 @@ class StageError(SeedzooError, ValueError):
 
 @dataclass(frozen=True)
 class Short:
-    """The short path: the students and the reference train on the first `subset` training images, and
-    every network is measured on the first `limit` images of each labelled split."""
+    """The short path: the students train on the first `subset` training images; the labelled reference
+    trains on, and every network is measured on, the first `limit` images of each labelled split."""
 
     subset: int
     limit: int
@@ -106,7 +106,7 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
     numbers should use neither).
     `stages` are checked first (`check_stages`; `say` tells what was added).
     Returns the table's rows; none when `stages` leaves out `evaluate` (then nothing is released)."""
-    out = Path(out)
+    out, overrides = Path(out), list(overrides)
     wanted, notes = check_stages(stages, out)
     for note in notes:
         say(note)
@@ -125,7 +125,7 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
                 train_stage(stage, out, overrides)
     if (wanted is None or SUPERVISED in wanted) and not is_done(supervised_export(out)):
         with timer(SUPERVISED):
-            train_supervised(out, limit=limit)
+            train_supervised(out, limit=limit, seed=_seed(overrides))
     if wanted is not None and EVALUATE not in wanted:
         return []
     packed = pack(out)
@@ -136,6 +136,13 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
     if release_to is not None:
         release(out, rows, release_to)
     return rows
+
+
+def _seed(overrides: Iterable[str]) -> int:
+    """The `seed=N` among the overrides (the last one wins, as in the training runs), else 0: the labelled
+    reference, trained outside `seedzoo train`, takes it too."""
+    seeds = [o.split("=", 1)[1] for o in overrides if o.split("=", 1)[0].strip() == "seed"]
+    return int(seeds[-1]) if seeds else 0
 
 
 def run_seeds(out: str | Path, seeds: int, stages: Iterable[str] | None = None, overrides: Iterable[str] = (),

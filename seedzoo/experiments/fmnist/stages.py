@@ -148,9 +148,11 @@ def reference_label() -> str:
     return f"supervised reference (labels, {student_epochs()} epochs)"
 
 
-def train_supervised(out: Path, epochs: int | None = None, base_lr: float = 0.1, limit: int | None = None) -> Path:
+def train_supervised(out: Path, epochs: int | None = None, base_lr: float = 0.1, limit: int | None = None,
+                     seed: int = 0) -> Path:
     """The labelled reference: the student architecture trained with Fashion-MNIST's labels (cross-entropy,
-    RandomResizedCrop + flip, SGD with cosine decay) for the same number of epochs as the students."""
+    RandomResizedCrop + flip, SGD with cosine decay) for the same number of epochs as the students, from
+    the initialisation and data order of `seed`."""
     import timm
 
     from ...evaluation.datasets import build_dataset
@@ -160,9 +162,9 @@ def train_supervised(out: Path, epochs: int | None = None, base_lr: float = 0.1,
     epochs = epochs or student_epochs()
     entry = get_entry(STUDENT)
     prep = preprocessing_for(STUDENT)
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     backbone = timm.create_model(entry.architecture, num_classes=0)
-    config = FinetuneConfig(epochs=epochs, batch_size=256, base_lr=base_lr, weight_decay=1e-4, seed=0)
+    config = FinetuneConfig(epochs=epochs, batch_size=256, base_lr=base_lr, weight_decay=1e-4, seed=seed)
     train_set = build_dataset("fashion_mnist", "train", None, prep.train_transform(), limit)
     test_set = build_dataset("fashion_mnist", "test", None, prep.eval_transform(), limit)
     result, classifier = finetune(backbone, train_set, test_set, 10, config, torch.device("cpu"), num_workers=2,
