@@ -11,7 +11,7 @@ from safetensors.torch import save_file
 
 import seedzoo
 from seedzoo.cli import main
-from seedzoo.weights.io import HEAD_NAME, BackboneMismatchError, load_weights, sha256_file
+from seedzoo.weights.io import HEAD_NAME, BackboneMismatchError, ChecksumError, load_weights, sha256_file
 from seedzoo.weights.publish import write_run_export
 
 # one seedzoo architecture (reads `backbone.`/`head.`) and one of timm's own (reads its own key names)
@@ -94,3 +94,8 @@ def test_a_timm_architecture_run_export_loads_with_timm_local_dir_and_keeps_its_
     projection = seedzoo.load_projection_head(folder, pretrained=True)
     assert all(torch.equal(projection.state_dict()[k], v) for k, v in head.state_dict().items())
     assert set(load_weights(folder).backbone) == set(backbone.state_dict())
+    config = json.loads((folder / "config.json").read_text())
+    config["seedzoo"]["head_file"]["sha256"] = "0" * 64  # the folder pins its head file too
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ChecksumError):
+        seedzoo.load_projection_head(folder, pretrained=True)

@@ -325,9 +325,8 @@ def _check_safetensors(file: Path, pinned: str | None, architecture: str, entry:
         body, classifier = split_classifier(architecture, header.tensors)
         check_backbone(architecture, body, source=f"the weights in {file}", storage_dtype=meta.get("dtype"))
         classes = classifier_classes(architecture, classifier, str(file))
-        beside = file.parent / HEAD_NAME
-        head = (load_weights(beside).head or {}) if beside.is_file() else {}
-        return CheckedWeights(source, file=file, head=head, entry=entry, recorded=recorded, num_classes=classes)
+        return CheckedWeights(source, file=file, head=_head_beside(file), entry=entry, recorded=recorded,
+                              num_classes=classes)
     check_backbone(architecture, header.backbone_specs, source=f"the weights in {file}",
                    storage_dtype=meta.get("dtype"))
     # A linear head with a declared class count is a trained classifier (seedzoo's layout keeps it there).
@@ -341,6 +340,18 @@ def _check_safetensors(file: Path, pinned: str | None, architecture: str, entry:
     backbone = {k[len(BACKBONE_PREFIX):]: v for k, v in tensors.items() if k.startswith(BACKBONE_PREFIX)}
     head = {k[len(HEAD_PREFIX):]: v for k, v in tensors.items() if k.startswith(HEAD_PREFIX)}
     return CheckedWeights(source, backbone=backbone, head=head, entry=entry, recorded=recorded)
+
+
+def _head_beside(file: Path) -> dict[str, torch.Tensor]:
+    """The projection head a `timm`-layout file keeps beside it (verified against the sha256 its folder's
+    config.json pins, and its own content hash); empty when there is none."""
+    beside = file.parent / HEAD_NAME
+    if not beside.is_file():
+        return {}
+    config = file.parent / CONFIG_NAME
+    pinned = (read_config(file.parent).get("seedzoo") or {}).get("head_file", {}).get("sha256") \
+        if config.is_file() else None
+    return load_weights(beside, expected_sha256=pinned).head or {}
 
 
 def _check_plain(state: Mapping[str, torch.Tensor], source: WeightsSource, architecture: str,
