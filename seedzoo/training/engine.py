@@ -17,7 +17,7 @@ import math
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -65,6 +65,7 @@ from .run_folder import (
     check_run_folder,
     clear_run,
     export_dir,
+    hold_run_folder,
     is_finished,
     mark_finished,
     read_finished,
@@ -326,7 +327,9 @@ class Trainer:
         owns_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
         info = D.init_distributed(self.cfg.device)
         try:
-            return self._fit(info)
+            # One writer per folder: rank 0 holds its lock for the whole run (the other ranks follow it).
+            with hold_run_folder(self.run_dir) if info.is_main else nullcontext():
+                return self._fit(info)
         finally:
             if owns_group:
                 D.cleanup()
