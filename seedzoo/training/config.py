@@ -477,6 +477,14 @@ def config_problems(cfg: TrainConfig, world_size: int = 1) -> list[str]:
     return out
 
 
+def loader_workers(requested: int) -> int:
+    """The loader workers a process starts for `data.workers`: at most the CPUs it may use, shared by the
+    processes torchrun starts on its machine (a config written for a large machine runs on a small one)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    per_process = max(1, cpus // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
+    return min(requested, per_process)
+
+
 def multiple_near(value: int, base: int) -> str:
     low, high = (value // base) * base, (value // base + 1) * base
     return " or ".join(str(v) for v in (low, high) if v > 0)

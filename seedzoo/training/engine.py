@@ -49,6 +49,7 @@ from .config import (
     config_hash,
     config_problems,
     dump_yaml,
+    loader_workers,
     to_dict,
 )
 from .device_plan import DevicePlan, NetworkPlan, resolve_plan
@@ -276,6 +277,10 @@ class Trainer:
                   "teacher": next((p.teacher.__dict__ for c, p in zip(self.cfgs, plans)
                                    if get_method(c.method).needs_teacher), None),
                   "students": {n: p.student.__dict__ for n, p in zip(self.names, plans)}}
+        record["data_workers"] = workers = loader_workers(self.cfg.data.workers)  # what the loader starts
+        if workers < self.cfg.data.workers:
+            print(f"data.workers={self.cfg.data.workers} is more than the CPUs this process may use: "
+                  f"{workers} loader workers (recorded in {PLAN_FILE})", file=sys.stderr)
         write_atomic(self.run_dir / PLAN_FILE, json.dumps(record, indent=2) + "\n")
 
     def _build_students(self, info: D.DistInfo, plans: list[DevicePlan]) -> list[_Student]:
@@ -428,7 +433,8 @@ class Trainer:
         while loop.step < loop.total:
             epoch, first_batch = divmod(loop.step, loop.steps_per_epoch)
             loop.sampler.set_epoch(epoch, first_batch)
-            loader = DataLoader(loop.dataset, batch_sampler=loop.sampler, num_workers=cfg.data.workers,
+            loader = DataLoader(loop.dataset, batch_sampler=loop.sampler,
+                                num_workers=loader_workers(cfg.data.workers),
                                 pin_memory=device.type == "cuda")
             t_prev = time.perf_counter()
             for batch in loader:
