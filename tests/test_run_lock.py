@@ -34,6 +34,7 @@ def _held(proc: subprocess.Popen) -> subprocess.Popen:
     return proc
 
 
+@pytest.mark.slow
 def test_a_live_runs_folder_refuses_overwrite_and_resume(tmp_path):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
@@ -55,6 +56,7 @@ def test_a_live_runs_folder_refuses_overwrite_and_resume(tmp_path):
         holder.wait(timeout=60)
 
 
+@pytest.mark.slow
 def test_the_lock_goes_with_its_process(tmp_path):
     ends = {"exit": None, "sigterm": signal.SIGTERM, "sigkill": signal.SIGKILL}
     holders = {name: _start_holder(tmp_path / name) for name in ends}  # started together: imports are slow

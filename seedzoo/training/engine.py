@@ -25,10 +25,10 @@ from typing import Any, cast
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader
 
 from ..data.augment import sample_generator
 from ..data.datasets import ImageSource, KeyedViewDataset, build_source
+from ..data.loader import QuietLoader
 from ..data.sampler import GlobalBatchSampler
 from ..errors import SeedzooError
 from ..files import write_atomic
@@ -433,9 +433,9 @@ class Trainer:
         while loop.step < loop.total:
             epoch, first_batch = divmod(loop.step, loop.steps_per_epoch)
             loop.sampler.set_epoch(epoch, first_batch)
-            loader = DataLoader(loop.dataset, batch_sampler=loop.sampler,
-                                num_workers=loader_workers(cfg.data.workers),
-                                pin_memory=device.type == "cuda")
+            loader = QuietLoader(loop.dataset, batch_sampler=loop.sampler,
+                                 num_workers=loader_workers(cfg.data.workers),
+                                 pin_memory=device.type == "cuda")
             t_prev = time.perf_counter()
             for batch in loader:
                 t_data = time.perf_counter()
