@@ -322,6 +322,9 @@ def test_official_url_is_converted_once_and_its_source_recorded(students, served
     record = read_source_record(path.parent)
     assert record.source_sha256 == sha256_file(golden_dir / "seed_mbv3_large.pth.tar")
     assert record.sha256 == sha256_file(path) and "secret" not in (path.parent / "source.json").read_text()
+    umask = os.umask(0)
+    os.umask(umask)
+    assert {p.stat().st_mode & 0o777 for p in path.parent.iterdir()} == {0o666 & ~umask}  # shared caches
     assert not list(seedzoo_cache.rglob("*.pth.tar"))  # the release file is not kept
     # A load publishes nothing: no card, no config.json, no fingerprint; the weights and their record only.
     assert sorted(p.name for p in path.parent.iterdir()) == ["model.safetensors", "source.json"]
