@@ -97,8 +97,11 @@ class _Transport(httpx2.BaseTransport):
         if key in call.failed:  # huggingface_hub retrying: the answer would take minutes and not change
             raise HubUnanswered(f"{request.method} {_public(request.url)}: {call.answers[key]}")
         limits = call.limits
-        request.extensions["timeout"] = {"connect": limits.connect_timeout, "read": limits.read_timeout,
-                                         "write": limits.read_timeout, "pool": limits.connect_timeout}
+        ours = {"connect": limits.connect_timeout, "read": limits.read_timeout, "write": limits.read_timeout,
+                "pool": limits.connect_timeout}
+        asked = request.extensions.get("timeout") or {}
+        # The shorter of the two: huggingface_hub asks 60 s on a retry, and a few seconds for its own side calls.
+        request.extensions["timeout"] = {k: v if asked.get(k) is None else min(v, asked[k]) for k, v in ours.items()}
         try:
             response = self.inner.handle_request(request)
         except httpx2.TimeoutException as err:
