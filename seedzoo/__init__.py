@@ -32,6 +32,7 @@ _LAZY = {
     "model_info": "seedzoo.factory",
     "save_model": "seedzoo.weights.publish",
     "seed_loss": "seedzoo.training.loss",
+    "distill": "seedzoo.training.distill",
 }
 
 __all__ = ["SeedzooError", "UnknownModelError", "ZooEntry", "__version__", *_LAZY]

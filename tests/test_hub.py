@@ -176,6 +176,17 @@ def test_hf_hub_name_loads_verified_weights(entry, request, online):
     assert rel_max_err(_features(model, case.input), case.features) < 1e-4
 
 
+def test_an_hf_hub_id_stands_where_a_path_may(teachers, online):
+    """`pretrained="hf-hub:ORG/NAME"` (e.g. a run's `teacher.pretrained`) is the folder the id names."""
+    case = teachers[MOCO]
+    spec = f"hf-hub:{ORG}/{case.repo}@{case.commit}"
+    architecture = get_entry(MOCO).architecture
+    model = seedzoo.create_model(architecture, pretrained=spec, num_classes=0)
+    assert rel_max_err(_features(model, case.input), case.features) < 1e-4
+    head = seedzoo.load_projection_head(architecture, pretrained=spec)  # the teacher's head, as training reads it
+    assert isinstance(head, torch.nn.Module)
+
+
 def test_cached_copy_loads_with_server_gone_and_offline(students, online, hf_cache, monkeypatch):
     case = students[MBV3]
     spec = f"hf-hub:{ORG}/{case.repo}@{case.commit}"

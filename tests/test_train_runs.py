@@ -197,7 +197,7 @@ def test_summary_of_several_students_names_each(tmp_path):
 
     result = SimpleNamespace(step=1, wall_s=75.4, already_finished=False, run_dir=tmp_path,
                              losses={"a": 1.0, "b": 2.0}, knn={"a": 50.0, "b": None},
-                             exports={"a": tmp_path / "export" / "a", "b": None})
+                             exports={"a": tmp_path / "export" / "a", "b": None}, health={}, collapsed=[])
     text = _summary(result, [TrainConfig(name="a"), TrainConfig(name="b")])
     folder = tmp_path / "export" / "a"
     a = (f"  a: loss 1.0000, kNN-20 top-1 50.00%, weights in {folder} "

@@ -30,7 +30,7 @@ from ..files import written_files
 
 # Each module defines `register(subparsers)`, which adds sub-commands whose `func(args)` runs them
 # (heavy imports inside `func`: see the module docstring).
-_COMMAND_MODULES = ("zoo", "weights", "train", "evaluate", "embed", "demo")
+_COMMAND_MODULES = ("zoo", "weights", "train", "distill", "evaluate", "embed", "demo")
 DESCRIPTION = ("SEED-distilled vision backbones: list and inspect the zoo, fetch and verify weights, "
                "train (distil or pre-train), evaluate, embed images, export to ONNX.")
 USER_ERROR, UNEXPECTED_ERROR = 2, 1

@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from ..data.sources import sources_help
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
@@ -13,7 +15,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "Several recipes of one data stream (seedzoo train A B ...) train together, whatever "
                     "their methods: one teacher pass per step for all students that distil it, each "
                     "exported to RUN/export/<name>/. "
-                    "Several processes: torchrun --nproc-per-node=N -m seedzoo train ...")
+                    "Several processes: torchrun --nproc-per-node=N -m seedzoo train ... "
+                    "Your own images in one call, the recipe scaled to them: seedzoo distill.",
+        epilog=sources_help())
     p.add_argument("recipes", nargs="*", metavar="RECIPE|key=value",
                    help="zoo entries (e.g. seed_r18.mocov2_r50_200ep) or recipe YAMLs, then key=value "
                         "overrides applied to each (e.g. optim.base_lr=0.06 data.path=/data)")
@@ -71,13 +75,18 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _summary(result, cfgs) -> str:
-    """The closing lines: steps and wall time, then each student's loss, last kNN and export."""
+    """The closing lines: steps and wall time (or that an export collapsed), then each student's loss, last
+    kNN, feature spread and export."""
     from ..training.metrics import format_duration
 
     steps = f"{result.step} step{'s' if result.step != 1 else ''}"
     if result.already_finished:
         head = (f"nothing to do: {result.run_dir} finished at {steps} (to train further raise epochs or "
                 "max_steps; to start over, --overwrite)")
+    elif result.collapsed:  # never "done" for an export whose features are all alike
+        head = (f"finished {steps} in {format_duration(result.wall_s)}, but the export of "
+                f"{', '.join(n or 'the student' for n in result.collapsed)} is COLLAPSED: its features in eval "
+                "mode barely tell images apart (run.json, health); train longer (epochs=N) or check the data")
     else:
         head = f"done: {steps} in {format_duration(result.wall_s)}"
     lines = [head]
@@ -86,6 +95,8 @@ def _summary(result, cfgs) -> str:
         parts = [f"loss {result.losses[name]:.4f}"]
         if knn is not None:
             parts.append(f"kNN-{cfg.monitor.knn_k} top-1 {knn:.2f}%")
+        if (health := result.health.get(name)) is not None:
+            parts.append(f"feature spread {health['spread']:.3f} vs {health['random_init_spread']:.3f} at random init")
         if folder is not None:
             parts.append(f"weights in {folder} (seedzoo.create_model('{cfg.student.arch}', pretrained='{folder}'))")
         lines.append(f"  {name}: {', '.join(parts)}")

@@ -16,7 +16,8 @@ from torch.utils.data import Dataset
 
 from ..errors import SeedzooError
 from .augment import sample_generator
-from .folders import IMAGE_EXTENSIONS, ImageScan, open_image, scan_image_folder, scan_images
+from .folders import IMAGE_EXTENSIONS, ImageScan, class_folders, open_image, scan_image_folder, scan_images
+from .sources import SOURCES
 
 
 class UnreadableImageError(SeedzooError, RuntimeError):
@@ -156,6 +157,46 @@ def build_source(kind: str, path: str = "", subset: int = 0, split: str = "train
         raise ValueError(f"unknown data source '{kind}': use fashion_mnist, image_folder, unlabeled_folder "
                          "or file_list")
     return Subset(source, subset) if subset else source
+
+
+def detect_source(path: str | Path) -> tuple[str, str]:
+    """(the data.source that reads `path`, what `path` holds): a file is a file list, a folder with two
+    or more class folders and no images beside them an image folder, any other folder of images an
+    unlabeled folder, a folder of Fashion-MNIST's IDX files Fashion-MNIST."""
+    from .fashion_mnist import available
+
+    path = Path(path).expanduser()
+    if path.is_file():
+        return "file_list", "a file"
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such folder or file")
+    if available(path):
+        return "fashion_mnist", "Fashion-MNIST's IDX files"
+    top_images = any(p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file() for p in path.iterdir())
+    classes = [name for name in class_folders(path) if scan_images(path / name).files]
+    if len(classes) >= 2 and not top_images:
+        return "image_folder", f"a folder of {len(classes)} class folders"
+    return "unlabeled_folder", "a folder of images without class folders" if top_images or classes else "a folder"
+
+
+# Which sources read what `detect_source` found (an unlabeled folder also reads a class tree: every image).
+_READERS = {"file_list": ("file_list",), "fashion_mnist": ("fashion_mnist",),
+            "image_folder": ("image_folder", "unlabeled_folder"), "unlabeled_folder": ("unlabeled_folder",)}
+
+
+def source_mismatch(kind: str, path: str) -> str | None:
+    """A one-line problem when data.source=`kind` cannot read data.path=`path` but another source can,
+    naming that source; None when it can (or when `path` does not exist: the source says so itself)."""
+    if not path or not Path(path).expanduser().exists():
+        return None
+    try:
+        found, what = detect_source(path)
+    except FileNotFoundError:
+        return None
+    if what == "a folder" or kind in _READERS[found]:  # an empty folder: the source says so itself
+        return None
+    return (f"data.path={path} is {what}, which data.source={kind} cannot read: add data.source={found} "
+            f"({SOURCES[found]})")
 
 
 Views = Callable[[Tensor, torch.Generator], dict[str, Tensor]]

@@ -167,6 +167,10 @@ class TrainConfig:
     keep_last: int = 3
     log_every: int = 10
     export: bool = True
+    # The export's batch-norm statistics (training/collapse.py): "auto" recomputes them over training images
+    # when the run was too short for the running averages to settle, or when the features in eval mode
+    # collapsed with them; "recompute" always; "keep" never. The run records which, and why.
+    export_batch_norm: Literal["auto", "recompute", "keep"] = "auto"
 
 
 # --- (de)serialisation -------------------------------------------------------------------------
@@ -466,6 +470,8 @@ def config_problems(cfg: TrainConfig, world_size: int = 1) -> list[str]:
     out.at_least("data.subset", d.subset, 0, "must be >= 0 (0: every image)")
     out.at_least("data.workers", d.workers, 0, "must be >= 0")
 
+    out += _reference_problems(cfg)
+
     m = cfg.monitor
     out.at_least("monitor.knn_every", m.knn_every, 0, "must be >= 0 (epochs; 0: off)")
     if m.knn_every:
@@ -483,6 +489,45 @@ def loader_workers(requested: int) -> int:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     per_process = max(1, cpus // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
     return min(requested, per_process)
+
+
+def _reference_problems(cfg: TrainConfig) -> list[str]:
+    """What the config names that does not fit: a data.path its source cannot read, a teacher.arch that is
+    not its teacher.entry's, weights that are neither "", zoo, an hf-hub: id nor an existing path."""
+    from ..data.datasets import source_mismatch
+    from ..weights.resolve import HF_PREFIX
+    from ..zoo import UnknownModelError, get_entry
+    from .methods import UnknownMethodError, get_method
+
+    out = []
+    if (mismatch := source_mismatch(cfg.data.source, cfg.data.path)) is not None:
+        out.append(mismatch)
+    try:
+        distils = get_method(cfg.method).needs_teacher
+    except UnknownMethodError:  # said by config_problems
+        distils = False
+    t = cfg.teacher
+    if distils and t.entry:
+        try:
+            entry = get_entry(t.entry)
+        except UnknownModelError:
+            out.append(f"teacher.entry={t.entry!r}: not a zoo entry (`seedzoo list` shows them; \"\" for none)")
+        else:
+            if entry.architecture != t.arch and not _architecture_problems("teacher.arch", t.arch):
+                out.append(f"teacher.arch={t.arch!r} is not the architecture of teacher.entry={t.entry!r} "
+                           f"({entry.architecture}): set teacher.arch={entry.architecture}, or teacher.entry to "
+                           "the entry of this teacher (\"\" for none)")
+    weights = [("student.pretrained", cfg.student.pretrained, "")]
+    if distils:
+        weights.append(("teacher.pretrained", t.pretrained, t.entry))
+    for key, value, entry_name in weights:
+        if value in ("", "zoo") or value.startswith(HF_PREFIX) or Path(value).expanduser().exists():
+            continue
+        fix = (f"train the teacher first (seedzoo train {entry_name} --out DIR, then {key}=DIR) or pass"
+               if key == "teacher.pretrained" and entry_name else "pass")
+        out.append(f"{key}={value!r}: no such file or folder (nor 'zoo' or an {HF_PREFIX}ORG/NAME id): {fix} "
+                   "the path of its weights")
+    return out
 
 
 def multiple_near(value: int, base: int) -> str:

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from ..data.augment import sample_generator
+from ..data.augment import EvalTransform, sample_generator
 from ..data.datasets import ImageSource, KeyedViewDataset, build_source
 from ..data.loader import QuietLoader
 from ..data.sampler import GlobalBatchSampler
@@ -43,6 +43,7 @@ from .checkpoint import (
     set_rng_state,
 )
 from .cohort import check_cohort
+from .collapse import RunChecks
 from .config import (
     ConfigError,
     TrainConfig,
@@ -58,9 +59,19 @@ from .methods import Method, get_method
 from .metrics import MetricsLogger, last_knn, truncate_metrics
 from .monitor import MonitorSplit, knn_monitor, monitor_split
 from .neighbours import run_neighbours
-from .networks import Encoder, build_student, build_teacher, resolve_teacher
+from .networks import (
+    Encoder,
+    build_student,
+    build_teacher,
+    create_backbone,
+    embedding_width,
+    resolve_teacher,
+    width_problem,
+    with_teacher_width,
+)
 from .objective import Objective
 from .run_folder import (
+    CHOICES_FILE,
     CONFIG_FILE,
     PLAN_FILE,
     check_run_folder,
@@ -95,6 +106,9 @@ class RunResult:
     knn: dict[str, float | None]
     wall_s: float = 0.0  # this call's wall time
     already_finished: bool = False  # resumed a run that had finished: nothing was done
+    # Each student's export check (`collapse.ExportHealth.record`): its batch-norm statistics, the spread
+    # of its features in eval mode against its architecture at random init, and whether they collapsed.
+    health: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
     def from_record(cls, run_dir: Path, record: dict[str, Any], checkpoint: Path | None, *, wall_s: float = 0.0,
@@ -104,7 +118,8 @@ class RunResult:
         return cls(run_dir, record["step"], record["epoch"], checkpoint,
                    {n: s["loss"] for n, s in students.items()},
                    {n: run_dir / s["export"] if s.get("export") else None for n, s in students.items()},
-                   {n: s["knn"] for n, s in students.items()}, wall_s, already_finished)
+                   {n: s["knn"] for n, s in students.items()}, wall_s, already_finished,
+                   {n: s["health"] for n, s in students.items() if s.get("health")})
 
     @property
     def loss(self) -> float:
@@ -117,6 +132,11 @@ class RunResult:
     @property
     def knn_top1(self) -> float | None:
         return next(iter(self.knn.values()))
+
+    @property
+    def collapsed(self) -> list[str]:
+        """The students whose features in eval mode collapsed (`health`)."""
+        return [name for name, h in self.health.items() if h.get("collapsed")]
 
 
 @dataclass
@@ -137,6 +157,7 @@ class _Student:
     rng: dict[str, torch.Tensor]
     loss: float = float("nan")
     knn: float | None = None
+    health: dict[str, Any] | None = None  # the export check (`collapse.ExportHealth.record`)
 
     @property
     def model(self) -> Encoder:
@@ -210,7 +231,8 @@ class Trainer:
 
     `student` (a backbone built with num_classes=0, or one per config) and `teacher` (a network whose
     output is the teacher embedding) replace the networks the configs name; `source` replaces the
-    configured data source. `resume`: None (fresh run), "auto" (the newest valid checkpoint of
+    configured data source. `choices`: how the config was made (`seedzoo distill`'s scaling), written with
+    it to `choices.json` and into run.json. `resume`: None (fresh run), "auto" (the newest valid checkpoint of
     `run_dir`, if any) or a checkpoint path. A fresh run into a folder that holds a run is refused unless
     `overwrite` (which removes what the earlier run wrote); resuming a finished run changes nothing.
     """
@@ -218,17 +240,21 @@ class Trainer:
     def __init__(self, cfg: TrainConfig | Sequence[TrainConfig], run_dir: str | Path, *,
                  student: nn.Module | Sequence[nn.Module] | None = None, teacher: nn.Module | None = None,
                  source: ImageSource | None = None, resume: str | None = None, overwrite: bool = False,
-                 command: str = "") -> None:
+                 command: str = "", choices: dict[str, Any] | None = None) -> None:
         # teacher.target resolved (and a features teacher's width given to the students' heads) before
         # anything is recorded: the run's config says what it trained
         self.cfgs = [resolve_teacher(c) for c in ([cfg] if isinstance(cfg, TrainConfig) else cfg)]
+        if teacher is not None:  # a given teacher's width is what its students are checked against
+            width = embedding_width(teacher, self.cfgs[0].data.image_size)
+            self.cfgs = [with_teacher_width(c, width) for c in self.cfgs]
         self.names = check_cohort(self.cfgs)
         self.cfg, self.run_dir = self.cfgs[0], Path(run_dir)  # cfg: the settings all students share
         backbones = student if isinstance(student, Sequence) else [student] * len(self.cfgs)
         if len(backbones) != len(self.cfgs):
             raise ValueError(f"{len(backbones)} student backbones for {len(self.cfgs)} configs: pass one each")
         self._students, self._teacher, self._source = list(backbones), teacher, source
-        self.resume, self.overwrite = resume, overwrite
+        self.resume, self.overwrite, self.choices = resume, overwrite, choices
+        self._checks: RunChecks | None = None  # the export check's images and references (main process)
         self._monitor_splits: dict[tuple[int, int], MonitorSplit | None] = {}
         self.command = command or " ".join(["seedzoo", "train", *sys.argv[1:]])
 
@@ -246,14 +272,7 @@ class Trainer:
     def _teacher_network(self, cfg: TrainConfig) -> nn.Module:
         if self._teacher is not None:
             return self._teacher
-        t = cfg.teacher
-        if t.pretrained not in ("", "zoo") and not Path(t.pretrained).expanduser().exists():
-            # Said here, where it is known to be the config's teacher, rather than as a bare missing path.
-            teacher = t.entry or "<teacher entry>"
-            raise FileNotFoundError(
-                f"teacher.pretrained={t.pretrained!r}: the teacher's weights are missing (no such file or folder). "
-                f"Train the teacher first (seedzoo train {teacher} --out DIR, then teacher.pretrained=DIR) or "
-                "pass the path of its weights")
+        t = cfg.teacher  # its weights' path was checked with the config (config_problems)
         # Its own random stream: a random-init teacher is the same whichever students it teaches.
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(sample_generator(cfg.seed, -1, -1).initial_seed())
@@ -271,7 +290,12 @@ class Trainer:
     def _write_run_config(self, plans: list[DevicePlan]) -> None:
         """config.yaml (one YAML document per student) and device_plan.json (the teacher's plan, and each
         student's by name)."""
-        write_atomic(self.run_dir / CONFIG_FILE, "---\n".join(
+        choices = self.choices or {}
+        made = [f"# {c['key']} = {c['value']}: {c['why']}\n" for c in choices.get("choices", [])]
+        if made:  # how the recipe was scaled to the data, as comments (choices.json holds them as data)
+            made.insert(0, f"# recipe {choices['recipe']} scaled to {choices['images']:,} images:\n")
+            write_atomic(self.run_dir / CHOICES_FILE, json.dumps(choices, indent=2) + "\n")
+        write_atomic(self.run_dir / CONFIG_FILE, "".join(made) + "---\n".join(
             f"# config_hash: {config_hash(c)}\n" + dump_yaml(c) for c in self.cfgs))
         record = {"device": plans[0].device, "native_bf16": plans[0].native_bf16,
                   "teacher": next((p.teacher.__dict__ for c, p in zip(self.cfgs, plans)
@@ -315,10 +339,8 @@ class Trainer:
         source = self._source if self._source is not None else build_source(
             cfg.data.source, cfg.data.path, cfg.data.subset)
         teacher = self._build_teacher(plans, info.device)
-        if views.neighbours:  # views of each image's neighbours: the teacher's bags, once per run
-            if teacher is None:
-                raise ValueError("views of a neighbour need a teacher to find the neighbours")
-            views.bags = run_neighbours(self.run_dir, teacher.network, source, cfg, views.neighbours, info.device)
+        if views.neighbours and teacher is None:
+            raise ValueError("views of a neighbour need a teacher to find the neighbours")
         dataset = KeyedViewDataset(source, views, seed=cfg.seed, on_error=cfg.data.on_error)
         sampler = GlobalBatchSampler(len(dataset), cfg.global_batch, info.rank, info.world_size, cfg.seed)
         steps_per_epoch = len(dataset) // cfg.global_batch
@@ -350,10 +372,17 @@ class Trainer:
         if any(c.precision == "fp16" for c in self.cfgs) and info.device.type != "cuda" and info.is_main:
             print("precision=fp16 applies on GPU only: this CPU run trains in fp32 (bf16 is available)",
                   file=sys.stderr)
+        # Everything that can fail before the first step runs before the first file is written: a run that
+        # stops here leaves its folder as it found it.
+        loop = self._build_loop(info, plans)
+        self._check_built(loop, info)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if info.is_main:
             self._write_run_config(plans)
-        loop = self._build_loop(info, plans)
+        if loop.views.neighbours:  # views of each image's neighbours: the teacher's bags, once per run
+            assert loop.teacher is not None
+            loop.views.bags = run_neighbours(self.run_dir, loop.teacher.network, loop.dataset.source, self.cfg,
+                                             loop.views.neighbours, info.device)
         self._restore(loop, point, info)
         logger = MetricsLogger(self.run_dir, info.is_main, loop.total, loop.step, self.cfg.log_every,
                                loop.steps_per_epoch)
@@ -365,6 +394,9 @@ class Trainer:
             logger.info(f"device plan: {teacher}student " + "; ".join(_describe(m.plan) for m in loop.students))
         try:
             self._run(loop, info, logger)
+            if self._checks is not None:  # the statistics and the spread of what is about to be exported
+                for m in loop.students:
+                    self._check_export(m, loop.step, logger)
         finally:
             logger.close()
         return self._finish(loop, info, t0)
@@ -380,6 +412,30 @@ class Trainer:
                                               teacher=self._teacher is None)]
         if problems:
             raise ConfigError(*(f"{name}: {p}" for name, p in problems))
+
+    def _check_built(self, loop: _Loop, info: D.DistInfo) -> None:
+        """What the built networks can tell before any work: the width of the teacher the config built
+        (against `teacher.embed_dim`, which the methods checked the students against); and each student's
+        features at random init, the reference of the export check (before a checkpoint is loaded)."""
+        if loop.teacher is not None and self._teacher is None:
+            problem = width_problem(self.cfg, embedding_width(loop.teacher.network, self.cfg.data.image_size))
+            if problem is not None:
+                raise ConfigError(problem)
+        if info.is_main:
+            d = self.cfg.data
+            self._checks = RunChecks(loop.dataset.source, EvalTransform(d.image_size, mean=d.mean, std=d.std),
+                                     self.cfg.seed, max(self.cfg.global_batch // info.world_size, 2), info.device)
+            for m in loop.students:
+                self._checks.add_reference(m.name, self._random_init(m, info.device))
+
+    def _random_init(self, student: _Student, device: torch.device) -> nn.Module:
+        """The student's architecture at random init: the student itself before any step, unless it
+        starts from weights (then a fresh one, drawn from a stream of its own)."""
+        if not student.cfg.student.pretrained:
+            return student.model.backbone
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(student.cfg.seed)
+            return create_backbone(student.cfg.student.arch).to(device)
 
     def _open_folder(self, info: D.DistInfo) -> ResumePoint | None:
         """The run folder made ready (an earlier run removed with `overwrite`, leftovers of a kill
@@ -470,9 +526,10 @@ class Trainer:
                    for m in loop.students}
         record = {"step": loop.step, "epoch": loop.epoch,
                   "checkpoint": loop.last_checkpoint.name if loop.last_checkpoint is not None else None,
+                  **({"choices": self.choices} if self.choices else {}),
                   "students": {m.name: {"config_hash": config_hash(m.cfg), "loss": m.loss, "knn": m.knn,
                                         "export": str(e.relative_to(self.run_dir)) if (e := exports[m.name])
-                                        else None}
+                                        else None, "health": m.health}
                                for m in loop.students}}
         if info.is_main and loop.last_checkpoint is not None and loop.step == loop.total:
             mark_finished(self.run_dir, record)
@@ -521,6 +578,13 @@ class Trainer:
         m = student.cfg.monitor
         if not (m.knn_every and epoch % m.knn_every == 0 and info.is_main):
             return None
+        seen: dict[str, Any] = {}  # the spread of the features: what an export now would give
+        if self._checks is not None:
+            spread = self._checks.spread(student.name, student.model.backbone)
+            seen = {"spread": spread.trained.spread, "spread_random_init": spread.random_init.spread}
+            if spread.collapsed:
+                logger.info(f"warning: epoch {epoch} ({student.name}): {spread.describe()}; export_batch_norm="
+                            f"{student.cfg.export_batch_norm} decides what the export holds")
         # drawn once per size: every epoch measures the same images, and a student the images it would alone
         sizes = (m.knn_train, m.knn_test)
         if sizes not in self._monitor_splits:
@@ -528,11 +592,22 @@ class Trainer:
         split = self._monitor_splits[sizes]
         if split is None:
             logger.info(f"kNN monitor skipped: data.source={self.cfg.data.source} has no labels")
+            if seen:
+                logger.write({"step": step, "epoch": epoch, "students": {student.name: seen}})
             return None
         top1 = knn_monitor(student.model.backbone, split, m.knn_k, info.device)
-        logger.write({"step": step, "epoch": epoch, "students": {student.name: {f"knn{m.knn_k}_top1": top1}}})
+        logger.write({"step": step, "epoch": epoch,
+                      "students": {student.name: {f"knn{m.knn_k}_top1": top1, **seen}}})
         logger.info(f"epoch {epoch}: kNN-{m.knn_k} top-1 {top1:.2f}% ({student.name})")
         return top1
+
+    def _check_export(self, student: _Student, step: int, logger: MetricsLogger) -> None:
+        """The export check: batch-norm statistics recomputed where needed, then the spread of the features."""
+        assert self._checks is not None
+        health = self._checks.export(student.name, student.model.backbone, step, student.cfg.export_batch_norm)
+        student.health = health.record()
+        logger.info(f"export ({student.name}): batch-norm statistics {health.batch_norm}")
+        logger.info(f"{'warning: ' if health.collapsed else ''}export ({student.name}): {health.check.describe()}")
 
     def _export(self, student: _Student, step: int) -> Path:
         from ..weights.publish import write_run_export
@@ -554,6 +629,7 @@ class Trainer:
             "trained_by": {"method": student.method.trained_by, "epochs": cfg.epochs, "steps": step},
             "recipe": {"config_hash": config_hash(cfg), "config": to_dict(cfg), "command": self.command},
             "measured": metrics,
+            **({"export_check": student.health} if student.health is not None else {}),
         }
         if student.method.needs_teacher:
             block["teacher"] = {"entry": cfg.teacher.entry, "arch": cfg.teacher.arch,

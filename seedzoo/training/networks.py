@@ -45,6 +45,37 @@ def backbone_width(model: nn.Module) -> int:
     return int(width)
 
 
+@torch.no_grad()
+def embedding_width(model: nn.Module, image_size: int) -> int:
+    """The width of what `model` outputs for one `image_size` image (eval mode, on its own device): the
+    check of a teacher's target space against the students' heads before any work."""
+    parameter = next(iter(model.parameters()), None)
+    device = parameter.device if parameter is not None else torch.device("cpu")
+    was_training = model.training
+    model.eval()
+    try:
+        out = model(torch.zeros(1, 3, image_size, image_size, device=device))
+    finally:
+        model.train(was_training)
+    return int(out.shape[-1])
+
+
+def with_teacher_width(cfg: TrainConfig, width: int) -> TrainConfig:
+    """`cfg` with `teacher.embed_dim` set to `width`, the output width of the teacher network a caller
+    passes (the config then records what the run distils, and the methods check the students against it)."""
+    return dataclasses.replace(cfg, teacher=dataclasses.replace(cfg.teacher, embed_dim=width))
+
+
+def width_problem(cfg: TrainConfig, width: int) -> str | None:
+    """A one-line problem when the teacher the config builds outputs `width`-d embeddings but the config
+    says `teacher.embed_dim` (a pretrained head of another width, say)."""
+    t = cfg.teacher
+    if width == t.embed_dim:
+        return None
+    return (f"teacher.embed_dim={t.embed_dim}, but the teacher ({t.arch}, weights {t.pretrained or 'random init'}) "
+            f"outputs {width}-d embeddings: set teacher.embed_dim={width} (and the students' widths to match)")
+
+
 def create_backbone(arch: str, pretrained: str = "") -> nn.Module:
     """A classifier-free backbone (`num_classes=0`); `pretrained` is "", "zoo" (the entry's published
     weights), or a path (seedzoo folder, .safetensors, official checkpoint).

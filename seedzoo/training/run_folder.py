@@ -31,7 +31,8 @@ CONFIG_FILE = "config.yaml"  # one YAML document per student
 PLAN_FILE = "device_plan.json"
 EXPORT_DIR = "export"  # one model folder per student: export/<name>/
 BAGS_FILE = "neighbours.safetensors"  # the teacher's nearest neighbours of every image (training.neighbours)
-RUN_FILES = (RUN_FILE, CONFIG_FILE, PLAN_FILE, "metrics.jsonl", "metrics.csv", "metrics.png", BAGS_FILE)
+CHOICES_FILE = "choices.json"  # how a recipe was scaled to the data (`seedzoo distill`)
+RUN_FILES = (RUN_FILE, CONFIG_FILE, PLAN_FILE, CHOICES_FILE, "metrics.jsonl", "metrics.csv", "metrics.png", BAGS_FILE)
 RUN_DIRS = (CHECKPOINT_DIR, "tensorboard", EXPORT_DIR)
 LOCK_FILE = ".seedzoo-run.lock"
 

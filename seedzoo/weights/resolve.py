@@ -14,7 +14,8 @@ folder (a run's `export/<name>/`, or the run folder itself). A hub name or a fol
 - `False`: random initialisation;
 - a path: that file or folder (seedzoo safetensors, a model folder, a run folder, an official release),
   or a plain state dict of the architecture (a `.pth`/`.pt` read with `weights_only=True`, or a plain
-  safetensors file: timm's key names, a classifier allowed), checked key by key and shape by shape.
+  safetensors file: timm's key names, a classifier allowed), checked key by key and shape by shape;
+- an `hf-hub:ORG/REPO[@REV]` id where a path may stand (the folder it names).
 
 Weights that hold a trained classifier declare its class count (`CheckedWeights.num_classes`, and so
 `num_classes` in the model's `pretrained_cfg`): a model built with that many classes gets it.
@@ -424,6 +425,10 @@ def _weights_of(target: _Target, pretrained: Pretrained) -> CheckedWeights | Non
         # The resolver verified the file against its source's hash; the content hash is checked below.
         return check_weights(resolve_weights(entry), target.architecture, entry,
                              trusted_sha256=entry.weights.sha256 or None)
+    if isinstance(pretrained, str) and pretrained.startswith(HF_PREFIX):  # a hub folder where a path may stand
+        from .hub import resolve_hf_hub
+
+        pretrained = resolve_hf_hub(pretrained)
     return check_weights(pretrained, target.architecture, target.entry)
 
 

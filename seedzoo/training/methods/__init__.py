@@ -32,6 +32,8 @@ The contract a method keeps
 - A method's own settings live in a section of `TrainConfig` (SEED: `distill`, MoCo-v2: `moco`); a new
   method adds its fields there, or a section of its own for settings no other method reads, and checks
   them in its `config_problems`. The `teacher` section is shared by every method that distils.
+- `queues`: the config keys of the method's queue sizes, which a recipe scaled to a data set
+  (`scaling.scale_to_data`) keeps within the images the run sees.
 - `cohort`: whether the method may train beside other students in one run. A student in a cohort trains
   bitwise as it would alone: the batches and views are the same, the teacher pass is shared, and each
   student draws dropout and the like from its own RNG stream. A method without a teacher (MoCo-v2)
@@ -105,6 +107,8 @@ class Method:
     lineage: Callable[[TrainConfig], dict[str, Any]] = _no_lineage
     cohort: bool = True  # may train beside other students, sharing one data stream and teacher pass
     export_head: bool = True  # whether the export holds the trained head (SimReg's prediction head is dropped)
+    # The config keys of the queues it fills (a number of rows each): `scaling.scale_to_data` fits them to the data.
+    queues: tuple[str, ...] = ()
     summary: str = ""  # one line for listings
 
 

@@ -169,4 +169,5 @@ def memory(cfg: TrainConfig) -> MemoryNeeds:
 
 MOCO = register_method(Method(
     name="moco", trained_by="MoCo-v2", objective=MocoObjective, views=views, config_problems=config_problems,
-    memory=memory, summary="MoCo-v2: InfoNCE between queries and momentum keys, negatives a queue of keys"))
+    memory=memory, queues=("moco.queue_size",),
+    summary="MoCo-v2: InfoNCE between queries and momentum keys, negatives a queue of keys"))

@@ -13,7 +13,7 @@ from ..loss import seed_loss
 from ..networks import Encoder
 from ..queue import EmbeddingQueue
 from ..views import MAIN, ViewSpec
-from . import MemoryNeeds, Method, main_view, queue_problems, register_method
+from . import MemoryNeeds, Method, main_view, queue_problems, register_method, same_width_problems
 
 SMALL = "small"  # the small crops, when distill.small_patches is on
 
@@ -92,7 +92,7 @@ def config_problems(cfg: TrainConfig, world_size: int) -> list[str]:
         out.need(0 < lo <= hi <= 1, "distill.small_scale", d.small_scale, "must satisfy 0 < min <= max <= 1")
     out.positive("teacher.embed_dim", cfg.teacher.embed_dim, "must be > 0")
     out.at_least("teacher.head_hidden", cfg.teacher.head_hidden, 0, "must be >= 0")
-    return out
+    return out + same_width_problems(cfg, world_size)  # the student's logits are against teacher embeddings
 
 
 def memory(cfg: TrainConfig) -> MemoryNeeds:
@@ -108,4 +108,5 @@ def lineage(cfg: TrainConfig) -> dict[str, Any]:
 SEED = register_method(Method(
     name="seed", trained_by="SEED", objective=SeedObjective, views=views, needs_teacher=True,
     teacher_views=teacher_views, config_problems=config_problems, memory=memory, lineage=lineage,
+    queues=("distill.queue_size",),
     summary="SEED: soft cross-entropy against the teacher's similarities to a queue of teacher embeddings"))
