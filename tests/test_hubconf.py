@@ -15,6 +15,9 @@ from seedzoo.zoo import aliases, list_entries
 from conftest import rel_max_err
 
 REPO = Path(__file__).resolve().parents[1]
+# Entries whose file holds the head trained with the backbone: `_lc` for a classifier, `_head` otherwise.
+HEADS = {e.hub_name + ("_lc" if e.ships_classifier else "_head"): e
+         for e in list_entries(pretrained=True) if e.weights.with_head}
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +32,7 @@ def hubconf():
 def test_one_entrypoint_per_alias_and_entry(hubconf):
     # torch.hub's own rule (torch.hub.list lists GitHub repos only): public callables are entrypoints.
     names = {f for f in dir(hubconf) if callable(getattr(hubconf, f)) and not f.startswith("_")}
-    expected = set(aliases()) | {e.name.replace(".", "__") for e in list_entries()}
+    expected = set(aliases()) | {e.hub_name for e in list_entries()} | set(HEADS)
     assert names == expected  # no helper leaks in as an entrypoint
 
 
@@ -67,3 +70,45 @@ def test_hubconf_imports_nothing_heavier_than_seedzoo():
             "import hubconf; print(','.join(sorted(set(sys.modules) - before - {'hubconf'})))")
     out = subprocess.run([sys.executable, "-c", code, str(REPO)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_head_entrypoints_cover_every_file_with_a_head_and_state_its_numbers(hubconf):
+    assert "supervised_mbv3_large__fmnist_lc" in HEADS and "seed_r18__mocov2_r50_200ep_head" in HEADS
+    for name, entry in HEADS.items():
+        doc = getattr(hubconf, name).__doc__
+        assert entry.name in doc and entry.head.describe() in doc
+        assert all(f"{m.value:.2f} {m.metric} on {m.dataset} ({m.protocol}, {m.kind}" in doc for m in entry.metrics)
+
+
+def test_projection_head_entrypoint_is_the_backbone_then_its_head():
+    import seedzoo
+
+    name = "mocov2_r18.fmnist"  # shipped in the package, head included
+    model = torch.hub.load(str(REPO), "mocov2_r18__fmnist_head", source="local", pretrained=True).eval()
+    backbone = seedzoo.create_model(name, pretrained=True, num_classes=0).eval()
+    head = seedzoo.load_projection_head(name, pretrained=True)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        out = model(x)
+        assert out.shape == (2, 128)
+        assert torch.equal(out, head(backbone(x)))
+
+
+def test_classifier_entrypoint_gives_the_trained_logits():
+    import seedzoo
+
+    name = "supervised_mbv3_large.fmnist"
+    model = torch.hub.load(str(REPO), "supervised_mbv3_large__fmnist_lc", source="local", pretrained=True).eval()
+    classifier = seedzoo.load_projection_head(name, pretrained=True)
+    assert torch.equal(model.get_classifier().weight, classifier[0].weight)
+    x = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert model(x).shape == (2, 10)
+
+
+def test_student_head_entrypoint_reads_an_official_release_file(golden_dir):
+    model = torch.hub.load(str(REPO), "seed_mbv3_large__mocov2_r50_200ep_head", source="local",
+                           pretrained=str(golden_dir / "seed_mbv3_large.pth.tar")).eval()
+    assert list(dict(model.named_children())) == ["backbone", "head"]
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 224, 224)).shape == (1, 128)
