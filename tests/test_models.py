@@ -132,8 +132,24 @@ def test_mobilenetv3_drop_rate_and_global_pool():
     model = timm.create_model("seed_mobilenetv3_large", drop_rate=0.3, global_pool="max")
     assert model.classifier[2].p == 0.3
     assert model.global_pool.pool_type == "max"
-    with pytest.raises(ValueError, match="global pool"):
-        timm.create_model("seed_mobilenetv3_large", global_pool="")
+    with pytest.raises(ValueError, match="classifier.0"):
+        model.reset_classifier(0, "catavgmax")  # twice the features classifier.0 takes
+
+
+def test_mobilenetv3_without_a_pool_runs_its_head_at_every_position():
+    """SEED's classifier.0 Linear(960, 1280) applied per position, as timm's 1x1 conv_head: the pooled
+    model's output is the mean of the unpooled one's only where the head is linear, so compare maps."""
+    torch.manual_seed(0)
+    pooled = timm.create_model("seed_mobilenetv3_large", num_classes=0).eval()
+    unpooled = timm.create_model("seed_mobilenetv3_large", num_classes=0, global_pool="").eval()
+    unpooled.load_state_dict(pooled.state_dict())
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        maps = unpooled(x)
+        features = pooled.forward_features(x)
+        at_one_position = pooled.classifier(features[:, :, 1, 0])
+    assert maps.shape == (2, 1280, 2, 2)
+    torch.testing.assert_close(maps[:, :, 1, 0], at_one_position)
 
 
 def test_efficientnet_keeps_lukemelas_batch_norm():
@@ -292,3 +308,146 @@ def test_an_entry_name_is_not_reused_as_another_entrys_timm_tag_or_hub_entrypoin
 
     spellings = [n for table in names().values() for n in set(table.values())]
     assert len(spellings) == len(set(spellings))
+
+
+# --- timm's model contract, checked as timm's own tests/test_models.py checks its architectures ---------
+# (its checks of each architecture and tag, written here without downloading weights; the shape checks run
+# on the meta device, so even the 586M-parameter ResNet-50x5 costs nothing)
+
+SMALL = [a for a in ARCHS if a not in META_ARCHS]
+# Every architecture, and the tags whose input size is not their architecture's (the others have the
+# architecture's cfg but for preprocessing, which test_every_entry_is_one_timm_tag_... checks).
+TAGGED = ARCHS + [e.timm_name for e in PRETRAINED
+                  if e.data.input_size != timm.get_pretrained_cfg(e.architecture).input_size]
+
+
+@pytest.mark.parametrize("name", TAGGED)
+def test_default_cfg_contract(name):
+    """forward_features unpooled at the cfg's pool_size for the cfg's input size; pre-logits of
+    head_hidden_size; reset_classifier(0) pools, reset_classifier(0, '') and global_pool='' do not."""
+    model = timm.create_model(name, device="meta").eval()
+    cfg = model.pretrained_cfg
+    x = torch.zeros(1, *cfg["input_size"], device="meta")
+    features = model.forward_features(x)
+    assert features.shape == (1, model.num_features, *cfg["pool_size"])
+    assert model.forward_head(features, pre_logits=True).shape == (1, model.head_hidden_size)
+    model.reset_classifier(0)
+    assert model.num_classes == 0 and model(x).shape == (1, model.head_hidden_size)
+    model.reset_classifier(0, "")
+    assert model(x).shape[-2:] == tuple(cfg["pool_size"]) and model(x).ndim == 4
+    unpooled = timm.create_model(name, num_classes=0, global_pool="", device="meta").eval()
+    assert unpooled(x).ndim == 4 and unpooled(x).shape[-2:] == tuple(cfg["pool_size"])
+    for key in (cfg["first_conv"],):
+        assert f"{key}.weight" in model.state_dict()
+
+
+def _feature_shapes(arch: str, size: int) -> list[tuple[int, int, int]]:
+    info = timm.models.FeatureInfo(timm.create_model(arch, device="meta").feature_info, 5)
+    return [(c, -(-size // r), -(-size // r)) for c, r in zip(info.channels(), info.reduction())]
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_forward_intermediates(arch):
+    """Every level of feature_info in order, the final features equal forward_features, and timm's
+    arguments: indices (last n, or a list), stop_early, intermediates_only, output_fmt; the same outputs
+    with grad checkpointing; prune_intermediate_layers leaves the last kept level as the output."""
+    torch.manual_seed(0)
+    model = timm.create_model(arch, device=_device(arch)).eval()
+    x = _input(arch)
+    expected = _feature_shapes(arch, SIZE)
+    with torch.no_grad():
+        final, levels = model.forward_intermediates(x)
+        assert [tuple(t.shape[1:]) for t in levels] == expected
+        assert final.shape == model.forward_features(x).shape
+        last_two = model.forward_intermediates(x, indices=2, intermediates_only=True)
+        assert [tuple(t.shape[1:]) for t in last_two] == expected[-2:]
+        early = model.forward_intermediates(x, indices=[0, 2], stop_early=True, intermediates_only=True)
+        assert [tuple(t.shape[1:]) for t in early] == [expected[0], expected[2]]
+        if not final.is_meta:
+            torch.testing.assert_close(final, model.forward_features(x))
+            torch.testing.assert_close(early[1], levels[2])
+            model.set_grad_checkpointing(True)
+            again, _ = model.forward_intermediates(x)
+            torch.testing.assert_close(again, final, rtol=1e-4, atol=1e-5)
+        with pytest.raises((AssertionError, ValueError)):
+            model.forward_intermediates(x, output_fmt="NHWC")
+        kept = model.prune_intermediate_layers([0, 2])
+        assert kept == [0, 2]
+        assert tuple(model.forward_features(x).shape[1:]) == expected[2]
+
+
+@pytest.mark.parametrize("feature_cls", [None, "getter"])
+@pytest.mark.parametrize("arch", ARCHS)
+def test_features_only(arch, feature_cls):
+    kwargs = {} if feature_cls is None else {"feature_cls": feature_cls}
+    model = timm.create_model(arch, features_only=True, device=_device(arch), **kwargs).eval()
+    with torch.no_grad():
+        maps = model(_input(arch))
+    assert [tuple(m.shape[1:]) for m in maps] == _feature_shapes(arch, SIZE)
+    assert model.feature_info.channels() == [c for c, _, _ in _feature_shapes(arch, SIZE)]
+
+
+# One network of each class seedzoo defines or builds on (the variants of a class script and trace alike).
+EACH_CLASS = ["seed_resnet18", "seed_resnet18_lowres", "seed_mobilenetv3_large", "seed_efficientnet_b0",
+              "seed_efficientnet_b1_lowres"]
+
+
+def _widened_resnet() -> torch.nn.Module:
+    """A one-block-per-stage WidenedResNet: the class of the ResNet-50x2/x4/x5 teachers, small enough to run."""
+    from timm.models.resnet import Bottleneck
+
+    from seedzoo.models.resnet import WidenedResNet
+
+    return WidenedResNet(Bottleneck, (1, 1, 1, 1), widen=2, num_classes=10)
+
+
+def _network(name: str) -> torch.nn.Module:
+    torch.manual_seed(0)
+    return (_widened_resnet() if name == "widened" else timm.create_model(name)).eval()
+
+
+@pytest.mark.parametrize("name", [*EACH_CLASS, "widened"])
+def test_torchscript_gives_the_same_output(name):
+    model = _network(name)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(torch.jit.script(model)(x), model(x))
+
+
+@pytest.mark.parametrize("name", [*EACH_CLASS, "widened"])
+def test_fx_feature_extraction_and_its_torchscript(name):
+    """torchvision's FX feature extractor with timm's tracer settings: the traced output is the model's,
+    and the traced graph scripts."""
+    from timm.models import get_notrace_functions, get_notrace_modules
+    from torchvision.models.feature_extraction import create_feature_extractor, get_graph_node_names
+
+    model = _network(name)
+    tracer_kwargs = dict(leaf_modules=get_notrace_modules(), autowrap_functions=get_notrace_functions(),
+                         param_shapes_constant=True)
+    _, eval_nodes = get_graph_node_names(model, tracer_kwargs=tracer_kwargs)
+    traced = create_feature_extractor(model, return_nodes=[eval_nodes[-1]], tracer_kwargs=tracer_kwargs)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        (out,) = traced(x).values()
+        assert torch.equal(out, expected)
+        (scripted,) = torch.jit.script(traced)(x).values()
+    torch.testing.assert_close(scripted, expected)
+
+
+@pytest.mark.parametrize("name", [*EACH_CLASS, "widened"])
+def test_grad_checkpointing_changes_no_output_or_gradient(name):
+    model = _network(name).train()
+    x = torch.randn(2, 3, 64, 64)
+    outputs, grads = [], []
+    for checkpointing in (False, True):
+        model.set_grad_checkpointing(checkpointing)
+        model.zero_grad()
+        torch.manual_seed(0)  # the same dropout / drop-path draws
+        y = model(x)
+        y.square().mean().backward()
+        outputs.append(y.detach())
+        grads.append([p.grad.clone() for p in model.parameters()])
+    torch.testing.assert_close(outputs[1], outputs[0], rtol=1e-4, atol=1e-5)
+    for a, b in zip(*grads):
+        torch.testing.assert_close(b, a, rtol=1e-4, atol=1e-5)

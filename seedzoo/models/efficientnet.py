@@ -70,10 +70,11 @@ class Conv2dStaticSame(nn.Conv2d):
 
     def __init__(self, *, pad: tuple[int, int, int, int], **kwargs: Any) -> None:
         super().__init__(padding=0, **kwargs)
-        self.pad = tuple(pad)
+        self.pad = list(pad)  # a list: what F.pad takes under TorchScript
 
     def forward(self, x: Tensor) -> Tensor:
-        return super().forward(F.pad(x, self.pad))
+        # `_conv_forward`, not `super().forward`: TorchScript compiles neither `super()` nor a second `forward`
+        return self._conv_forward(F.pad(x, self.pad), self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, pad={self.pad}"
@@ -197,20 +198,25 @@ def checkpoint_filter_fn(state_dict: Mapping[str, Tensor], model: nn.Module) -> 
 
 
 def _create_effnet(variant: str, pretrained: bool = False, **kwargs: Any) -> SeedEfficientNet:
-    features_only = kwargs.pop("features_only", False)
-    # One registered name builds either class (timm's convention for features_only).
+    # timm's convention: `features_only` alone builds the features class; with a `feature_cls` (e.g.
+    # 'getter', which calls `forward_intermediates`) or a `feature_cfg`, timm wraps the full model.
+    features_class = features_wrapped = False
+    if kwargs.pop("features_only", False):
+        features_wrapped = bool({"feature_cls", "feature_cfg"} & set(kwargs))
+        features_class = not features_wrapped
     model: Any = build_model_with_cfg(
-        SeedEfficientNetFeatures if features_only else SeedEfficientNet,
+        SeedEfficientNetFeatures if features_class else SeedEfficientNet,
         variant,
         pretrained,
-        pretrained_strict=not features_only,
+        features_only=features_wrapped,
+        pretrained_strict=not features_class,
         pretrained_filter_fn=checkpoint_filter_fn,
         # timm annotates kwargs_filter as a 1-tuple; it takes any tuple of names
         kwargs_filter=("num_classes", "num_features", "head_conv", "global_pool")  # type: ignore[arg-type]
-        if features_only else None,
+        if features_class else None,
         **kwargs,
     )
-    if features_only:
+    if features_class:
         model.pretrained_cfg = model.default_cfg = pretrained_cfg_for_features(model.pretrained_cfg)
     return model
 

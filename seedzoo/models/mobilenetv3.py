@@ -7,18 +7,22 @@ squeeze-excite is built from `nn.Linear` layers, in expansion blocks it acts on 
 code (`features.N.conv.K.*`, `conv.0/1`, `classifier.0`), so official checkpoints load without a key map;
 the task classifier that timm expects is a separate `fc`.
 
+Without a global pool (`global_pool=''`), `classifier` runs at every position of the 960-channel map, as
+timm's own MobileNetV3 runs its 1x1 `conv_head`: the model then returns 1280-channel maps.
+
 `seed_mobilenetv3_large_lowres` is the small-input variant (28-64 px): the stem conv at stride 1, so a
 32 px input ends on 2x2 maps instead of 1x1; same parameters and key names.
 """
-from __future__ import annotations
-
+# No `from __future__ import annotations`: torch.fx writes `forward`'s annotations into the code it
+# generates, and TorchScript cannot read them back as strings.
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from timm.layers import DropPath, SelectAdaptivePool2d, make_divisible
 from timm.models import build_model_with_cfg, generate_default_cfgs, register_model
-from timm.models._manipulate import checkpoint_seq
+from timm.models._features import feature_take_indices
+from timm.models._manipulate import checkpoint, checkpoint_seq
 from torch import Tensor, nn
 
 from ..timm_cfg import with_zoo_tags
@@ -117,7 +121,8 @@ class MobileNetV3(nn.Module):
 
     `forward_features` returns the 960-channel map after `conv`; `forward_head(x, pre_logits=True)` the
     1280-d output of `classifier`; `num_classes=0` makes `fc` an identity, so the model returns that
-    representation.
+    representation. The feature levels (`feature_info`, `forward_intermediates`) end where the next
+    stride-2 block starts, the last after `conv`.
     """
 
     def __init__(
@@ -136,9 +141,6 @@ class MobileNetV3(nn.Module):
     ) -> None:
         super().__init__()
         dd = {"device": device, "dtype": dtype}
-        if not global_pool:
-            raise ValueError("MobileNetV3 (d-li14) needs a global pool: its `classifier` is a Linear layer on "
-                             "pooled features. Use global_pool='avg' (or 'max', 'avgmax', 'catavgmax').")
         self.num_classes = num_classes
         self.in_chans = in_chans
         self.drop_rate = drop_rate
@@ -146,22 +148,25 @@ class MobileNetV3(nn.Module):
 
         layers: list[nn.Module] = [_conv_bn_act(in_chans, stem_size, 3, stem_stride, **dd)]
         self.feature_info: list[dict[str, Any]] = []
+        self.level_ends: list[int] = []  # the `features` index each level ends at; len(features): after `conv`
         in_chs, reduction, mid_chs = stem_size, stem_stride, stem_size
         for i, (k, t, c, use_se, use_hs, s) in enumerate(block_cfgs):
-            if s > 1 and i > 0:  # a feature level ends where the next stride-2 block starts
+            if s > 1 and i > 0:  # a feature level ends where the next stride-2 block starts (features.i+1)
                 self.feature_info.append(dict(num_chs=in_chs, reduction=reduction, module=f"features.{i}"))
+                self.level_ends.append(i)
             out_chs, mid_chs = make_divisible(c, 8), make_divisible(in_chs * t, 8)
             dpr = drop_path_rate * i / len(block_cfgs)
             layers.append(InvertedResidual(in_chs, mid_chs, out_chs, k, s, use_se, use_hs, dpr, **dd))
             in_chs, reduction = out_chs, reduction * s
         self.features = nn.Sequential(*layers)
         self.num_features = mid_chs  # the last expansion width (960 for Large)
-        self.conv = _conv_bn_act(in_chs, self.num_features, 1, 1, **dd)
+        self.conv: nn.Module = _conv_bn_act(in_chs, self.num_features, 1, 1, **dd)
         self.feature_info.append(dict(num_chs=self.num_features, reduction=reduction, module="conv.2"))
+        self.level_ends.append(len(self.features))
 
-        self.global_pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=True)
+        self.global_pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=bool(global_pool))
         self.head_hidden_size = head_hidden_size
-        self.classifier = nn.Sequential(
+        self.classifier: nn.Module = nn.Sequential(
             nn.Linear(self.num_features * self.global_pool.feat_mult(), head_hidden_size, **dd),
             nn.Hardswish(inplace=True),
             nn.Dropout(drop_rate),
@@ -196,16 +201,62 @@ class MobileNetV3(nn.Module):
 
     def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
         if global_pool is not None:
-            pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=True) if global_pool else None
-            if pool is None or pool.feat_mult() != self.global_pool.feat_mult():
+            pool = SelectAdaptivePool2d(pool_type=global_pool, flatten=bool(global_pool))
+            if isinstance(self.classifier, nn.Sequential) and pool.feat_mult() != self.global_pool.feat_mult():
                 raise ValueError(f"global_pool='{global_pool}' does not fit `classifier.0`, which takes "
-                                 f"{self.num_features * self.global_pool.feat_mult()} pooled features; keep "
-                                 f"'{self.global_pool.pool_type}' or a pool of the same width.")
+                                 f"{self.num_features * self.global_pool.feat_mult()} features; keep "
+                                 f"'{self.global_pool.pool_type}' or a pool of the same width ('' for none).")
             self.global_pool = pool
         self.num_classes = num_classes
-        weight = self.classifier[0].weight
+        weight = next(self.parameters())
         self.fc = (nn.Linear(self.head_hidden_size, num_classes, device=weight.device, dtype=weight.dtype)
                    if num_classes > 0 else nn.Identity())
+
+    def forward_intermediates(
+            self,
+            x: Tensor,
+            indices: int | list[int] | None = None,
+            norm: bool = False,
+            stop_early: bool = False,
+            output_fmt: str = "NCHW",
+            intermediates_only: bool = False,
+    ) -> list[Tensor] | tuple[Tensor, list[Tensor]]:
+        """The feature maps of the levels `indices` (the last n if an int, all if None), and unless
+        `intermediates_only` the final features; `stop_early` runs no further than the last one asked.
+        `norm` has nothing to act on (every level already ends in batch norm)."""
+        if output_fmt != "NCHW":
+            raise ValueError(f"output_fmt='{output_fmt}': this model gives NCHW maps only")
+        take_indices, max_index = feature_take_indices(len(self.level_ends), indices)
+        take = [self.level_ends[i] for i in take_indices]
+        last = self.level_ends[max_index] if stop_early else len(self.features)
+        intermediates = []
+        for i, block in enumerate(self.features[:last + 1]):
+            x = checkpoint(block, x) if self.grad_checkpointing and not torch.jit.is_scripting() else block(x)
+            if i in take:
+                intermediates.append(x)
+        if last == len(self.features):
+            x = self.conv(x)
+            if last in take:
+                intermediates.append(x)
+        if intermediates_only:
+            return intermediates
+        return x, intermediates
+
+    def prune_intermediate_layers(self, indices: int | list[int] = 1, prune_norm: bool = False,
+                                  prune_head: bool = True) -> list[int]:
+        """Drop the blocks after the last level of `indices` (and, with `prune_head`, the head); returns
+        the levels kept."""
+        take_indices, max_index = feature_take_indices(len(self.level_ends), indices)
+        end = self.level_ends[max_index]
+        if end < len(self.features):
+            self.features = self.features[:end + 1]
+            self.conv = nn.Identity()
+            self.num_features = self.feature_info[max_index]["num_chs"]
+        if prune_head:
+            self.classifier = nn.Identity()
+            self.head_hidden_size = self.num_features
+            self.reset_classifier(0, "")
+        return take_indices
 
     def forward_features(self, x: Tensor) -> Tensor:
         if self.grad_checkpointing and not torch.jit.is_scripting():
@@ -215,7 +266,11 @@ class MobileNetV3(nn.Module):
         return self.conv(x)
 
     def forward_head(self, x: Tensor, pre_logits: bool = False) -> Tensor:
-        x = self.classifier(self.global_pool(x))
+        x = self.global_pool(x)
+        if self.global_pool.is_identity():  # no global pool: the head runs at every position (a 1x1 conv)
+            x = self.classifier(x.permute(0, 2, 3, 1))
+            return (x if pre_logits else self.fc(x)).permute(0, 3, 1, 2)
+        x = self.classifier(x)
         return x if pre_logits else self.fc(x)
 
     def forward(self, x: Tensor) -> Tensor:
