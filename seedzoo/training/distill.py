@@ -28,7 +28,7 @@ from typing import Any, cast
 
 from ..errors import SeedzooError
 from .config import TrainConfig, apply_overrides, load_config, parse_yaml, recipe_text, validate
-from .scaling import Choice, scale_to_data
+from .scaling import Choice, recipe_images, scale_to_data
 
 DEFAULT_RECIPE = "seed_r18.mocov2_r50_200ep"  # the paper's standard setting
 REGISTERED_DATA = ("fashion_mnist",)  # data sets `data.source` reads by name
@@ -212,17 +212,11 @@ def plan_distillation(data: str | os.PathLike, teacher: str, student: str, *, te
         choices.append(Choice("data.blur_sigma", [round(v, 4) for v in blur], list(base.data.blur_sigma),
                               "the recipe's blur, in pixels of the teacher's input size"))
     cfg = apply_overrides(cfg, list(overrides))
-    cfg, scaled = scale_to_data(cfg, images, recipe_data=_recipe_data(base), world_size=world_size, given=given)
+    cfg, scaled = scale_to_data(cfg, images, recipe_data=recipe_images(base), world_size=world_size, given=given)
     if given:
         choices.append(Choice("overrides", " ".join(overrides), "", "given"))
     validate(cfg, world_size)
     return DistillPlan(cfg, recipe, images, choices + scaled)
-
-
-def _recipe_data(recipe: TrainConfig) -> int:
-    from .scaling import recipe_images
-
-    return recipe_images(recipe)
 
 
 def distill(data: str | os.PathLike, *, teacher: str, student: str, out: str | os.PathLike,

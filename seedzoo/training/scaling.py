@@ -48,7 +48,7 @@ class Choice:
     why: str
 
     def describe(self) -> str:
-        was = "" if self.value == self.recipe else f" (recipe: {self.recipe})"
+        was = "" if self.value == self.recipe or self.recipe in ("", None) else f" (recipe: {self.recipe})"
         return f"{self.key} = {self.value}{was}: {self.why}"
 
     def record(self) -> dict[str, Any]:
