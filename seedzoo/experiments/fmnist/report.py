@@ -151,8 +151,12 @@ def against_raw_pixels(rows: list[Row]) -> str:
         best = {metric: max(values[label][metric] for label in pixels) for metric in ("kNN-20", "linear")}
         how = {plain: "as they are", centred: "centred on the training mean"}
         knn = " and ".join(f"{values[label]['kNN-20']:.2f} {how[label]}" for label in pixels)
-        below = [f"{label} on {metric} ({value:.2f} against {best[metric]:.2f})" for label in by_label
-                 if label not in pixels for metric, value in values[label].items() if value < best[metric]]
+        below = []  # each network under the pixels, with the numbers it is under on
+        for label in (label for label in by_label if label not in pixels):
+            gaps = [f"{metric} {value:.2f} against {best[metric]:.2f}"
+                    for metric, value in values[label].items() if value < best[metric]]
+            if gaps:
+                below.append(f"{label} ({'; '.join(gaps)})")
         found = (f"below the better of them: {'; '.join(below)}" if below else
                  "every network is above both on kNN-20 and on linear")
         parts.append(f"On {name} the pixels score kNN-20 {knn}, linear {values[pixels[0]]['linear']:.2f}; {found}.")
