@@ -9,7 +9,7 @@ probes, transfer) measures the pixels exactly as it measures a network, with no 
 
 Centring changes the kNN, whose cosine similarity is not invariant to a shift of the inputs; the fast
 linear probe standardises every input dimension with the training set's statistics, so it sees the
-same features either way.
+same features either way, up to float rounding (which a long SGD run can carry into a small difference).
 """
 from __future__ import annotations
 
