@@ -42,9 +42,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the experiment (fmnist), and key=value overrides applied to every training run")
     r.add_argument("--out", type=Path, help="output folder (default runs/fmnist, runs/fmnist-quick with --quick)")
     r.add_argument("--stage", action="append", dest="stages", metavar="STAGE[,STAGE...]",
-                   help="only these stages (teacher, seed, mocov2, seed_tt1e-2, supervised, evaluate); "
-                        "a stage another needs is added (evaluate reads seed, mocov2, supervised); the "
-                        "teacher trains only when named here or to finish a teacher run begun in OUT")
+                   help="only these stages (teacher, seed, mocov2, seed_tt1e-2, supervised, curves, strategies, "
+                        "evaluate); a stage another needs is added (evaluate reads seed, mocov2, supervised); the "
+                        "teacher trains only when named here or to finish a teacher run begun in OUT; curves (the "
+                        "teacher temperature and queue sweeps) and strategies (every distillation objective, one "
+                        "cohort per seed) run only when named")
     r.add_argument("--quick", action="store_true",
                    help="the short path: a subset of the training images for the students and the reference, "
                         "every network measured on fewer images (fmnist.run.QUICK; about 10 minutes on 2 cores; "
@@ -56,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also write the shipped entries' weights and their measured record into the package "
                         "source (seedzoo/weights/embedded, seedzoo/zoo/measured_fmnist.json); off by default")
     r.add_argument("--readme", type=Path, metavar="README",
-                   help="also write the results section of this README (and its plot, docs/fmnist_curves.png)")
+                   help="also write the results section of this README (and its plot, docs/fmnist_curves.png), "
+                        "and the curves and strategies sections where OUT holds them (with --seeds: only those)")
     r.set_defaults(func=_reproduce, positionals_after_options="words",  # reproduce fmnist --quick key=val
                    interrupt_hint="run the same command again: finished stages are kept")
 
@@ -178,8 +181,6 @@ def _reproduce(args: argparse.Namespace) -> int:
     if args.release and (args.quick or args.seeds):
         raise StageError("--release ships the recorded numbers, which --quick and --seeds do not measure: "
                          "leave them out to release")
-    if args.readme and args.seeds:
-        raise StageError("--readme writes one run's results; with --seeds see OUT/results_seeds.md instead")
     out = args.out or Path("runs/fmnist-quick" if args.quick else "runs/fmnist")
     limit = QUICK.limit if args.quick else None
     overrides = [*QUICK.overrides(), *overrides] if args.quick else overrides  # the user's overrides win
@@ -191,6 +192,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         if all(by_seed.values()):
             print((out / "results_seeds.md").read_text())
             print(f"results: {out / 'results_seeds.json'} (each seed: {out / 'seed_<i>'})")
+        _sweep_readme(args.readme, out)
         return 0
     rows = fmnist.run_all(out, args.stages, overrides, limit, release_to=fmnist.PACKAGE if args.release else None,
                           progress=True)
@@ -204,4 +206,15 @@ def _reproduce(args: argparse.Namespace) -> int:
         if args.readme:
             fmnist.update_readme(args.readme, out)
             print(f"updated {args.readme} and its plot")
+    _sweep_readme(args.readme, out)
     return 0
+
+
+def _sweep_readme(readme: Path | None, out: Path) -> None:
+    """The README's curves and strategies sections, from what OUT (or its seed folders) measured."""
+    from seedzoo.experiments.fmnist import curves, strategies
+
+    for name, sweep in (("tau_queue.md", curves), ("strategies.md", strategies)):
+        if readme is not None and (out / name).is_file():
+            sweep.update_readme(readme, out)
+            print(f"updated {readme}: the {sweep.KEY} section")

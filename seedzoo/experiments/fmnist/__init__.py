@@ -23,9 +23,14 @@ it stopped (training runs resume from their last checkpoint). Results go to `OUT
 `OUT/results.md`; the wall time of each stage to `OUT/timings.json`; the fp16 files that would ship to
 `OUT/release/`. Nothing is written into the package unless a release is asked for.
 
+Two sweeps run only when named (`--stage curves`, `--stage strategies`), each one cohort trained
+beside the table and measured under its protocols: the paper's teacher temperature and queue curves,
+and every distillation objective side by side (one cohort per seed).
+
 Modules, in the order a run uses them: `stages` (what is trained, and how), `evaluation` (the table's
 protocols), `report` (tables, verdict, curves, README section), `release` (packing, and the explicit
-release into the package), `run` (`run_all`, which chains them).
+release into the package), `cohorts`, `curves` and `strategies` (the sweeps), `run` (`run_all`, which
+chains them).
 """
 from .evaluation import PIXEL_LABELS, PROTOCOLS, RANDOM_INIT_LABELS, Row, evaluate, teacher_crowding
 from .release import EMBEDDED_DIR, PACKAGE, SHIPPED, ReleaseTarget, measured_record, pack, release

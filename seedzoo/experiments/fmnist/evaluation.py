@@ -43,7 +43,7 @@ class Row:
 
 
 @dataclass(frozen=True)
-class _Network:
+class Network:
     """One row to measure: `weights` is a file or folder, False (random init) or None (raw pixels, with
     `architecture` None)."""
 
@@ -58,7 +58,7 @@ class _Network:
         return WEIGHTS_NONE[self.weights] if self.weights in WEIGHTS_NONE else str(self.weights)
 
 
-def _networks(out: Path, packed: dict[str, Path]) -> list[_Network]:
+def _networks(out: Path, packed: dict[str, Path]) -> list[Network]:
     """Every row of the table, in order."""
     student_arch = get_entry(STUDENT).architecture
     rows = []
@@ -66,12 +66,12 @@ def _networks(out: Path, packed: dict[str, Path]) -> list[_Network]:
         if stage.key not in packed and not is_done(stage.export(out)):
             continue  # not trained (yet): `run_all` can evaluate the main rows before the ablations
         weights = packed.get(stage.key) or stage.export(out)
-        rows.append(_Network(stage.key, stage.label, stage.recipe, get_entry(stage.recipe).architecture, weights))
-    rows.append(_Network("supervised", reference_label(), REFERENCE, student_arch,
+        rows.append(Network(stage.key, stage.label, stage.recipe, get_entry(stage.recipe).architecture, weights))
+    rows.append(Network("supervised", reference_label(), REFERENCE, student_arch,
                          packed.get("supervised") or supervised_export(out)))
     for entry, label in RANDOM_INIT_LABELS.items():
-        rows.append(_Network(f"random_{entry}", label, entry, get_entry(entry).architecture, False))
-    rows += [_Network(key, label, STUDENT, None, None) for key, label in PIXEL_LABELS.items()]
+        rows.append(Network(f"random_{entry}", label, entry, get_entry(entry).architecture, False))
+    rows += [Network(key, label, STUDENT, None, None) for key, label in PIXEL_LABELS.items()]
     return rows
 
 
@@ -85,24 +85,30 @@ def evaluate(out: Path, packed: dict[str, Path] | None = None, datasets: Iterabl
     for network in _networks(out, packed or {}):
         if rows is not None and network.key not in rows:
             continue
-        model = _build(network)
-        identity = {"label": network.label, "weights": network.weights_text, "datasets": list(datasets),
-                    "limit": limit, "model": _model_id(model)}
-        saved = out / "evaluation" / f"{network.key}.json"
-        if saved.is_file() and (kept := json.loads(saved.read_text()))["identity"] == identity:
-            table.append(Row(**kept["row"]))
-            continue
-        results = {}
-        for dataset in datasets:
-            for key, result in _measure(network, model, dataset, out, limit, progress).items():
-                results[f"{dataset}/{key}"] = result
-        row = Row(network.label, network.weights_text, results)
-        write_atomic(saved, json.dumps({"identity": identity, "row": asdict(row)}, indent=2) + "\n")
-        table.append(row)
+        table.append(measure(out, network, datasets, limit, progress))
     return table
 
 
-def _build(network: _Network) -> nn.Module | None:
+def measure(out: Path, network: Network, datasets: tuple[str, ...], limit: int | None = None,
+            progress: bool = False) -> Row:
+    """One row under the table's protocols, kept in `OUT/evaluation/KEY.json` and measured again only
+    when its network, the datasets or `limit` changed."""
+    model = _build(network)
+    identity = {"label": network.label, "weights": network.weights_text, "datasets": list(datasets),
+                "limit": limit, "model": _model_id(model)}
+    saved = out / "evaluation" / f"{network.key}.json"
+    if saved.is_file() and (kept := json.loads(saved.read_text()))["identity"] == identity:
+        return Row(**kept["row"])
+    results = {}
+    for dataset in datasets:
+        for key, result in _measure(network, model, dataset, out, limit, progress).items():
+            results[f"{dataset}/{key}"] = result
+    row = Row(network.label, network.weights_text, results)
+    write_atomic(saved, json.dumps({"identity": identity, "row": asdict(row)}, indent=2) + "\n")
+    return row
+
+
+def _build(network: Network) -> nn.Module | None:
     """The network of a row; None for raw pixels, whose extractor depends on the dataset (its mean image)."""
     import seedzoo
 
@@ -118,7 +124,7 @@ def _model_id(model: nn.Module | None) -> str:
     return "raw pixels" if model is None else state_dict_sha256(model)
 
 
-def _measure(network: _Network, model: nn.Module | None, dataset: str, out: Path, limit: int | None,
+def _measure(network: Network, model: nn.Module | None, dataset: str, out: Path, limit: int | None,
              progress: bool) -> dict[str, dict[str, Any]]:
     """The row's results on one dataset, by protocol key (`knn_head`: the teacher's head space)."""
     import seedzoo
@@ -142,7 +148,7 @@ def _measure(network: _Network, model: nn.Module | None, dataset: str, out: Path
     return results
 
 
-def _pixels(network: _Network, dataset: str, limit: int | None) -> nn.Module:
+def _pixels(network: Network, dataset: str, limit: int | None) -> nn.Module:
     """The raw-pixel extractor of a row on `dataset`: centred on that dataset's training split (the bank
     its kNN searches, the set its probe trains on), as the protocols preprocess it."""
     from ...evaluation.datasets import build_dataset

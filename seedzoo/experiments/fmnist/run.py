@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ...errors import SeedzooError
 from ...files import write_atomic
+from . import curves, strategies
 from .evaluation import Row, evaluate, teacher_crowding
 from .release import SHIPPED, ReleaseTarget, pack, release
 from .report import write_results, write_seed_results
@@ -31,7 +32,13 @@ from .stages import (
 )
 
 SUPERVISED, EVALUATE = "supervised", "evaluate"
-STAGES = (*(s.key for s in TRAINING), SUPERVISED, EVALUATE)  # every name `--stage` takes, in run order
+# Sweeps beside the table, each a cohort measured on its own, run only when named (`--stage curves`):
+# each trains several students of four epochs (`curves`: 7; `strategies`: 7 per seed).
+# By key: (train and measure it into OUT, write its report from every seed folder under OUT).
+SWEEPS: dict[str, tuple[Callable[..., list[Row]], Callable[[Path], None]]] = {
+    curves.KEY: (curves.run_curves, curves.write_report),
+    strategies.KEY: (strategies.run_strategies, strategies.write_report)}
+STAGES = (*(s.key for s in TRAINING), SUPERVISED, *SWEEPS, EVALUATE)  # every name `--stage` takes, in run order
 # What a stage reads from the others: the evaluation packs every shipped network (the teacher falls
 # back to the shipped one).
 NEEDS = {EVALUATE: tuple(key for key in SHIPPED if key != "teacher")}
@@ -77,7 +84,7 @@ def check_stages(names: Iterable[str] | None, out: Path) -> tuple[set[str] | Non
     return wanted, notes
 
 
-class _Timer:
+class StageTimer:
     """Adds each stage's wall time to OUT/timings.json, summed over resumed invocations (an interrupted
     stage's time counts too)."""
 
@@ -111,7 +118,7 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
     for note in notes:
         say(note)
     out.mkdir(parents=True, exist_ok=True)
-    timer = _Timer(out)
+    timer = StageTimer(out)
     # The distilling stages share one teacher pass (trained together when more than one is missing).
     students = [s for s in TRAINING if s.distils and (wanted is None or s.key in wanted)]
     together = students if sum(not is_done(s.export(out)) for s in students) > 1 else []
@@ -126,6 +133,9 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
     if (wanted is None or SUPERVISED in wanted) and not is_done(supervised_export(out)):
         with timer(SUPERVISED):
             train_supervised(out, limit=limit, seed=_seed(overrides))
+    for key, (sweep, _) in SWEEPS.items():  # timed in OUT/KEY/timings.json: not part of the default path
+        if wanted is not None and key in wanted:
+            sweep(out, overrides, limit, progress)
     if wanted is not None and EVALUATE not in wanted:
         return []
     packed = pack(out)
@@ -164,4 +174,6 @@ def run_seeds(out: str | Path, seeds: int, stages: Iterable[str] | None = None, 
                              say=say)
     if all(rows.values()):
         write_seed_results(out, rows)
+    for _, write_report in SWEEPS.values():  # each sweep's report over the seed folders that ran it (if any)
+        write_report(out)
     return rows

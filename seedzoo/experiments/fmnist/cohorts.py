@@ -1,0 +1,139 @@
+"""Sweeps beside the reproduction's table: students that differ in one setting or in their objective,
+trained as one cohort (one data stream and one teacher pass per step for all of them) and measured under
+the table's protocols.
+
+`curves` (the teacher temperature and the queue) and `strategies` (every distillation objective) build
+on it. A sweep `KEY` trains into `OUT/KEY/run/` (resuming it), keeps each student's results in
+`OUT/evaluation/<student>.json` like every row of the table, and writes `OUT/KEY/results.json`; a
+sweep is done when every student's export exists and measured again only where a network changed.
+"""
+from __future__ import annotations
+
+import json
+import statistics
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from ...errors import SeedzooError
+from ...files import write_atomic
+from ...training.run_folder import export_dir
+from ...zoo import get_entry
+from .evaluation import Network, Row, measure
+from .stages import COMMAND, STUDENT, is_done, teacher_source
+
+Timer = Callable[[str], AbstractContextManager[None]]  # `run.StageTimer`: adds a named part's wall time to a file
+
+
+class ReadmeError(SeedzooError, ValueError):
+    """The README lacks the markers of the section to write."""
+
+
+@dataclass(frozen=True)
+class Student:
+    """One student of a sweep: a recipe with its own settings. `name` is its run name inside the cohort
+    (and its evaluation file). `settings` apply before the overrides given to every training run (the
+    student's recipe, which those may change), `swept` after them (the value the sweep is about)."""
+
+    name: str
+    label: str
+    recipe: str
+    settings: tuple[str, ...] = ()
+    swept: tuple[str, ...] = ()
+
+
+def run_dir(out: Path, key: str) -> Path:
+    """Where sweep `key` trains its cohort (`OUT/KEY/run/`)."""
+    return out / key / "run"
+
+
+def configs(students: Sequence[Student], out: Path, extra: Iterable[str] = ()) -> list[Any]:
+    """The students' training configs: each recipe with the reproduction's teacher, the student's settings,
+    the overrides given to every training run, then the swept setting and the student's name."""
+    from ...training.config import load_config
+
+    teacher, extra = f"teacher.pretrained={teacher_source(out)}", list(extra)
+    return [load_config(s.recipe, [teacher, *s.settings, *extra, *s.swept, f"name={s.name}"]) for s in students]
+
+
+def is_trained(out: Path, key: str, students: Sequence[Student]) -> bool:
+    return all(is_done(export_dir(run_dir(out, key), s.name)) for s in students)
+
+
+def train_cohort(out: Path, key: str, students: Sequence[Student], extra: Iterable[str] = ()) -> None:
+    """The students trained together into `OUT/KEY/run/` (resuming it); nothing when all have exported.
+    The distilling ones share one teacher pass per step; each ends bitwise where it ends trained alone."""
+    from ...training.engine import train
+
+    if not is_trained(out, key, students):
+        train(configs(students, out, extra), run_dir(out, key), resume="auto", command=f"{COMMAND} --stage {key}")
+
+
+def measure_cohort(out: Path, key: str, students: Sequence[Student], datasets: tuple[str, ...],
+                   limit: int | None = None, progress: bool = False) -> list[Row]:
+    """Each student's export under the table's protocols, on the students' preprocessing."""
+    architecture = get_entry(STUDENT).architecture
+    return [measure(out, Network(s.name, s.label, STUDENT, architecture, export_dir(run_dir(out, key), s.name)),
+                    datasets, limit, progress) for s in students]
+
+
+def run_sweep(out: Path, key: str, students: Sequence[Student], datasets: tuple[str, ...],
+              extra: Iterable[str] = (), limit: int | None = None, progress: bool = False,
+              timer: Timer | None = None, **record: Any) -> list[Row]:
+    """Train the cohort, measure it, and write `OUT/KEY/results.json` (the rows, each student's settings
+    and `record`); `timer` records the wall time of each part in `OUT/KEY/timings.json`."""
+    from .run import StageTimer
+
+    timer = timer or StageTimer(out / key)
+    with timer("train"):
+        train_cohort(out, key, students, extra)
+    with timer("evaluate"):
+        rows = measure_cohort(out, key, students, datasets, limit, progress)
+    write_atomic(out / key / "results.json", json.dumps(
+        {"students": [asdict(s) for s in students], "rows": [asdict(r) for r in rows], **record},
+        indent=2) + "\n")
+    return rows
+
+
+def read_rows(folder: Path, key: str) -> list[Row] | None:
+    """The rows a sweep measured in one run folder (None when it has not run there)."""
+    path = folder / key / "results.json"
+    return [Row(**r) for r in json.loads(path.read_text())["rows"]] if path.is_file() else None
+
+
+def run_folders(out: Path) -> list[Path]:
+    """The reproduction's runs under `out`: its seed folders (`OUT/seed_<i>`, `--seeds`) in seed order,
+    else OUT itself."""
+    seeds = sorted((int(p.name[5:]), p) for p in out.glob("seed_*") if p.is_dir() and p.name[5:].isdigit())
+    return [p for _, p in seeds] or [out]
+
+
+def value(row: Row, dataset: str, result: str, metric: str) -> float:
+    return float(row.results[f"{dataset}/{result}"][metric])
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for one value)."""
+    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
+
+
+def mean_std_text(values: Sequence[float]) -> str:
+    mean, std = mean_std(values)
+    return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+
+
+def holds(gaps: Sequence[float]) -> bool:
+    """Whether a gap holds: every seed shows it in the same direction (none is zero)."""
+    return bool(gaps) and (all(g > 0 for g in gaps) or all(g < 0 for g in gaps))
+
+
+def update_section(readme: Path, markers: tuple[str, str], text: str) -> None:
+    """Rewrite the README between `markers` (both must be there)."""
+    start, end = markers
+    content = readme.read_text()
+    if start not in content or end not in content:
+        raise ReadmeError(f"{readme} lacks the markers {start} ... {end}: add them where the section goes")
+    head, rest = content.split(start, 1)
+    write_atomic(readme, f"{head}{start}\n{text}{end}{rest.split(end, 1)[1]}")
