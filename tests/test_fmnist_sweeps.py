@@ -101,6 +101,11 @@ def test_the_curves_table_and_plot_are_recomputed_from_every_seeds_records(curve
     assert "spread by 1.41 points of kNN-20 (standard deviation over 2 seeds)" in text
     assert "kNN-20 is best at tau_T 0.07" in text  # 46 above 45: the finding is read from the records
     assert (tmp_path / curves.PLOT).stat().st_size > 0
+    readme = tmp_path / "README.md"
+    readme.write_text("intro\n{}\nold\n{}\n".format(*curves.README_MARKERS))
+    curves.update_readme(readme, tmp_path)
+    assert "| 0.07 | 46.00 ± 7.07 |" in readme.read_text() and "old" not in readme.read_text()
+    assert (tmp_path / "docs" / "fmnist_tau_queue.png").read_bytes() == (tmp_path / curves.PLOT).read_bytes()
     record = tmp_path / "seed_1" / "curves" / "results.json"
     changed = json.loads(record.read_text())
     changed["rows"][1] = _with_knn(changed["rows"][1], 20.0)  # tau 0.07 in seed 1: 51 -> 20

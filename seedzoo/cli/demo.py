@@ -192,7 +192,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         if all(by_seed.values()):
             print((out / "results_seeds.md").read_text())
             print(f"results: {out / 'results_seeds.json'} (each seed: {out / 'seed_<i>'})")
-        _sweep_readme(args.readme, out)
+        _sweep_readme(args.readme, out, seeds=True)
         return 0
     rows = fmnist.run_all(out, args.stages, overrides, limit, release_to=fmnist.PACKAGE if args.release else None,
                           progress=True)
@@ -210,11 +210,17 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sweep_readme(readme: Path | None, out: Path) -> None:
+def _sweep_readme(readme: Path | None, out: Path, seeds: bool = False) -> None:
     """The README's curves and strategies sections, from what OUT (or its seed folders) measured."""
     from seedzoo.experiments.fmnist import curves, strategies
 
-    for name, sweep in (("tau_queue.md", curves), ("strategies.md", strategies)):
-        if readme is not None and (out / name).is_file():
-            sweep.update_readme(readme, out)
-            print(f"updated {readme}: the {sweep.KEY} section")
+    if readme is None:
+        return
+    measured = [sweep for name, sweep in (("tau_queue.md", curves), ("strategies.md", strategies))
+                if (out / name).is_file()]
+    for sweep in measured:
+        sweep.update_readme(readme, out)
+        print(f"updated {readme}: the {sweep.KEY} section")
+    if not measured and seeds:  # with --seeds only these sections are written
+        print(f"--readme with --seeds writes the curves and strategies sections, and {out} holds neither: "
+              f"{readme} is unchanged", file=sys.stderr)
