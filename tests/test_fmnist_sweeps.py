@@ -3,6 +3,7 @@ objective side by side; each trains one cohort, resumes, and writes tables recom
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,13 @@ def test_the_curves_train_as_one_cohort_at_each_points_settings(curves_run):
 
 
 @needs_fmnist
+def test_a_curves_run_in_out_is_read_beside_the_seeded_main_runs(curves_run, tmp_path):
+    out, _ = curves_run
+    shutil.copytree(out / "curves", tmp_path / "curves", ignore=shutil.ignore_patterns("run"))
+    (tmp_path / "seed_0").mkdir()  # the main runs' seed folders, without curves of their own
+    assert curves.collect(tmp_path) is not None and curves.collect(tmp_path).runs == 1
+
+
 def test_the_curves_resume_without_training_or_measuring_again(curves_run):
     out, rows = curves_run
     before = _mtimes(out / "curves" / "run") | _mtimes(out / "evaluation")
@@ -91,9 +99,11 @@ def test_the_curves_table_and_plot_are_recomputed_from_every_seeds_records(curve
         folder = tmp_path / f"seed_{seed}"
         (folder / "curves").mkdir(parents=True)
         rows = [_with_knn(r, knn + i) for i, r in enumerate(saved["rows"])]
-        (folder / "curves" / "results.json").write_text(json.dumps({**saved, "rows": rows}))
+        (folder / "curves" / "results.json").write_text(json.dumps({**saved, "seed": seed, "rows": rows}))
         (folder / "results.json").write_text(json.dumps({"rows": [_with_knn({**saved["rows"][0], "label": main},
                                                                             60.0 + 2 * seed)]}))
+    (tmp_path / "curves").mkdir()  # the same seed measured in OUT too: counted once, from its seed folder
+    (tmp_path / "curves" / "results.json").write_text(json.dumps({**saved, "seed": 1}))
     curves.write_report(tmp_path)
     text = (tmp_path / "tau_queue.md").read_text()
     assert "| 0.0001 (the recipe's) | 45.00 ± 7.07 |" in text  # seeds 40 and 50: mean and sample std
@@ -142,7 +152,7 @@ def test_the_strategies_table_and_verdict_read_every_seed(strategies_run, tmp_pa
         folder = tmp_path / f"seed_{seed}" / "strategies"
         folder.mkdir(parents=True)
         rows = [_with_knn(r, 60.0 + seed + (2.0 if r["label"].startswith("L2") else 0.0)) for r in saved["rows"]]
-        (folder / "results.json").write_text(json.dumps({**saved, "rows": rows}))
+        (folder / "results.json").write_text(json.dumps({**saved, "seed": seed, "rows": rows}))
     strategies.write_report(tmp_path)
     text = (tmp_path / "strategies.md").read_text()
     assert "| L2 (method=l2) | 63.00 ± 1.00 |" in text and "| objective (3 seeds: mean ± std) |" in text

@@ -62,13 +62,14 @@ def is_trained(out: Path, key: str, students: Sequence[Student]) -> bool:
     return all(is_done(export_dir(run_dir(out, key), s.name)) for s in students)
 
 
-def train_cohort(out: Path, key: str, students: Sequence[Student], extra: Iterable[str] = ()) -> None:
-    """The students trained together into `OUT/KEY/run/` (resuming it); nothing when all have exported.
-    The distilling ones share one teacher pass per step; each ends bitwise where it ends trained alone."""
+def train_cohort(out: Path, key: str, students: Sequence[Student], cfgs: Sequence[Any]) -> None:
+    """The students (`cfgs`, their configs) trained together into `OUT/KEY/run/` (resuming it); nothing
+    when all have exported. The distilling ones share one teacher pass per step; each ends bitwise where
+    it ends trained alone."""
     from ...training.engine import train
 
     if not is_trained(out, key, students):
-        train(configs(students, out, extra), run_dir(out, key), resume="auto", command=f"{COMMAND} --stage {key}")
+        train(list(cfgs), run_dir(out, key), resume="auto", command=f"{COMMAND} --stage {key}")
 
 
 def measure_cohort(out: Path, key: str, students: Sequence[Student], datasets: tuple[str, ...],
@@ -82,25 +83,33 @@ def measure_cohort(out: Path, key: str, students: Sequence[Student], datasets: t
 def run_sweep(out: Path, key: str, students: Sequence[Student], datasets: tuple[str, ...],
               extra: Iterable[str] = (), limit: int | None = None, progress: bool = False,
               timer: Timer | None = None, **record: Any) -> list[Row]:
-    """Train the cohort, measure it, and write `OUT/KEY/results.json` (the rows, each student's settings
-    and `record`); `timer` records the wall time of each part in `OUT/KEY/timings.json`."""
+    """Train the cohort, measure it, and write `OUT/KEY/results.json` (the rows, the seed, each student's
+    settings and `record`); `timer` records the wall time of each part in `OUT/KEY/timings.json`."""
     from .run import StageTimer
 
     timer = timer or StageTimer(out / key)
+    cfgs = configs(students, out, extra)
     with timer("train"):
-        train_cohort(out, key, students, extra)
+        train_cohort(out, key, students, cfgs)
     with timer("evaluate"):
         rows = measure_cohort(out, key, students, datasets, limit, progress)
     write_atomic(out / key / "results.json", json.dumps(
-        {"students": [asdict(s) for s in students], "rows": [asdict(r) for r in rows], **record},
-        indent=2) + "\n")
+        {"seed": cfgs[0].seed, "students": [asdict(s) for s in students], "rows": [asdict(r) for r in rows],
+         **record}, indent=2) + "\n")
     return rows
 
 
-def read_rows(folder: Path, key: str) -> list[Row] | None:
-    """The rows a sweep measured in one run folder (None when it has not run there)."""
-    path = folder / key / "results.json"
-    return [Row(**r) for r in json.loads(path.read_text())["rows"]] if path.is_file() else None
+def sweep_records(out: Path, key: str) -> list[dict[str, Any]]:
+    """Every `results.json` of sweep `key` under OUT, one per seed, in seed order: from the seed folders
+    (`--seeds`) and from OUT itself (a sweep run once beside seeded main runs); a seed measured in both
+    counts once, from its seed folder."""
+    by_seed: dict[int, dict[str, Any]] = {}
+    for folder in [*run_folders(out), out]:
+        path = folder / key / "results.json"
+        if path.is_file():
+            saved = json.loads(path.read_text())
+            by_seed.setdefault(saved["seed"], saved)
+    return [by_seed[seed] for seed in sorted(by_seed)]
 
 
 def run_folders(out: Path) -> list[Path]:

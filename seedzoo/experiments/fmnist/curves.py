@@ -11,13 +11,22 @@ the default path: seven MobileNetV3-Large students of four epochs each.
 from __future__ import annotations
 
 import io
-import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ...files import write_atomic
-from .cohorts import Student, Timer, mean_std, mean_std_text, run_folders, run_sweep, update_section, value
+from .cohorts import (
+    Student,
+    Timer,
+    mean_std,
+    mean_std_text,
+    run_folders,
+    run_sweep,
+    sweep_records,
+    update_section,
+    value,
+)
 from .evaluation import Row
 from .report import read_results
 from .stages import COMMAND, STUDENT, TRAINING
@@ -89,13 +98,9 @@ class Curves:
 
 
 def collect(out: Path) -> Curves | None:
-    """The curves measured under OUT (in each seed folder that ran them), or None where none ran."""
+    """The curves measured under OUT (in each seed folder that ran them, or in OUT), or None where none ran."""
     curves = None
-    folders = run_folders(out)
-    for path in (folder / KEY / "results.json" for folder in folders):
-        if not path.is_file():
-            continue
-        saved = json.loads(path.read_text())
+    for saved in sweep_records(out, KEY):
         curves = curves or Curves(Point(**saved["recipe"]))
         for point, row in zip(saved["points"], (Row(**r) for r in saved["rows"])):
             p = Point(**point)
@@ -106,7 +111,7 @@ def collect(out: Path) -> Curves | None:
                 if p.tau == curves.recipe.tau:
                     curves.queue.setdefault(p.queue, {}).setdefault(name, []).append(v)
     if curves is not None:
-        curves.main = main_spread(folders)
+        curves.main = main_spread(run_folders(out))
     return curves
 
 

@@ -16,7 +16,18 @@ from pathlib import Path
 from typing import Any
 
 from ...files import write_atomic
-from .cohorts import Student, Timer, holds, mean_std, mean_std_text, run_folders, run_sweep, update_section, value
+from .cohorts import (
+    Student,
+    Timer,
+    holds,
+    mean_std,
+    mean_std_text,
+    run_folders,
+    run_sweep,
+    sweep_records,
+    update_section,
+    value,
+)
 from .evaluation import Row
 from .stages import BASELINE, COMMAND, STUDENT
 
@@ -71,7 +82,7 @@ def run_strategies(out: Path, extra: Iterable[str] = (), limit: int | None = Non
 def collect(out: Path) -> dict[str, dict[str, list[float]]]:
     """Each student's numbers over the seed folders that ran the strategies, by label and column (in the
     cohort's order); empty where none ran. A label missing from a seed is left out (it cannot be compared)."""
-    runs = [json.loads(p.read_text()) for p in (f / KEY / "results.json" for f in run_folders(out)) if p.is_file()]
+    runs = sweep_records(out, KEY)
     if not runs:
         return {}
     by_run = [{r["label"]: Row(**r) for r in saved["rows"]} for saved in runs]
@@ -141,7 +152,7 @@ def section(out: Path) -> str:
     if not numbers:
         return f"Not measured yet: `{COMMAND} --stage strategies --seeds 3` trains and measures them.\n"
     minutes = [json.loads(t.read_text()).get("train", 0.0) / 60 for t in
-               (f / KEY / "timings.json" for f in run_folders(out)) if t.is_file()]
+               (f / KEY / "timings.json" for f in {*run_folders(out), out}) if t.is_file()]
     time = ""
     if minutes:
         span = f"{min(minutes):.0f}" + (f"-{max(minutes):.0f}" if round(max(minutes)) > round(min(minutes)) else "")
