@@ -341,6 +341,11 @@ def test_default_cfg_contract(name):
         assert f"{key}.weight" in model.state_dict()
 
 
+def _native_size(arch: str) -> int:
+    """The small-input variants at 32 px, their size (at 64 px their stride-1 stems make large maps)."""
+    return 32 if arch in LOWRES else SIZE
+
+
 def _feature_shapes(arch: str, size: int) -> list[tuple[int, int, int]]:
     info = timm.models.FeatureInfo(timm.create_model(arch, device="meta").feature_info, 5)
     return [(c, -(-size // r), -(-size // r)) for c, r in zip(info.channels(), info.reduction())]
@@ -353,8 +358,9 @@ def test_forward_intermediates(arch):
     with grad checkpointing; prune_intermediate_layers leaves the last kept level as the output."""
     torch.manual_seed(0)
     model = timm.create_model(arch, device=_device(arch)).eval()
-    x = _input(arch)
-    expected = _feature_shapes(arch, SIZE)
+    size = _native_size(arch)
+    x = torch.randn(BATCH, 3, size, size, device=_device(arch))
+    expected = _feature_shapes(arch, size)
     with torch.no_grad():
         final, levels = model.forward_intermediates(x)
         assert [tuple(t.shape[1:]) for t in levels] == expected
@@ -381,29 +387,37 @@ def test_forward_intermediates(arch):
 def test_features_only(arch, feature_cls):
     kwargs = {} if feature_cls is None else {"feature_cls": feature_cls}
     model = timm.create_model(arch, features_only=True, device=_device(arch), **kwargs).eval()
+    size = _native_size(arch)
     with torch.no_grad():
-        maps = model(_input(arch))
-    assert [tuple(m.shape[1:]) for m in maps] == _feature_shapes(arch, SIZE)
-    assert model.feature_info.channels() == [c for c, _, _ in _feature_shapes(arch, SIZE)]
+        maps = model(torch.randn(1, 3, size, size, device=_device(arch)))
+    assert [tuple(m.shape[1:]) for m in maps] == _feature_shapes(arch, size)
+    assert model.feature_info.channels() == [c for c, _, _ in _feature_shapes(arch, size)]
 
 
-# One network of each class seedzoo defines or builds on (the variants of a class script and trace alike).
-EACH_CLASS = ["seed_resnet18", "seed_resnet18_lowres", "seed_mobilenetv3_large", "seed_efficientnet_b0",
-              "seed_efficientnet_b1_lowres"]
+# One network of each class seedzoo defines or builds on (the variants of a class script and trace alike);
+# EfficientNet-B0 fixes its padding for 224 px, so its stride-2 convolutions are the asymmetric static kind.
+EACH_CLASS = ["seed_resnet18", "seed_resnet18_lowres", "seed_mobilenetv3_large", "seed_efficientnet_b0"]
 
 
 def _widened_resnet() -> torch.nn.Module:
     """A one-block-per-stage WidenedResNet: the class of the ResNet-50x2/x4/x5 teachers, small enough to run."""
-    from timm.models.resnet import Bottleneck
+    from timm.models.resnet import BasicBlock
 
     from seedzoo.models.resnet import WidenedResNet
 
-    return WidenedResNet(Bottleneck, (1, 1, 1, 1), widen=2, num_classes=10)
+    return WidenedResNet(BasicBlock, (1, 1, 1, 1), widen=2, num_classes=10)
 
 
 def _network(name: str) -> torch.nn.Module:
     torch.manual_seed(0)
     return (_widened_resnet() if name == "widened" else timm.create_model(name)).eval()
+
+
+def test_efficientnet_b0_uses_the_asymmetric_static_padding():
+    from seedzoo.models.efficientnet import Conv2dStaticSame
+
+    model = timm.create_model("seed_efficientnet_b0", device="meta")
+    assert any(isinstance(m, Conv2dStaticSame) for m in model.modules())  # what the scripting test covers
 
 
 @pytest.mark.parametrize("name", [*EACH_CLASS, "widened"])
