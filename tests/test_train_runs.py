@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -105,6 +106,15 @@ def test_resuming_from_an_older_checkpoint_drops_the_newer_ones(images, tmp_path
 def test_resume_and_overwrite_together_are_refused(images, tmp_path):
     with pytest.raises(RunFolderError, match="not both"):
         run(tiny_config(images), tmp_path / "r", resume="auto", overwrite=True)
+
+
+def test_a_run_inside_the_installed_package_is_refused_before_it_writes(images):
+    import seedzoo
+
+    out = Path(seedzoo.__file__).parent / "recipes" / "my_run"
+    with pytest.raises(RunFolderError, match="inside the installed seedzoo package"):
+        run(tiny_config(images), out)
+    assert not out.exists()
 
 
 # --- what a run reports ----------------------------------------------------------------------

@@ -111,8 +111,15 @@ def run_contents(run_dir: str | Path) -> list[str]:
     return found
 
 
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the installed seedzoo package
+
+
 def check_run_folder(run_dir: str | Path, resume: str | None, overwrite: bool) -> None:
-    """Refuse a new run into a folder that holds one, unless it is resumed or overwritten."""
+    """Refuse a new run into a folder that holds one, unless it is resumed or overwritten, and any run into
+    the installed package (a reinstall or upgrade would delete it, and the package's data would mix with it)."""
+    if Path(run_dir).resolve().is_relative_to(PACKAGE_DIR):
+        raise RunFolderError(f"--out {run_dir} lies inside the installed seedzoo package ({PACKAGE_DIR}): choose a "
+                             "folder of your own, e.g. --out runs/NAME")
     if resume and overwrite:
         raise RunFolderError("give --resume (continue the run) or --overwrite (start it over), not both")
     if resume or overwrite:
