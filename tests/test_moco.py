@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 import seedzoo  # noqa: F401  (registers the architectures)
-from seedzoo.training.config import TrainConfig, apply_overrides, load_config
+from seedzoo.training.config import TrainConfig, apply_overrides, config_problems, load_config
 from seedzoo.training.methods.moco import MocoObjective, SplitBatchNorm2d, split_batch_norm, split_batch_norm_2d
 from seedzoo.training.networks import Encoder
 
@@ -104,3 +104,11 @@ def test_fashion_mnist_moco_recipes_follow_the_reference(recipe):
     assert cfg.moco.temperature == 0.2  # MoCo v2
     # 8 GPUs x 32 images in main_moco.py, 8 splits in the CIFAR demo: 32 images per BN group here too
     assert cfg.global_batch // cfg.moco.bn_splits == 32
+
+
+def test_bn_splits_that_leave_one_image_per_group_are_refused_before_work():
+    cfg = apply_overrides(TrainConfig(), ["method=moco", "moco.bn_splits=8", "global_batch=8", "moco.queue_size=64"])
+    problems = config_problems(cfg)
+    assert any("1 image per BN group" in p and "use at most 4" in p for p in problems), problems
+    cfg = apply_overrides(cfg, ["moco.bn_splits=4"])
+    assert not any("bn_splits" in p for p in config_problems(cfg))

@@ -158,6 +158,10 @@ def config_problems(cfg: TrainConfig, world_size: int) -> list[str]:
     elif cfg.global_batch > 0 and per_rank % m.bn_splits:
         out.append(f"moco.bn_splits={m.bn_splits} does not divide the {per_rank} images per process: "
                    "use a divisor of global_batch / processes")
+    elif cfg.global_batch > 0 and per_rank // m.bn_splits < 2:
+        # a group of one image has no batch statistics where a feature map is 1x1 (torch raises there)
+        out.append(f"moco.bn_splits={m.bn_splits} leaves {per_rank // m.bn_splits} image per BN group of the "
+                   f"{per_rank} images per process: each group needs at least 2; use at most {per_rank // 2}")
     return out
 
 
