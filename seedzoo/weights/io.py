@@ -101,7 +101,9 @@ class NonFiniteWeightsError(SeedzooError, ValueError):
 
 def check_finite(tensors: Mapping[str, torch.Tensor], source: str) -> None:
     """Refuse tensors holding inf or NaN, naming the first such tensor and how many there are."""
-    bad = [name for name, t in tensors.items() if t.is_floating_point() and not bool(torch.isfinite(t).all())]
+    # meta tensors (layouts read for their shapes alone) hold no values to check
+    bad = [name for name, t in tensors.items()
+           if t.is_floating_point() and not t.is_meta and not bool(torch.isfinite(t).all())]
     if bad:
         first = tensors[bad[0]]
         count = int((~torch.isfinite(first)).sum())
