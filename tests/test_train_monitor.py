@@ -61,11 +61,12 @@ def test_on_images_that_carry_no_label_information_the_monitor_is_near_chance(tm
 
 def test_on_a_folder_with_a_signal_the_monitor_is_what_seedzoo_eval_measures_on_the_same_split(tmp_path):
     folder = write_folder(tmp_path / "colours", {"c0": 36, "c1": 36, "c2": 36}, signal=True)
-    cfg = tiny_config(folder, "epochs=1", "global_batch=36", "distill.queue_size=72", "export=true", *MONITOR,
-                      "student.arch=test_resnet", "student.head_hidden=16")
+    cfg = tiny_config(folder, "epochs=1", "global_batch=36", "distill.queue_size=72", "export=true",
+                      "export_batch_norm=keep", *MONITOR, "student.arch=test_resnet", "student.head_hidden=16")
     torch.manual_seed(0)
     result = train(cfg, tmp_path / "run", teacher=tiny_teacher())
     assert result.knn_top1 is not None and result.knn_top1 > 50  # the colours separate the classes
+    # export_batch_norm=keep: the export is the network the last monitor measured (no recomputed BN statistics).
     # The monitor's split as the image-folder layout `seedzoo eval` reads: train/ the bank, test/ the queries.
     split = monitor_split(cfg.data, cfg.monitor, cfg.seed)
     root = tmp_path / "split"
