@@ -55,7 +55,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..config import ConfigError, TrainConfig
+from ..config import ConfigError, Problems, TrainConfig
 from ..views import MAIN, ViewSpec
 
 if TYPE_CHECKING:
@@ -155,6 +155,17 @@ def queue_problems(key: str, size: int, global_batch: int) -> list[str]:
         return [f"{key}={size} is not a multiple of global_batch={global_batch}: use "
                 f"{multiple_near(size, global_batch)}, or change global_batch"]
     return []
+
+
+def momentum_queue_problems(section: str, queue_size: int, temperature: float, momentum: float,
+                            global_batch: int) -> Problems:
+    """The settings a method with an embedding queue and a momentum encoder shares (MoCo-v2, CompRess):
+    `section` is its config section, e.g. "moco"."""
+    out = Problems()
+    out += queue_problems(f"{section}.queue_size", queue_size, global_batch)
+    out.positive(f"{section}.temperature", temperature)
+    out.need(0 <= momentum <= 1, f"{section}.momentum", momentum, "must be in [0, 1]")
+    return out
 
 
 def same_width_problems(cfg: TrainConfig, world_size: int = 1) -> list[str]:

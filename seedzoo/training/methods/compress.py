@@ -21,12 +21,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..config import Problems, TrainConfig
+from ..config import TrainConfig
 from ..loss import as_fp32, no_autocast
 from ..networks import Encoder, freeze, momentum_update, unwrap
 from ..queue import EmbeddingQueue
 from ..views import MAIN
-from . import MemoryNeeds, Method, queue_problems, register_method
+from . import MemoryNeeds, Method, momentum_queue_problems, register_method
 from .l2 import teacher_views, views
 
 
@@ -86,11 +86,7 @@ class CompressObjective(nn.Module):
 
 def config_problems(cfg: TrainConfig, world_size: int) -> list[str]:
     c = cfg.compress
-    out = Problems()
-    out += queue_problems("compress.queue_size", c.queue_size, cfg.global_batch)
-    out.positive("compress.temperature", c.temperature)
-    out.need(0 <= c.momentum <= 1, "compress.momentum", c.momentum, "must be in [0, 1]")
-    return out
+    return momentum_queue_problems("compress", c.queue_size, c.temperature, c.momentum, cfg.global_batch)
 
 
 def memory(cfg: TrainConfig) -> MemoryNeeds:

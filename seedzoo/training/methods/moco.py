@@ -21,13 +21,13 @@ from timm.layers import BatchNormAct2d
 from torch import Tensor, nn
 
 from ...data.augment import sample_generator
-from ..config import Problems, TrainConfig
+from ..config import TrainConfig
 from ..distributed import all_gather_cat, rank, world_size
 from ..loss import info_nce_loss
 from ..networks import Encoder, ModuleT, freeze, momentum_update, unwrap
 from ..queue import EmbeddingQueue
 from ..views import MAIN, ViewSpec
-from . import MemoryNeeds, Method, main_view, queue_problems, register_method
+from . import MemoryNeeds, Method, main_view, momentum_queue_problems, register_method
 
 KEY = "key_image"  # the second view, through the momentum key encoder
 
@@ -148,10 +148,7 @@ def views(cfg: TrainConfig) -> tuple[ViewSpec, ...]:
 
 def config_problems(cfg: TrainConfig, world_size: int) -> list[str]:
     m = cfg.moco
-    out = Problems()
-    out += queue_problems("moco.queue_size", m.queue_size, cfg.global_batch)
-    out.positive("moco.temperature", m.temperature)
-    out.need(0 <= m.momentum <= 1, "moco.momentum", m.momentum, "must be in [0, 1]")
+    out = momentum_queue_problems("moco", m.queue_size, m.temperature, m.momentum, cfg.global_batch)
     per_rank = cfg.global_batch // max(world_size, 1)
     if m.bn_splits < 1:
         out.append(f"moco.bn_splits={m.bn_splits}: must be >= 1")
