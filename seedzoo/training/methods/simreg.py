@@ -11,16 +11,12 @@ teacher's backbone features, `teacher.target=features`).
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 from torch import Tensor, nn
 
 from ..config import TrainConfig
 from ..networks import Encoder, backbone_width
-from ..views import MAIN
 from . import Method, register_method, same_width_problems
-from .l2 import normalised_l2_loss, teacher_views, views
+from .l2 import L2Objective, normalised_l2_loss, teacher_views, views
 
 
 def prediction_head(width: int, out_dim: int) -> nn.Sequential:
@@ -38,27 +34,15 @@ def simreg_loss(prediction: Tensor, teacher: Tensor) -> Tensor:
     return normalised_l2_loss(prediction, teacher)
 
 
-class SimregObjective(nn.Module):
+class SimregObjective(L2Objective):
     """The student's backbone with SimReg's prediction head in place of its projection head, regressing the
-    teacher's embedding of the same view. An `Objective`; the head is not exported."""
+    teacher's embedding of the same view (L2's loss and step, on the head's output). An `Objective`; the
+    head is not exported."""
 
     def __init__(self, student: Encoder, cfg: TrainConfig) -> None:
-        super().__init__()
+        super().__init__(student, cfg)
         head = prediction_head(backbone_width(student.backbone), cfg.student.embed_dim)
         self.model = Encoder(student.backbone, head)
-
-    def compute(self, net: nn.Module, views: Mapping[str, Tensor], step: int, targets: Mapping[str, Tensor],
-                epoch: int = 0) -> tuple[Tensor, Any]:
-        return simreg_loss(net(views[MAIN]), targets[MAIN]), None
-
-    def update(self, pending: Any) -> None:
-        """Nothing is kept between steps."""
-
-    def state(self) -> dict[str, Any]:
-        return {}
-
-    def load_state(self, state: dict[str, Any]) -> None:
-        """Nothing to restore."""
 
 
 def config_problems(cfg: TrainConfig, world_size: int) -> list[str]:
