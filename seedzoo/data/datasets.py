@@ -154,8 +154,7 @@ def build_source(kind: str, path: str = "", subset: int = 0, split: str = "train
     elif kind == "file_list":
         source = FileListSource(path)
     else:
-        raise ValueError(f"unknown data source '{kind}': use fashion_mnist, image_folder, unlabeled_folder "
-                         "or file_list")
+        raise ValueError(f"unknown data source '{kind}': use one of {', '.join(SOURCES)}")
     return Subset(source, subset) if subset else source
 
 
