@@ -267,10 +267,10 @@ def write_seed_results(out: Path, rows_by_seed: dict[int, list[Row]]) -> None:
     """`OUT/results_seeds.json` (every number by seed, its mean and standard deviation) and
     `OUT/results_seeds.md`; each seed's own results stay in `OUT/seed_<i>/`."""
     summary, n = seed_summary(rows_by_seed), len(rows_by_seed)
-    (out / "results_seeds.json").write_text(json.dumps({"seeds": sorted(rows_by_seed), "rows": summary},
+    write_atomic(out / "results_seeds.json", json.dumps({"seeds": sorted(rows_by_seed), "rows": summary},
                                                        indent=2) + "\n")
-    (out / "results_seeds.md").write_text(seeds_table(summary, n) + "\nDigits (scikit-learn, never seen in "
-                                          "training):\n\n" + seeds_table(summary, n, "digits"))
+    write_atomic(out / "results_seeds.md", seeds_table(summary, n) + "\nDigits (scikit-learn, never seen in "
+                 "training):\n\n" + seeds_table(summary, n, "digits"))
 
 
 def read_results(out: Path) -> tuple[list[Row], dict[str, Any]]:
