@@ -10,7 +10,6 @@ the default path: seven MobileNetV3-Large students of four epochs each.
 """
 from __future__ import annotations
 
-import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +27,7 @@ from .cohorts import (
     value,
 )
 from .evaluation import Row
-from .report import read_results
+from .report import read_results, write_png
 from .stages import COMMAND, STUDENT, TRAINING
 
 KEY = "curves"
@@ -157,10 +156,7 @@ def plot(curves: Curves, path: Path) -> Path:
         ax.set_xscale("log")
         ax.set(xlabel=xlabel, ylabel="top-1 on the 10,000 test images (%)", title=f"SEED student, {fixed}")
         ax.legend(fontsize=7)
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=100)
-    plt.close(fig)
-    return write_atomic(path, png.getbuffer())
+    return write_png(fig, path)
 
 
 def table(curves: Curves) -> str:

@@ -183,6 +183,16 @@ def _values(results: dict[str, Any], dataset: str) -> dict[str, float]:
     return {name: results[f"{dataset}/{k}"][m] for name, (k, m) in _GAIN_KEYS.items()}
 
 
+def write_png(fig: Any, path: Path) -> Path:
+    """Save a matplotlib figure to `path` as a PNG (through `files.write_atomic`) and close it."""
+    import matplotlib.pyplot as plt
+
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=100)
+    plt.close(fig)
+    return write_atomic(path, png.getbuffer())
+
+
 def plot_curves(out: Path, path: Path) -> Path:
     """Training loss and kNN monitor of every run, side by side."""
     import matplotlib
@@ -209,10 +219,7 @@ def plot_curves(out: Path, path: Path) -> Path:
     knn_ax.xaxis.get_major_locator().set_params(integer=True)  # epochs are whole numbers
     if knn_ax.lines:
         knn_ax.legend(fontsize=7)
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=100)
-    plt.close(fig)
-    return write_atomic(path, png.getbuffer())
+    return write_png(fig, path)
 
 
 def write_results(out: Path, rows: list[Row], crowding: dict[str, float], timings: dict[str, float]) -> None:
@@ -267,10 +274,10 @@ def write_seed_results(out: Path, rows_by_seed: dict[int, list[Row]]) -> None:
     """`OUT/results_seeds.json` (every number by seed, its mean and standard deviation) and
     `OUT/results_seeds.md`; each seed's own results stay in `OUT/seed_<i>/`."""
     summary, n = seed_summary(rows_by_seed), len(rows_by_seed)
-    (out / "results_seeds.json").write_text(json.dumps({"seeds": sorted(rows_by_seed), "rows": summary},
+    write_atomic(out / "results_seeds.json", json.dumps({"seeds": sorted(rows_by_seed), "rows": summary},
                                                        indent=2) + "\n")
-    (out / "results_seeds.md").write_text(seeds_table(summary, n) + "\nDigits (scikit-learn, never seen in "
-                                          "training):\n\n" + seeds_table(summary, n, "digits"))
+    write_atomic(out / "results_seeds.md", seeds_table(summary, n) + "\nDigits (scikit-learn, never seen in "
+                 "training):\n\n" + seeds_table(summary, n, "digits"))
 
 
 def read_results(out: Path) -> tuple[list[Row], dict[str, Any]]:
