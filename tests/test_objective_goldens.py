@@ -170,8 +170,8 @@ def test_cutmix_pastes_one_box_and_returns_the_area_left():
     assert torch.equal(mixed, mixed[:1].expand_as(mixed))  # the same box for the whole batch
     assert math.isclose(lam, 1 - float(pasted.mean()), rel_tol=1e-6)
     rows, cols = pasted.any(1).nonzero().flatten(), pasted.any(0).nonzero().flatten()
-    if len(rows):  # the pasted region is one rectangle
-        assert pasted[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()
+    assert len(rows) and len(cols)  # seed 0 pastes a non-empty box, so the rectangle check below is not vacuous
+    assert pasted[rows.min():rows.max() + 1, cols.min():cols.max() + 1].all()  # the pasted region is one rectangle
     again, lam2 = cutmix(images, others, torch.Generator().manual_seed(0))
     assert torch.equal(again, mixed) and lam2 == lam
     lams = {cutmix(images, others, torch.Generator().manual_seed(i))[1] for i in range(8)}
