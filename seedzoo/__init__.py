@@ -14,7 +14,7 @@ import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from types import ModuleType
 from typing import Any
 
@@ -38,19 +38,12 @@ _LAZY = {
 __all__ = ["SeedzooError", "UnknownModelError", "ZooEntry", "__version__", *_LAZY]
 
 
-def _lazy_getattr(package: str, table: dict[str, str], namespace: dict[str, Any]) -> Callable[[str], Any]:
-    """A module `__getattr__` that imports `table[name]` on first use and caches the attribute in
-    `namespace` (the package's globals); shared with `seedzoo.weights`."""
-    def __getattr__(name: str) -> Any:
-        if name in table:
-            value = getattr(importlib.import_module(table[name]), name)
-            namespace[name] = value
-            return value
-        raise AttributeError(f"module '{package}' has no attribute '{name}'")
-    return __getattr__
-
-
-__getattr__ = _lazy_getattr(__name__, _LAZY, globals())
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'seedzoo' has no attribute '{name}'")
 
 
 def _register_with_timm() -> None:

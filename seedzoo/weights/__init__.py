@@ -6,7 +6,8 @@ The names below are imported on first use, so that the torch-free modules of thi
 """
 from __future__ import annotations
 
-from .. import _lazy_getattr
+import importlib
+from typing import Any
 
 _LAZY = {
     **dict.fromkeys(("BackboneMismatchError", "ChecksumError", "SeedzooWeights", "WeightsFormatError",
@@ -19,4 +20,9 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-__getattr__ = _lazy_getattr(__name__, _LAZY, globals())
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'seedzoo.weights' has no attribute '{name}'")
