@@ -188,6 +188,9 @@ def scripted_server(behaviour: Behaviour, *, status: int = 200, content_type: st
             if behaviour == "drip":
                 self.send_response(200)
                 self.send_header("Content-Length", str(length))
+                # It closes the connection after each answer: say so, or a client may send its next request
+                # down this one in the moment before the close reaches it (and read "disconnected").
+                self.send_header("Connection", "close")
                 for name, value in (headers or {}).items():
                     self.send_header(name, value)
                 self.end_headers()
