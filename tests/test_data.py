@@ -131,6 +131,21 @@ def test_blur_sigma_is_configurable_for_low_resolution_views():
     assert load_config("seed_mbv3_large.fmnist_mocov2_r18").data.blur_sigma == (0.0143, 0.286)
 
 
+def test_crop_scale_reaches_the_views_and_bad_ranges_are_refused():
+    from seedzoo.training.config import ConfigError, load_config
+    from seedzoo.training.methods import main_view
+
+    assert main_view(load_config("mocov2_r18.fmnist")).augment().scale == (0.2, 1.0)  # MoCo-v2's own
+    view = main_view(load_config("mocov2_r18.fmnist", ["data.crop_scale=0.5,1"])).augment()
+    assert view.scale == (0.5, 1.0)
+    g = torch.Generator().manual_seed(0)
+    areas = [h * w for _, _, h, w in (view.sample(g, 28, 28).box for _ in range(200))]
+    assert min(areas) >= 0.5 * 28 * 28 * 0.9  # rounding of the box's sides
+    for bad in ("0,1", "0.6,0.5", "0.5,1.5"):
+        with pytest.raises(ConfigError, match=r"data.crop_scale=.*must satisfy 0 < min <= max <= 1"):
+            load_config("mocov2_r18.fmnist", [f"data.crop_scale={bad}"])
+
+
 @pytest.mark.parametrize("kind", ["mocov2", "simclr", "none"])
 def test_a_batch_of_views_equals_each_view_computed_alone(kind):
     g = torch.Generator().manual_seed(1)

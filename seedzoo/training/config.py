@@ -75,6 +75,9 @@ class TrainDataConfig:
     subset: int = 0  # use the first n images only (0: all)
     image_size: int = 224
     augmentation: Literal["mocov2", "swav", "simclr", "none"] = "mocov2"
+    # The random crop's area range, as a fraction of the image (None: the augmentation's own, e.g. MoCo-v2's
+    # 0.2-1). Small images lose their object to a 0.2 crop sooner than 224 px ones.
+    crop_scale: tuple[float, float] | None = None
     blur_sigma: tuple[float, float] = (0.1, 2.0)  # px of the view; the official range is for 224 px
     mean: tuple[float, float, float] = (0.485, 0.456, 0.406)
     std: tuple[float, float, float] = (0.229, 0.224, 0.225)
@@ -467,6 +470,9 @@ def config_problems(cfg: TrainConfig, world_size: int = 1) -> list[str]:
     out.need(all(math.isfinite(v) and v > 0 for v in d.std), "data.std", d.std, "must be finite and > 0")
     out.need(all(math.isfinite(v) and v >= 0 for v in d.blur_sigma) and d.blur_sigma[0] <= d.blur_sigma[1],
          "data.blur_sigma", d.blur_sigma, "must satisfy 0 <= min <= max")
+    if d.crop_scale is not None:
+        lo, hi = d.crop_scale
+        out.need(0 < lo <= hi <= 1, "data.crop_scale", d.crop_scale, "must satisfy 0 < min <= max <= 1")
     out.at_least("data.subset", d.subset, 0, "must be >= 0 (0: every image)")
     out.at_least("data.workers", d.workers, 0, "must be >= 0")
 

@@ -142,6 +142,7 @@ def main_view(cfg: TrainConfig, name: str = MAIN) -> ViewSpec:
     """The run's augmentation of `cfg.data` as a view called `name` (MoCo's key view is a second one)."""
     d = cfg.data
     return ViewSpec(name, d.augmentation, d.image_size, tuple(d.mean), tuple(d.std),
+                    scale=None if d.crop_scale is None else tuple(d.crop_scale),  # type: ignore[arg-type]
                     blur_sigma=tuple(d.blur_sigma))  # type: ignore[arg-type]
 
 
