@@ -129,3 +129,10 @@ def test_seedzoo_eval_save_needs_the_finetune_protocol(tmp_path, capsys):
     code = main(["eval", "seed_r18", "--random-init", "--save", str(tmp_path / "x"), "--quiet"])
     assert code == 2 and "--protocol finetune" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_seedzoo_eval_refuses_a_second_protocol_instead_of_dropping_one(capsys):
+    code = main(["eval", "seed_r18", "--random-init", "--protocol", "knn", "--protocol", "linear_fast", "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--protocol given 2 times (knn, linear_fast)" in err and "once per protocol" in err

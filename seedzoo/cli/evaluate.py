@@ -26,9 +26,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     weights.add_argument("--pretrained", metavar="PATH",
                          help="weights file or folder for the one MODEL (default: its own weights)")
     weights.add_argument("--random-init", action="store_true", help="random weights (a baseline, or a smoke test)")
-    p.add_argument("--protocol", default="knn", metavar="NAME[:key=value,...]",
+    # appended so that a second --protocol is refused by `_check` rather than silently replacing the first
+    p.add_argument("--protocol", action="append", metavar="NAME[:key=value,...]",
                    choices=LazyChoices("seedzoo.evaluation.runner", "PROTOCOLS", key=lambda v: v.split(":")[0]),
-                   help="one of %(choices)s, optionally with pinned settings as NAME:key=value,... (default: knn)")
+                   help="one of %(choices)s, optionally with pinned settings as NAME:key=value,... (default: "
+                        "knn); one per call")
     p.add_argument("--save", type=Path, metavar="DIR",
                    help="with --protocol finetune: write the fine-tuned model, classifier included, as a seedzoo "
                         "model folder (loads with create_model(DIR, pretrained=True, num_classes=N) and timm's "
@@ -52,7 +54,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
-    """Refuse option combinations before any model is built."""
+    """Refuse option combinations before any model is built; leaves `args.protocol` the one protocol."""
+    protocols = args.protocol or ["knn"]
+    if len(protocols) > 1:
+        raise EvalArgumentError(f"--protocol given {len(protocols)} times ({', '.join(protocols)}): one call "
+                                "measures one protocol, so run seedzoo eval once per protocol")
+    args.protocol = protocols[0]
     several = len(args.names) > 1
     if several and args.pretrained:
         raise EvalArgumentError("--pretrained names the weights of one MODEL, and several were given: pass each "
