@@ -197,12 +197,22 @@ def _results(entry: ZooEntry) -> str:
     lines = ["## Results", ""]
     if not entry.metrics:
         return "\n".join(lines + ["No number has been reported or measured for this entry.", ""])
-    lines += ["| metric | dataset | protocol | value | kind | source |", "|---|---|---|---|---|---|"]
+    seeds = max(len(m.per_seed) for m in entry.metrics)
+    spread = f" over {seeds} seeds: mean ± std (each seed) |" if seeds else ""
+    lines += [f"| metric | dataset | protocol | value | kind | source |{spread}",
+              "|---|---|---|---|---|---|" + ("---|" if seeds else "")]
     for m in entry.metrics:
         source = f"`{m.source}`" if m.kind == "measured" else m.source
         note = f" ({m.note})" if m.note else ""
-        lines.append(f"| {m.metric} | {m.dataset} | {m.protocol} | {m.value:g} | {m.kind} | {source}{note} |")
+        over = ""
+        if seeds:
+            over = (f" {m.seed_mean:.2f} ± {m.seed_std:.2f} ({', '.join(f'{v:g}' for v in m.per_seed)}) |"
+                    if m.seed_std is not None else " trained once |")
+        lines.append(f"| {m.metric} | {m.dataset} | {m.protocol} | {m.value:g} | {m.kind} | {source}{note} |{over}")
     lines.append("")
+    if seeds:
+        lines += [f"`value` is measured on the file that ships (the first seed's); the last column is the same "
+                  f"recipe trained with each of {seeds} seeds.", ""]
     for p in sorted({m.protocol for m in entry.metrics}):
         lines.append(f"- `{p}`: {_PROTOCOLS.get(p, p)}")
     lines += ["", ("Reported numbers come from the papers named; measured numbers were produced by seedzoo "

@@ -107,6 +107,17 @@ def test_numbers_on_a_dataset_off_the_hub_stay_in_the_text_only(tmp_path):
     assert f"| {digits[0].metric} | {digits[0].dataset} |" in card.text and "not on the Hugging Face Hub" in card.text
 
 
+def test_a_recipe_trained_with_several_seeds_shows_their_mean_spread_and_values():
+    entry = get_entry("seed_mbv3_large.fmnist_mocov2_r18")
+    seeded = Metric(84.1, "knn20_top1", "Fashion-MNIST", "knn", "measured", "cmd", per_seed=(84.1, 83.5, 85.0))
+    once = Metric(88.0, "top1", "Fashion-MNIST", "linear_fast", "measured", "cmd")
+    text = render_card(dataclasses.replace(entry, metrics=(seeded, once)))
+    assert "| knn20_top1 | Fashion-MNIST | knn | 84.1 | measured | `cmd` | 84.20 ± 0.75 (84.1, 83.5, 85) |" in text
+    assert "| top1 | Fashion-MNIST | linear_fast | 88 | measured | `cmd` | trained once |" in text
+    assert "over 3 seeds: mean ± std (each seed)" in text
+    assert "over 3 seeds" not in render_card(dataclasses.replace(entry, metrics=(once,)))
+
+
 @pytest.mark.slow
 def test_a_training_run_exports_a_card_that_publish_accepts(tmp_path, capsys):
     from conversion import publish

@@ -94,3 +94,77 @@ def test_the_seed_summary_gives_each_numbers_mean_and_sample_standard_deviation(
     table = (tmp_path / "results_seeds.md").read_text()
     assert "| SEED | 82.00 ± 2.83 |" in table and "| MoCo | 71.00 ± 1.41 |" in table
     assert seed_summary({0: [_row("SEED", 80.0)]})[0]["results"]["digits/knn"]["knn20_top1"]["std"] is None
+
+
+def _rows(student: float, moco: float, random_student: float, teacher: float = 90.0,
+          random_teacher: float = 84.0, pixels: float = 85.0) -> list[Row]:
+    from seedzoo.experiments.fmnist.evaluation import PIXEL_LABELS, RANDOM_INIT_LABELS
+    from seedzoo.experiments.fmnist.stages import TEACHER, TRAINING
+
+    label = {s.key: s.label for s in TRAINING}
+    return [_row(label["teacher"], teacher), _row(label["seed"], student), _row(label["mocov2"], moco),
+            _row(RANDOM_INIT_LABELS[TEACHER], random_teacher), _row(RANDOM_INIT_LABELS[STUDENT], random_student),
+            *(_row(p, pixels - i) for i, p in enumerate(PIXEL_LABELS.values()))]
+
+
+def test_a_target_is_met_on_the_mean_only_when_every_seed_agrees():
+    from seedzoo.experiments.fmnist.report import targets, targets_table, verdict
+
+    # seed 1's student is below MoCo-v2 alone and its random init: the means still clear both bars
+    by_seed = {0: _rows(student=90.0, moco=84.0, random_student=80.0),
+               1: _rows(student=83.0, moco=84.0, random_student=84.0),
+               2: _rows(student=89.0, moco=84.0, random_student=80.0)}
+    teacher_pixels, teacher_random, student_pixels, student_random, student_moco, digits = targets(by_seed)
+    assert teacher_pixels.gaps["kNN-20"] == (5.0, 5.0, 5.0) and teacher_pixels.met  # the better pixel row: 85
+    assert teacher_random.gaps["kNN-20"] == (6.0, 6.0, 6.0) and teacher_random.met
+    assert student_random.gaps["kNN-20"] == (10.0, -1.0, 9.0)
+    assert not student_random.met  # mean +6 >= 3, but seed 1 goes the other way
+    assert student_moco.gaps["linear"] == (6.0, -1.0, 5.0) and not student_moco.met and not digits.met
+    assert not student_pixels.met  # seed 1: 83 < 85
+    table = targets_table(by_seed)
+    assert "| +6.00 (+10.00, -1.00, +9.00) |" in table and "mean over 3 seeds (each seed)" in table
+    assert "does not hold in every seed" in verdict(by_seed) and "3 seeds each" in verdict(by_seed)
+    # the same three seeds with seed 1 fixed: every target that reads the seeds is met
+    by_seed[1] = _rows(student=88.0, moco=84.0, random_student=80.0)
+    assert all(t.met for t in targets(by_seed))
+    assert "holds in every seed" in verdict(by_seed) and "does not" not in verdict(by_seed)
+    # one run is one seed: the table shows its gaps alone
+    assert "| +10.00 |" in targets_table({0: by_seed[0]})
+
+
+@needs_fmnist
+def test_every_seed_distils_one_teacher_and_a_release_keeps_every_seeds_numbers(tmp_path, single_thread):
+    from seedzoo.experiments.fmnist.release import ReleaseTarget, packed_hashes
+    from seedzoo.experiments.fmnist.stages import TEACHER, TRAINING, seed_folder
+
+    out, ship = tmp_path / "out", tmp_path / "ship"
+    target = ReleaseTarget(ship, tmp_path / "measured.json", tmp_path / "fingerprints.json")
+    by_seed = run_seeds(out, 2, ["teacher", "evaluate"], TOY, limit=32, release_to=target, say=lambda _: None)
+    teacher = TRAINING[0].export(out)
+    assert teacher == out / "teacher" / "export" / TEACHER and (teacher / "model.safetensors").is_file()
+    student = next(s for s in TRAINING if s.key == "seed")
+    for seed in (0, 1):
+        folder = seed_folder(out, seed)
+        assert not (folder / "teacher").exists() and not (folder / "features").exists()  # one teacher, one cache
+        config = json.loads((student.export(folder) / "config.json").read_text())["seedzoo"]
+        assert config["teacher"]["pretrained"] == str(teacher) and config["seed"] == seed
+    # each seed's random-init rows are the networks that seed's runs start from
+    random_rows = [json.loads((seed_folder(out, s) / "evaluation" / f"random_{STUDENT}.json").read_text())
+                   for s in (0, 1)]
+    assert random_rows[0]["identity"]["model"] != random_rows[1]["identity"]["model"]
+    # the release ships seed 0's files and records every seed's numbers beside them
+    record = json.loads(target.record.read_text())
+    assert record["seeds"] == [0, 1]
+    assert record["entries"][STUDENT]["sha256"] == packed_hashes(seed_folder(out, 0))[STUDENT]
+    label = {s.key: s.label for s in TRAINING}
+    rows = {seed: {r.label: r.results for r in rows} for seed, rows in by_seed.items()}
+    knn = next(m for m in record["entries"][STUDENT]["metrics"]
+               if m["metric"] == "knn20_top1" and m["dataset"] == "Fashion-MNIST")
+    assert knn["per_seed"] == [round(rows[s][label["seed"]]["fashion_mnist/knn"]["knn20_top1"], 2) for s in (0, 1)]
+    assert knn["value"] == knn["per_seed"][0]
+    assert not any("per_seed" in m for m in record["entries"][TEACHER]["metrics"])  # trained once
+    from seedzoo.experiments.fmnist.evaluation import RANDOM_INIT_LABELS
+
+    assert all(len(m["per_seed"]) == 2 for m in record["references"][RANDOM_INIT_LABELS[STUDENT]])
+    # the students' cards read the seeds
+    assert "2 seeds each" in record["entries"][STUDENT]["notes"][0]

@@ -112,3 +112,25 @@ def test_the_measured_record_keeps_its_reference_rows_through_json():
     del data["references"]
     assert MeasuredRecord.from_json(data).references == {}
     assert "references" not in MeasuredRecord("cmd", record.entries).to_json()
+
+
+def test_the_measured_record_keeps_every_seeds_number_and_their_spread():
+    from seedzoo.zoo.measured import MeasuredNumber, MeasuredRecord, ShippedEntry
+
+    seeded = MeasuredNumber(84.1, "knn20_top1", "Fashion-MNIST", "knn", (84.1, 83.5, 85.0))
+    once = MeasuredNumber(88.0, "knn20_top1", "Fashion-MNIST", "knn")
+    entries = {"student": ShippedEntry("0" * 64, (seeded,)), "teacher": ShippedEntry("1" * 64, (once,))}
+    record = MeasuredRecord("cmd", entries, {"random init": (seeded,)}, seeds=(0, 1, 2))
+    data = json.loads(json.dumps(record.to_json()))
+    assert data["seeds"] == [0, 1, 2] and data["entries"]["student"]["metrics"][0]["per_seed"] == [84.1, 83.5, 85.0]
+    assert "per_seed" not in data["entries"]["teacher"]["metrics"][0]  # trained once: no per-seed list
+    assert MeasuredRecord.from_json(data) == record
+    (metric,) = record.metrics("student")
+    assert metric.value == 84.1 and metric.per_seed == (84.1, 83.5, 85.0)
+    assert metric.seed_mean == pytest.approx(84.2) and metric.seed_std == pytest.approx(0.7549834, abs=1e-6)
+    (teacher,) = record.metrics("teacher")
+    assert teacher.seed_mean == 88.0 and teacher.seed_std is None
+    assert record.reference("random init")[0].per_seed == (84.1, 83.5, 85.0)
+    # a record of one run has no seeds
+    del data["seeds"]
+    assert MeasuredRecord.from_json(data).seeds == ()

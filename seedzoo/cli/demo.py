@@ -53,13 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "its numbers are not the recorded ones)")
     r.add_argument("--seeds", type=int, metavar="N",
                    help="run it for seed=0..N-1, one sub-folder each (OUT/seed_<i>), and report each number's "
-                        "mean and standard deviation (OUT/results_seeds.md)")
+                        "mean and standard deviation (OUT/results_seeds.md); the teacher is trained once, in "
+                        "OUT/teacher, and every seed's students distil it; --release ships seed 0's files and "
+                        "records every seed's numbers")
     r.add_argument("--release", action="store_true",
                    help="also write the shipped entries' weights and their measured record into the package "
                         "source (seedzoo/weights/embedded, seedzoo/zoo/measured_fmnist.json); off by default")
     r.add_argument("--readme", type=Path, metavar="README",
                    help="also write the results section of this README (and its plot, docs/fmnist_curves.png), "
-                        "and the curves and strategies sections where OUT holds them (with --seeds: only those)")
+                        "and the curves and strategies sections where OUT holds them")
     r.set_defaults(func=_reproduce, positionals_after_options="words",  # reproduce fmnist --quick key=val
                    interrupt_hint="run the same command again: finished stages are kept")
 
@@ -178,39 +180,39 @@ def _reproduce(args: argparse.Namespace) -> int:
     if experiments != ["fmnist"]:
         raise StageError(f"name one experiment, fmnist (got {', '.join(experiments) or 'none'}); anything else "
                          "on the line must be a key=value override")
-    if args.release and (args.quick or args.seeds):
-        raise StageError("--release ships the recorded numbers, which --quick and --seeds do not measure: "
-                         "leave them out to release")
+    if args.release and args.quick:
+        raise StageError("--release ships the recorded numbers, which --quick does not measure: leave it out to "
+                         "release")
     out = args.out or Path("runs/fmnist-quick" if args.quick else "runs/fmnist")
     limit = QUICK.limit if args.quick else None
     overrides = [*QUICK.overrides(), *overrides] if args.quick else overrides  # the user's overrides win
     # Before anything runs: a misspelt stage, or an override no recipe takes.
     check_stages(args.stages, out)
     load_config(fmnist.STUDENT, overrides)
+    release_to = fmnist.PACKAGE if args.release else None
     if args.seeds is not None:
-        by_seed = run_seeds(out, args.seeds, args.stages, overrides, limit, progress=True)
-        if all(by_seed.values()):
+        by_seed = run_seeds(out, args.seeds, args.stages, overrides, limit, release_to, progress=True)
+        done = all(by_seed.values())
+        if done:
             print((out / "results_seeds.md").read_text())
             print(f"results: {out / 'results_seeds.json'} (each seed: {out / 'seed_<i>'})")
-        _sweep_readme(args.readme, out, seeds=True)
-        return 0
-    rows = fmnist.run_all(out, args.stages, overrides, limit, release_to=fmnist.PACKAGE if args.release else None,
-                          progress=True)
-    if args.release and not rows:
+    else:
+        done = bool(fmnist.run_all(out, args.stages, overrides, limit, release_to=release_to, progress=True))
+        if done:
+            print((out / "results.md").read_text())
+            print(f"results: {out / 'results.json'}; curves: {out / 'curves.png'}")
+    if args.release and not done:
         print("--release needs the evaluate stage: nothing was released", file=sys.stderr)
-    if rows:
-        print((out / "results.md").read_text())
-        print(f"results: {out / 'results.json'}; curves: {out / 'curves.png'}")
-        if args.release:
-            print(f"released into the package: {fmnist.PACKAGE.weights_dir}, {fmnist.PACKAGE.record}")
-        if args.readme:
-            fmnist.update_readme(args.readme, out)
-            print(f"updated {args.readme} and its plot")
+    if done and args.release:
+        print(f"released into the package: {fmnist.PACKAGE.weights_dir}, {fmnist.PACKAGE.record}")
+    if done and args.readme:
+        fmnist.update_readme(args.readme, out)
+        print(f"updated {args.readme} and its plot")
     _sweep_readme(args.readme, out)
     return 0
 
 
-def _sweep_readme(readme: Path | None, out: Path, seeds: bool = False) -> None:
+def _sweep_readme(readme: Path | None, out: Path) -> None:
     """The README's curves and strategies sections, from what OUT (or its seed folders) measured."""
     from seedzoo.experiments.fmnist import curves, strategies
 
@@ -221,6 +223,3 @@ def _sweep_readme(readme: Path | None, out: Path, seeds: bool = False) -> None:
     for sweep in measured:
         sweep.update_readme(readme, out)
         print(f"updated {readme}: the {sweep.KEY} section")
-    if not measured and seeds:  # with --seeds only these sections are written
-        print(f"--readme with --seeds writes the curves and strategies sections, and {out} holds neither: "
-              f"{readme} is unchanged", file=sys.stderr)

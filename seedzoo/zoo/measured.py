@@ -27,6 +27,19 @@ class MeasuredNumber:
     metric: str  # "knn20_top1", "top1", ...
     dataset: str  # display name, e.g. "Fashion-MNIST"
     protocol: str  # e.g. "knn", "linear_fast:fraction=0.01"
+    per_seed: tuple[float, ...] = ()  # the recipe's number by seed (`MeasuredRecord.seeds`); () if trained once
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        if self.per_seed:
+            data["per_seed"] = list(self.per_seed)
+        else:
+            del data["per_seed"]
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> MeasuredNumber:
+        return cls(**{**data, "per_seed": tuple(data.get("per_seed", ()))})
 
 
 @dataclass(frozen=True)
@@ -41,11 +54,14 @@ class ShippedEntry:
 @dataclass(frozen=True)
 class MeasuredRecord:
     """The whole file: the command that measured the numbers, one `ShippedEntry` per entry name, and the
-    reference rows measured on no file (raw pixels), by their label in the experiment's table."""
+    reference rows measured on no shipped file (raw pixels, random init), by their label in the experiment's
+    table. Where the recipes were trained with several seeds, `seeds` lists them, each number's `per_seed`
+    follows that order, and the shipped files are those of the first seed."""
 
     command: str = ""
     entries: dict[str, ShippedEntry] = field(default_factory=dict)
     references: dict[str, tuple[MeasuredNumber, ...]] = field(default_factory=dict)
+    seeds: tuple[int, ...] = ()
 
     def weights(self, name: str, with_head: bool = True) -> Weights:
         """The entry's `Weights`: the embedded file and its sha256 once released, none before."""
@@ -56,13 +72,15 @@ class MeasuredRecord:
 
     def metrics(self, name: str) -> tuple[Metric, ...]:
         shipped = self.entries.get(name)
-        return tuple(Metric(m.value, m.metric, m.dataset, m.protocol, "measured", self.command)
-                     for m in (shipped.metrics if shipped else ()))
+        return self._metrics(shipped.metrics if shipped else ())
 
     def reference(self, label: str) -> tuple[Metric, ...]:
         """The numbers of the reference row `label` (none if the record has no such row)."""
-        return tuple(Metric(m.value, m.metric, m.dataset, m.protocol, "measured", self.command)
-                     for m in self.references.get(label, ()))
+        return self._metrics(self.references.get(label, ()))
+
+    def _metrics(self, numbers: tuple[MeasuredNumber, ...]) -> tuple[Metric, ...]:
+        return tuple(Metric(m.value, m.metric, m.dataset, m.protocol, "measured", self.command, per_seed=m.per_seed)
+                     for m in numbers)
 
     def notes(self, name: str) -> tuple[str, ...]:
         shipped = self.entries.get(name)
@@ -71,22 +89,24 @@ class MeasuredRecord:
     def to_json(self) -> dict[str, Any]:
         entries: dict[str, Any] = {}
         for name, shipped in self.entries.items():
-            entries[name] = {"sha256": shipped.sha256, "metrics": [asdict(m) for m in shipped.metrics]}
+            entries[name] = {"sha256": shipped.sha256, "metrics": [m.to_json() for m in shipped.metrics]}
             if shipped.notes:
                 entries[name]["notes"] = list(shipped.notes)
-        data: dict[str, Any] = {"command": self.command, "entries": entries}
+        data: dict[str, Any] = {"command": self.command, **({"seeds": list(self.seeds)} if self.seeds else {}),
+                                "entries": entries}
         if self.references:
-            data["references"] = {label: [asdict(m) for m in metrics] for label, metrics in self.references.items()}
+            data["references"] = {label: [m.to_json() for m in metrics] for label, metrics in self.references.items()}
         return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> MeasuredRecord:
         return cls(data["command"], {
-            name: ShippedEntry(e["sha256"], tuple(MeasuredNumber(**m) for m in e["metrics"]),
+            name: ShippedEntry(e["sha256"], tuple(MeasuredNumber.from_json(m) for m in e["metrics"]),
                                tuple(e.get("notes", ())))
             for name, e in data["entries"].items()},
-            {label: tuple(MeasuredNumber(**m) for m in metrics)
-             for label, metrics in data.get("references", {}).items()})
+            {label: tuple(MeasuredNumber.from_json(m) for m in metrics)
+             for label, metrics in data.get("references", {}).items()},
+            tuple(data.get("seeds", ())))
 
 
 def read_record(path: Path = MEASURED_FILE) -> MeasuredRecord:

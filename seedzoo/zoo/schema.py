@@ -4,6 +4,7 @@ Cards, hub entrypoints, the README table and `seedzoo list` are generated from t
 """
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -130,6 +131,19 @@ class Metric:
     source: str  # the paper for reported numbers, the command for measured ones
     note: str = ""
     tolerance: float = 0.5  # points; used by `seedzoo verify` for measured numbers
+    # The same recipe's number trained with seed 0, 1, ... (`value` is the one measured on the file that
+    # ships); empty where the recipe was trained once.
+    per_seed: tuple[float, ...] = ()
+
+    @property
+    def seed_mean(self) -> float:
+        """The mean over the seeds (`value` where the recipe was trained once)."""
+        return statistics.fmean(self.per_seed) if self.per_seed else self.value
+
+    @property
+    def seed_std(self) -> float | None:
+        """The sample standard deviation over the seeds (None with fewer than two)."""
+        return statistics.stdev(self.per_seed) if len(self.per_seed) > 1 else None
 
 
 @dataclass(frozen=True)

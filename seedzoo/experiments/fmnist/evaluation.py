@@ -5,7 +5,8 @@ stage's export), the labelled reference, every architecture of the table at rand
 and the students'), and the raw pixels the networks receive (`evaluation.pixels.RawPixels`: no network,
 no training), as they are and centred on the bank's mean image. Every row runs the same protocols.
 
-Features are cached under `OUT/features/`, and each row's results are kept in `OUT/evaluation/KEY.json`
+Features are cached under `OUT/features/` (for a seed folder, the one above it: the teacher's features serve
+every seed), and each row's results are kept in `OUT/evaluation/KEY.json`
 once measured: an interrupted evaluation continues with the rows it had not finished, and a row is
 measured again only when its network (or the datasets, or `limit`) changed.
 """
@@ -22,7 +23,7 @@ from torch import nn
 
 from ...files import write_atomic
 from ...zoo import get_entry
-from .stages import REFERENCE, STUDENT, TEACHER, TRAINING, is_done, reference_label, supervised_export
+from .stages import REFERENCE, STUDENT, TEACHER, TRAINING, is_done, reference_label, shared_home, supervised_export
 
 # Protocols of the table, as pinned strings (`seedzoo eval NAME --protocol P` measures each again).
 PROTOCOLS = {"knn": "knn", "linear": "linear_fast", "linear_1pct": "linear_fast:fraction=0.01"}
@@ -44,22 +45,23 @@ class Row:
 
 @dataclass(frozen=True)
 class Network:
-    """One row to measure: `weights` is a file or folder, False (random init) or None (raw pixels, with
-    `architecture` None)."""
+    """One row to measure: `weights` is a file or folder, False (random init, drawn as the trainer draws
+    the initial weights of a run with `seed`) or None (raw pixels, with `architecture` None)."""
 
     key: str  # its results file under OUT/evaluation/
     label: str
     entry: str  # whose preprocessing its inputs get (and, with weights, whose head the teacher has)
     architecture: str | None
     weights: Path | bool | None
+    seed: int = 0
 
     @property
     def weights_text(self) -> str:
         return WEIGHTS_NONE[self.weights] if self.weights in WEIGHTS_NONE else str(self.weights)
 
 
-def _networks(out: Path, packed: dict[str, Path]) -> list[Network]:
-    """Every row of the table, in order."""
+def _networks(out: Path, packed: dict[str, Path], seed: int) -> list[Network]:
+    """Every row of the table, in order; the random-init rows are those of the runs trained with `seed`."""
     student_arch = get_entry(STUDENT).architecture
     rows = []
     for stage in TRAINING:
@@ -70,19 +72,21 @@ def _networks(out: Path, packed: dict[str, Path]) -> list[Network]:
     rows.append(Network("supervised", reference_label(), REFERENCE, student_arch,
                          packed.get("supervised") or supervised_export(out)))
     for entry, label in RANDOM_INIT_LABELS.items():
-        rows.append(Network(f"random_{entry}", label, entry, get_entry(entry).architecture, False))
+        rows.append(Network(f"random_{entry}", label, entry, get_entry(entry).architecture, False, seed))
     rows += [Network(key, label, STUDENT, None, None) for key, label in PIXEL_LABELS.items()]
     return rows
 
 
 def evaluate(out: Path, packed: dict[str, Path] | None = None, datasets: Iterable[str] = ("fashion_mnist",),
-             limit: int | None = None, progress: bool = False, rows: Collection[str] | None = None) -> list[Row]:
+             limit: int | None = None, progress: bool = False, rows: Collection[str] | None = None,
+             seed: int = 0) -> list[Row]:
     """Every network of the reproduction under the table's protocols. `packed` maps a stage key to the
     file to measure instead of its export (the fp16 copy that ships); `rows` keeps only the rows of
-    those keys (e.g. `PIXEL_LABELS`, which need no trained network)."""
+    those keys (e.g. `PIXEL_LABELS`, which need no trained network); `seed` is the runs' (`seed=`), which
+    the random-init rows share."""
     datasets = tuple(datasets)
     table = []
-    for network in _networks(out, packed or {}):
+    for network in _networks(out, packed or {}, seed):
         if rows is not None and network.key not in rows:
             continue
         table.append(measure(out, network, datasets, limit, progress))
@@ -114,7 +118,7 @@ def _build(network: Network) -> nn.Module | None:
 
     if network.architecture is None:
         return None
-    torch.manual_seed(0)  # a random-init reference is the seed-0 network, built as the trainer builds it
+    torch.manual_seed(network.seed)  # a random-init reference: the network a run of that seed starts from
     return seedzoo.create_model(network.architecture, pretrained=network.weights, num_classes=0).eval()
 
 
@@ -142,7 +146,8 @@ def _measure(network: Network, model: nn.Module | None, dataset: str, out: Path,
         for suffix, extractor in spaces.items():
             if suffix and key != "knn":
                 continue
-            r = run_evaluation(network.entry, protocol, dataset, model=extractor, cache_dir=out / "features",
+            r = run_evaluation(network.entry, protocol, dataset, model=extractor,
+                               cache_dir=shared_home(out) / "features",
                                limit=limit, device="cpu", num_workers=2, progress=progress)
             results[f"{key}{suffix}"] = {"protocol": r.protocol, **r.metrics}
     return results

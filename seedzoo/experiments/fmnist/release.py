@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,7 +21,7 @@ from ...weights.io import load_weights, save_weights
 from ...zoo import get_entry
 from ...zoo.entries import FINGERPRINTS_FILE
 from ...zoo.measured import MEASURED_FILE, MeasuredNumber, MeasuredRecord, ShippedEntry, write_record
-from .evaluation import PIXEL_LABELS, Row
+from .evaluation import PIXEL_LABELS, RANDOM_INIT_LABELS, Row
 from .report import verdict
 from .stages import (
     BASELINE,
@@ -84,41 +85,54 @@ def packed_hashes(out: Path) -> dict[str, str]:
     return json.loads((packed_dir(out) / "sha256.json").read_text())
 
 
-def measured_record(rows: list[Row], hashes: dict[str, str]) -> MeasuredRecord:
+def measured_record(rows: list[Row], hashes: dict[str, str],
+                    by_seed: dict[int, list[Row]] | None = None) -> MeasuredRecord:
     """The registry's record of the shipped entries (sha256 and every measured number with its protocol)
-    and of the raw-pixel rows, which are measured on no file."""
+    and of the reference rows, which are measured on no shipped file (raw pixels, random init). `rows`
+    measured the shipped files; with `by_seed` (every seed's rows, `rows` among them) each number of a
+    recipe trained once per seed, and of the random-init rows, also keeps its value at every seed."""
     by_label = {r.label: r for r in rows}
     labels = {stage.recipe: stage.label for stage in TRAINING if stage.key in SHIPPED}
     labels[REFERENCE] = reference_label()
+    once = {stage.label for stage in TRAINING if not stage.per_seed}  # the teacher: one file for every seed
+    seeded = {} if by_seed is None else {seed: {r.label: r for r in seen} for seed, seen in sorted(by_seed.items())}
+
+    def numbers(label: str) -> tuple[MeasuredNumber, ...]:
+        return measured_numbers(by_label[label], [] if label in once else [seen[label] for seen in seeded.values()])
+
     entries = {}
     for name, sha in hashes.items():
         # the students' cards say what the comparison showed
-        notes = (verdict(rows),) if name in (STUDENT, BASELINE) else ()
-        entries[name] = ShippedEntry(sha, measured_numbers(by_label[labels[name]]), notes)
-    return MeasuredRecord(COMMAND, entries, reference_numbers(rows))
+        notes = (verdict(by_seed or {0: rows}),) if name in (STUDENT, BASELINE) else ()
+        entries[name] = ShippedEntry(sha, numbers(labels[name]), notes)
+    references = {label: numbers(label) for label in (*RANDOM_INIT_LABELS.values(), *PIXEL_LABELS.values())
+                  if label in by_label}
+    return MeasuredRecord(COMMAND, entries, references, tuple(seeded))
 
 
-def measured_numbers(row: Row) -> tuple[MeasuredNumber, ...]:
-    """Every top-1 number of a row, rounded as the record keeps them, with its dataset and protocol."""
+def measured_numbers(row: Row, per_seed: Sequence[Row] = ()) -> tuple[MeasuredNumber, ...]:
+    """Every top-1 number of a row, rounded as the record keeps them, with its dataset and protocol, and
+    its value in each of the rows `per_seed` (the same network trained with each seed). Numbers measured
+    in another space than the network's output (`knn_head`: the teacher's head) are left out: `seedzoo
+    verify` re-measures the network's own."""
     from ...evaluation.datasets import DISPLAY_NAMES
 
-    return tuple(MeasuredNumber(round(value, 2), metric, DISPLAY_NAMES[key.split("/")[0]], result["protocol"])
-                 for key, result in row.results.items() for metric, value in result.items() if metric.endswith("top1"))
+    return tuple(MeasuredNumber(round(value, 2), metric, DISPLAY_NAMES[key.split("/")[0]], result["protocol"],
+                                tuple(round(seen.results[key][metric], 2) for seen in per_seed))
+                 for key, result in row.results.items() if not key.endswith("_head")
+                 for metric, value in result.items() if metric.endswith("top1"))
 
 
-def reference_numbers(rows: list[Row]) -> dict[str, tuple[MeasuredNumber, ...]]:
-    """The raw-pixel rows of `rows` as the record keeps them, by label."""
-    return {row.label: measured_numbers(row) for row in rows if row.label in PIXEL_LABELS.values()}
-
-
-def release(out: Path, rows: list[Row], target: ReleaseTarget = PACKAGE) -> MeasuredRecord:
+def release(out: Path, rows: list[Row], target: ReleaseTarget = PACKAGE,
+            by_seed: dict[int, list[Row]] | None = None) -> MeasuredRecord:
     """Copy the packed files into `target.weights_dir` and write the registry's record of them, with the
-    numbers of `rows` (measured on those files). The default target is the package source."""
+    numbers of `rows` (measured on those files) and, with `by_seed`, those of every seed's runs. The
+    default target is the package source."""
     hashes = packed_hashes(out)
     target.weights_dir.mkdir(parents=True, exist_ok=True)
     for name in hashes:
         shutil.copyfile(packed_dir(out) / f"{name}.safetensors", target.weights_dir / f"{name}.safetensors")
-    record = measured_record(rows, hashes)
+    record = measured_record(rows, hashes, by_seed)
     write_record(record, target.record)
     write_fingerprints(hashes, target)
     return record

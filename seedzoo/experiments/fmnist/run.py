@@ -23,6 +23,7 @@ from .report import write_results, write_seed_results
 from .stages import (
     TRAINING,
     is_done,
+    seed_folder,
     should_train,
     stage_export,
     supervised_export,
@@ -140,7 +141,7 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
         return []
     packed = pack(out)
     with timer("evaluate"):
-        rows = evaluate(out, packed, ("fashion_mnist", "digits"), limit, progress)
+        rows = evaluate(out, packed, ("fashion_mnist", "digits"), limit, progress, seed=_seed(overrides))
         crowding = teacher_crowding(packed["teacher"])
     write_results(out, rows, crowding, timer.times)
     if release_to is not None:
@@ -156,11 +157,13 @@ def _seed(overrides: Iterable[str]) -> int:
 
 
 def run_seeds(out: str | Path, seeds: int, stages: Iterable[str] | None = None, overrides: Iterable[str] = (),
-              limit: int | None = None, progress: bool = False,
+              limit: int | None = None, release_to: ReleaseTarget | None = None, progress: bool = False,
               say: Callable[[str], None] = print) -> dict[int, list[Row]]:
     """The reproduction once per seed (`seed=0..seeds-1`, each in `OUT/seed_<i>/`, resumable as one run
     is), then `OUT/results_seeds.json` and `.md`: each number's mean and standard deviation over the
-    seeds. Returns each seed's rows (none without the evaluate stage)."""
+    seeds. The teacher is trained once (with seed 0, into `OUT/teacher/`, when `stages` asks for it) and
+    every seed's students distil it. With `release_to`, seed 0's files ship, and the registry's record
+    keeps every number of every seed. Returns each seed's rows (none without the evaluate stage)."""
     overrides = list(overrides)
     if seeds < 1:
         raise StageError(f"--seeds {seeds}: give at least 1 (seed=0..N-1, one sub-folder each)")
@@ -169,11 +172,13 @@ def run_seeds(out: str | Path, seeds: int, stages: Iterable[str] | None = None, 
     out = Path(out)
     rows = {}
     for seed in range(seeds):
-        say(f"seed {seed} of 0..{seeds - 1}: {out / f'seed_{seed}'}")
-        rows[seed] = run_all(out / f"seed_{seed}", stages, [*overrides, f"seed={seed}"], limit, progress=progress,
+        say(f"seed {seed} of 0..{seeds - 1}: {seed_folder(out, seed)}")
+        rows[seed] = run_all(seed_folder(out, seed), stages, [*overrides, f"seed={seed}"], limit, progress=progress,
                              say=say)
     if all(rows.values()):
         write_seed_results(out, rows)
+        if release_to is not None:
+            release(seed_folder(out, 0), rows[0], release_to, by_seed=rows)
     for _, write_report in SWEEPS.values():  # each sweep's report over the seed folders that ran it (if any)
         write_report(out)
     return rows

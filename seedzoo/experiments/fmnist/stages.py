@@ -9,6 +9,7 @@ is trained by fine-tuning rather than by `seedzoo train`, into `OUT/supervised/e
 """
 from __future__ import annotations
 
+import re
 import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -27,6 +28,17 @@ TEACHER = "mocov2_r18.fmnist"
 REFERENCE = "supervised_mbv3_large.fmnist"
 COMMAND = "seedzoo reproduce fmnist"
 STUDENTS_DIR = "students"  # the distilling stages' shared run, under OUT
+SEED_FOLDER = "seed_{}"  # `run.run_seeds`: one reproduction per seed, in OUT/seed_<i>/
+
+
+def seed_folder(out: Path, seed: int) -> Path:
+    return out / SEED_FOLDER.format(seed)
+
+
+def shared_home(out: Path) -> Path:
+    """Where the stages trained once for every seed live: for a seed folder (OUT/seed_<i>/) the
+    reproduction's folder above it, else OUT itself."""
+    return out.parent if re.fullmatch(SEED_FOLDER.format(r"\d+"), out.name) else out
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,7 @@ class Stage:
     overrides: tuple[str, ...] = ()
     distils: bool = False  # reads the teacher trained by the `teacher` stage
     default: bool = True  # trains without `--stage`; the teacher does not: the students distil the shipped one
+    per_seed: bool = True  # trained once per seed; the teacher is trained once, for every seed (`shared_home`)
     name: str = ""  # the student's name (its export folder); ablations rename it, so that it claims no entry
 
     @property
@@ -44,7 +57,7 @@ class Stage:
         return self.name or self.recipe
 
     def run_dir(self, out: Path) -> Path:
-        return out / self.key
+        return (out if self.per_seed else shared_home(out)) / self.key
 
     def export(self, out: Path) -> Path:
         """Where the stage's student is exported: `OUT/<key>/export/<name>/`."""
@@ -63,7 +76,7 @@ class Stage:
 
 
 TRAINING = (
-    Stage("teacher", TEACHER, "teacher: MoCo-v2 ResNet-18", default=False),
+    Stage("teacher", TEACHER, "teacher: MoCo-v2 ResNet-18", default=False, per_seed=False),
     Stage("seed", STUDENT, "SEED (teacher temp 1e-4, queue 16384)", distils=True),
     Stage("mocov2", BASELINE, "MoCo-v2 alone"),
     Stage("seed_tt1e-2", STUDENT, "SEED, teacher temp 0.01 (ablation)", ("distill.teacher_temperature=0.01",),
