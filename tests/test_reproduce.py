@@ -168,3 +168,10 @@ def test_every_seed_distils_one_teacher_and_a_release_keeps_every_seeds_numbers(
     assert all(len(m["per_seed"]) == 2 for m in record["references"][RANDOM_INIT_LABELS[STUDENT]])
     # the students' cards read the seeds
     assert "2 seeds each" in record["entries"][STUDENT]["notes"][0]
+    # and so does the README section: means and spreads, every seed's gap, the first seed's files
+    from seedzoo.experiments.fmnist.report import readme_section, seed_summary, seeds_table, targets_table
+
+    section = readme_section(out)
+    assert seeds_table(seed_summary(by_seed), 2) in section and targets_table(by_seed) in section
+    assert "2 seeds (seed = 0, 1)" in section and "--seeds 2` end to end" in section
+    assert f"{STUDENT} " in section  # the packed files' sizes, found in seed 0's folder
