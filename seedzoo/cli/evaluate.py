@@ -53,36 +53,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _check(args: argparse.Namespace) -> None:
-    """Refuse option combinations before any model is built; leaves `args.protocol` the one protocol."""
+def _check(args: argparse.Namespace) -> str:
+    """Refuse option combinations before any model is built; returns the one protocol asked for."""
     protocols = args.protocol or ["knn"]
     if len(protocols) > 1:
         raise EvalArgumentError(f"--protocol given {len(protocols)} times ({', '.join(protocols)}): one call "
                                 "measures one protocol, so run seedzoo eval once per protocol")
-    args.protocol = protocols[0]
+    protocol = protocols[0]
     several = len(args.names) > 1
     if several and args.pretrained:
         raise EvalArgumentError("--pretrained names the weights of one MODEL, and several were given: pass each "
                                 "file or folder as a MODEL of its own")
     if args.save is not None:
-        if args.protocol.partition(":")[0] != "finetune":
-            raise EvalArgumentError(f"--save keeps a fine-tuned model, and --protocol {args.protocol} trains none: "
+        if protocol.partition(":")[0] != "finetune":
+            raise EvalArgumentError(f"--save keeps a fine-tuned model, and --protocol {protocol} trains none: "
                                     "use --protocol finetune, or leave --save out")
         if several:
             raise EvalArgumentError("--save writes one fine-tuned model: evaluate one MODEL with it")
         if args.save.is_file() or (args.save.is_dir() and any(args.save.iterdir())):
             raise EvalArgumentError(f"--save {args.save}: already exists and is not an empty folder; choose a new "
                                     "folder")
+    return protocol
 
 
 def run(args: argparse.Namespace) -> int:
     from ..evaluation.results import comparison_table
     from ..evaluation.runner import run_evaluation
 
-    _check(args)
+    protocol = _check(args)
     device = checked_device(args.device)
     pretrained = False if args.random_init else (args.pretrained or True)
-    results = [run_evaluation(name, args.protocol, args.dataset, args.data, pretrained,
+    results = [run_evaluation(name, protocol, args.dataset, args.data, pretrained,
                               input_size=args.input_size, limit=args.limit, batch_size=args.batch_size,
                               epochs=args.epochs, fraction=args.fraction, seed=args.seed, device=device,
                               cache_dir=args.cache_dir, num_workers=args.workers, progress=not args.quiet,
