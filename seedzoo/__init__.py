@@ -16,9 +16,9 @@ import importlib.util
 import sys
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
 
 from .errors import SeedzooError
+from .lazy_exports import lazy_getattr
 from .zoo import UnknownModelError, ZooEntry
 
 __version__ = "0.1.0"
@@ -38,12 +38,7 @@ _LAZY = {
 __all__ = ["SeedzooError", "UnknownModelError", "ZooEntry", "__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'seedzoo' has no attribute '{name}'")
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def _register_with_timm() -> None:

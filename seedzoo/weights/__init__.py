@@ -6,8 +6,7 @@ The names below are imported on first use, so that the torch-free modules of thi
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ..lazy_exports import lazy_getattr
 
 _LAZY = {
     **dict.fromkeys(("BackboneMismatchError", "ChecksumError", "SeedzooWeights", "WeightsFormatError",
@@ -20,9 +19,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'seedzoo.weights' has no attribute '{name}'")
+__getattr__ = lazy_getattr(__name__, _LAZY)
