@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 from ..files import write_atomic
 from . import metrics
@@ -41,8 +42,14 @@ def plot_run(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if has_knn:
         axes[2].set(xlabel="epoch", ylabel="top-1 (%)", title="kNN monitor")
     axes[0].legend(fontsize=7)
-    out = Path(out) if out else Path(run_dir) / "metrics.png"
+    return write_png(fig, Path(out) if out else Path(run_dir) / "metrics.png")
+
+
+def write_png(fig: Any, path: Path) -> Path:
+    """Save a matplotlib figure to `path` as a PNG (through `files.write_atomic`) and close it."""
+    import matplotlib.pyplot as plt
+
     png = io.BytesIO()
     fig.savefig(png, format="png", dpi=100)
     plt.close(fig)
-    return write_atomic(out, png.getbuffer())
+    return write_atomic(path, png.getbuffer())

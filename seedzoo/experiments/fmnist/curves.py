@@ -27,7 +27,7 @@ from .cohorts import (
     value,
 )
 from .evaluation import Row
-from .report import read_results, write_png
+from .report import read_results
 from .stages import COMMAND, STUDENT, TRAINING
 
 KEY = "curves"
@@ -135,6 +135,8 @@ def plot(curves: Curves, path: Path) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+
+    from ...training.plot import write_png
 
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
     panels = ((axes[0], curves.tau, curves.recipe.tau, "teacher temperature tau_T",

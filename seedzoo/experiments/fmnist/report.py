@@ -3,7 +3,6 @@ README's section. Everything here reads the evaluated rows (or `OUT/results.json
 """
 from __future__ import annotations
 
-import io
 import json
 import statistics
 from collections.abc import Mapping
@@ -232,16 +231,6 @@ def _values(results: dict[str, Any], dataset: str) -> dict[str, float]:
     return {name: results[f"{dataset}/{k}"][m] for name, (k, m) in _GAIN_KEYS.items()}
 
 
-def write_png(fig: Any, path: Path) -> Path:
-    """Save a matplotlib figure to `path` as a PNG (through `files.write_atomic`) and close it."""
-    import matplotlib.pyplot as plt
-
-    png = io.BytesIO()
-    fig.savefig(png, format="png", dpi=100)
-    plt.close(fig)
-    return write_atomic(path, png.getbuffer())
-
-
 def plot_curves(out: Path, path: Path) -> Path:
     """Training loss and kNN monitor of every run, side by side."""
     import matplotlib
@@ -250,7 +239,7 @@ def plot_curves(out: Path, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     from ...training.metrics import METRICS_FILE, student_records
-    from ...training.plot import read_metrics
+    from ...training.plot import read_metrics, write_png
 
     fig, (loss_ax, knn_ax) = plt.subplots(1, 2, figsize=(11, 3.8), constrained_layout=True)
     for stage in TRAINING:
