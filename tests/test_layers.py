@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "seedzoo"
 # Lowest first; units in one layer may import each other. `seedzoo` is the package root (the public API,
 # which builds through `factory`).
 LAYERS = [
-    {"errors", "files"},
+    {"errors", "files", "lazy_exports"},
     {"zoo", "data"},
     {"timm_cfg"},
     {"models"},
