@@ -291,6 +291,19 @@ def test_http_mirror(students, served, seedzoo_cache, monkeypatch):
     assert cached.stat().st_mode & 0o777 == 0o666 & ~umask  # a shared cache is readable by others
 
 
+def test_a_fresh_mirror_download_is_hashed_as_it_streams_and_a_cached_one_on_each_load(served, seedzoo_cache,
+                                                                                      monkeypatch):
+    sha = sha256_file(served / "model.safetensors")
+    reads = []
+    monkeypatch.setattr(hub, "sha256_file", lambda path: reads.append(path) or sha256_file(path))
+    with http_file_server(served) as url:
+        entry = _register(monkeypatch, source=None, weights=Weights(mirrors=(f"{url}/model.safetensors",), sha256=sha))
+        path = hub.resolve_weights(entry, progress=False)
+        assert reads == []  # download_url checked the bytes on the way in: no second read of 1 file
+        assert hub.resolve_weights(entry, progress=False) == path
+    assert reads == [path]
+
+
 def test_cli_download_fetches_into_the_cache(served, seedzoo_cache, monkeypatch, capsys):
     from seedzoo.cli import main as cli
 

@@ -99,16 +99,17 @@ def parse_hf_hub(spec: str) -> HubSpec:
 
 # --- verification with one re-fetch -------------------------------------------------------------------------
 
-def _verified(fetch: Callable[[bool], Path], sha256: str, what: str) -> Path:
-    """`fetch(force)` returns a local path; verify it, and on a mismatch delete it and fetch once more."""
-    path = fetch(False)
-    actual = sha256_file(path)
-    if actual == sha256:
+def _verified(fetch: Callable[[bool], tuple[Path, bool]], sha256: str, what: str) -> Path:
+    """`fetch(force)` returns a local path and whether its bytes were hashed against `sha256` as they arrived
+    (a download checked while it streamed is not read a second time); verify the others, and on a mismatch
+    delete the file and fetch once more."""
+    path, checked = fetch(False)
+    if checked or sha256_file(path) == sha256:
         return path
     _logger.warning("%s failed its sha256 check (cached copy damaged?); deleting it and fetching it again", what)
     remove_cached(path)
-    path = fetch(True)
-    actual = sha256_file(path)
+    path, checked = fetch(True)
+    actual = sha256 if checked else sha256_file(path)
     if actual != sha256:
         remove_cached(path)
         raise ChecksumError(f"{what} (fetched twice)", sha256, actual)
@@ -180,7 +181,7 @@ def _from_hf_hub(entry: ZooEntry, cache_dir, offline: bool) -> Path:
         # A branch can move under a published sha256, and needs a request on every load to resolve.
         raise WeightsNotFoundError(f"the registry pins '{entry.name}' to revision '{w.revision}', which is not a "
                                    f"commit hash: fix Weights.revision in seedzoo/zoo/entries.py")
-    return _verified(lambda force: hub_file(w.hf_repo, w.filename, w.revision, cache_dir, offline, force),
+    return _verified(lambda force: (hub_file(w.hf_repo, w.filename, w.revision, cache_dir, offline, force), False),
                      w.sha256, f"{w.hf_repo}@{w.revision}/{w.filename}")
 
 
@@ -206,8 +207,8 @@ def resolve_hf_hub(spec: str, *, cache_dir: str | os.PathLike | None = None, off
     # Pin the weights to the commit the config came from: a branch that moves in between cannot mix files.
     revision = config_path.parent.name if _COMMIT.fullmatch(config_path.parent.name) else hub.revision
     try:
-        weights = _verified(lambda force: hub_file(hub.repo_id, filename, revision, cache_dir, offline, force),
-                            sha256, f"{hub.repo_id}@{revision}/{filename}")
+        weights = _verified(lambda force: (hub_file(hub.repo_id, filename, revision, cache_dir, offline, force),
+                                           False), sha256, f"{hub.repo_id}@{revision}/{filename}")
     except WeightsNotFoundError as err:
         raise WeightsNotFoundError(f"cannot load {hub}: {err}{_offline_hint(offline)}") from err
     if weights.parent != config_path.parent:  # both must come from one snapshot
@@ -225,13 +226,13 @@ def _from_mirror(entry: ZooEntry, url: str, cache_dir, offline: bool, progress: 
     w = entry.weights
     dest = mirror_path(entry.name, w.sha256, w.filename, cache_dir)
 
-    def fetch(force: bool) -> Path:
+    def fetch(force: bool) -> tuple[Path, bool]:
         if dest.is_file() and not force:
-            return dest
+            return dest, False
         if offline:
             raise WeightsNotFoundError(f"{dest} is not cached")
-        download_url(url, dest, expected_sha256=w.sha256, progress=progress)
-        return dest
+        download_url(url, dest, expected_sha256=w.sha256, progress=progress)  # raises on a mismatch
+        return dest, True
 
     return _verified(fetch, w.sha256, f"{w.filename} of '{entry.name}' from {url.split('?', 1)[0]}")
 
