@@ -7,7 +7,9 @@ pooled features (no BN or ReLU after the second layer: the authors read it as a 
 by a prediction head), D the teacher's width; the loss is the mean squared distance of the normalised
 prediction and the normalised teacher output, 2 - 2 cos; teacher and student see the same view
 (`--single_aug`). The teacher target is what `teacher.target` selects (the authors regress the
-teacher's backbone features, `teacher.target=features`).
+teacher's backbone features, `teacher.target=features`). The head's widths are the authors' (2d), so
+`student.head_hidden`, the width of the projection head it replaces, is not read: a cohort that trains one
+student recipe by every objective gives SimReg the same backbone and the authors' head.
 """
 from __future__ import annotations
 
