@@ -1,4 +1,5 @@
-"""Semi-supervised evaluation: fine-tuning (or a linear probe, as DisCo does) on 1% / 10% of the labels.
+"""Semi-supervised evaluation: fine-tuning on 1% / 10% of the labels. (A linear probe on a fraction of the
+labels, as DisCo reports, is the linear protocol with `fraction=`: it reuses the cached features.)
 
 Subsets are either read from SimCLR's ImageNet lists (`1percent.txt`, `10percent.txt`: one file name
 per line, e.g. `n01440764_10026.JPEG`) or drawn class-balanced from a seed. Draws come from the train
@@ -17,7 +18,6 @@ from torch.utils.data import Dataset, Subset
 
 from .datasets import dataset_labels
 from .finetune import FinetuneConfig, finetune
-from .linear import LinearProbeConfig, linear_probe
 from .results import EvalResult, few_labels_note
 
 SIMCLR_SUBSETS = {0.01: "1percent.txt", 0.1: "10percent.txt"}
@@ -76,27 +76,19 @@ def subset_from_file(dataset: Dataset, path: str | Path) -> torch.Tensor:
 
 def semi_supervised(backbone: nn.Module, train_dataset: Dataset, test_dataset: Dataset, num_classes: int,
                     fraction: float = 0.01, seed: int = 0, subset_file: str | Path | None = None,
-                    method: str = "finetune", config: FinetuneConfig | LinearProbeConfig | None = None,
+                    config: FinetuneConfig | None = None,
                     device: torch.device | str | None = None, num_workers: int = 0, model: str = "",
                     dataset: str = "", progress: bool = True) -> EvalResult:
-    """Train on a labelled subset of `train_dataset` (fine-tuning or a linear probe), test on all of
-    `test_dataset`. The subset comes from `subset_file` when given, else from a class-balanced draw."""
-    if method not in ("finetune", "linear"):
-        raise ValueError(f"method must be 'finetune' or 'linear', not {method!r}")
+    """Fine-tune on a labelled subset of `train_dataset`, test on all of `test_dataset`. The subset comes
+    from `subset_file` when given, else from a class-balanced draw."""
     if subset_file is not None:
         indices, source = subset_from_file(train_dataset, subset_file), f"file {Path(subset_file).name}"
     else:
         indices = class_balanced_subset(dataset_labels(train_dataset), fraction, seed)
         source = f"class-balanced draw, seed {seed}"
     subset = Subset(train_dataset, indices.tolist())
-    name = f"semi_{method}"
-    if method == "finetune":
-        result, _ = finetune(backbone, subset, test_dataset, num_classes, config, device,  # type: ignore[arg-type]
-                             num_workers, model, dataset, protocol=name, progress=progress)
-    else:
-        result = linear_probe(backbone, subset, test_dataset, num_classes, config, device,  # type: ignore[arg-type]
-                              num_workers, model, dataset, progress)
-        result.protocol = name
+    result, _ = finetune(backbone, subset, test_dataset, num_classes, config, device, num_workers, model, dataset,
+                         protocol="semi_finetune", progress=progress)
     result.settings.update({"label_fraction": fraction, "subset": source, "num_labelled": len(indices)})
     thin = few_labels_note(dataset_labels(train_dataset)[indices], num_classes, "the labelled subset")
     result.notes += [thin] if thin else []
