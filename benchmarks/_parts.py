@@ -38,7 +38,7 @@ class Setting:
 
 SETTINGS = {
     # The Fashion-MNIST SEED recipe (seed_mbv3_large.fmnist_mocov2_r18).
-    "fmnist": Setting("seed_mobilenetv3_large", "seed_resnet18", 512, 32, 256, 16384),
+    "fmnist": Setting("seed_mobilenetv3_large", "seed_resnet18_lowres", 512, 32, 256, 16384),
     # The ImageNet-like setting of the issue: MobileNetV3-Large from ResNet-50, 64 px, batch 32.
     "imagenet64": Setting("seed_mobilenetv3_large", "seed_resnet50", 2048, 64, 32, 4096),
     # The issue's check of students trained together: a ResNet-50 teacher at 32 px.
