@@ -324,6 +324,12 @@ def read_results(out: Path) -> tuple[list[Row], dict[str, Any]]:
     return [Row(**r) for r in saved["rows"]], saved
 
 
+def _shared_timings(out: Path) -> dict[str, float]:
+    """The wall time of the stages that a run over seeds trains once, in OUT (`run.StageTimer`)."""
+    path = out / "timings.json"
+    return {key: float(seconds) for key, seconds in json.loads(path.read_text()).items()} if path.is_file() else {}
+
+
 def read_runs(out: Path) -> dict[int, Path]:
     """The run folders of a reproduction by seed: each seed folder that `OUT/results_seeds.json` lists
     (`run.run_seeds`), else OUT itself as one run (seed 0)."""
@@ -377,7 +383,10 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
     sizes = _file_sizes(runs[first], rows)
     from ...training.config import load_config
 
-    teacher_epochs, epochs = load_config(TEACHER).epochs, student_epochs()
+    teacher_cfg, epochs = load_config(TEACHER), student_epochs()
+    teacher_epochs = teacher_cfg.epochs
+    stem = (" with a low-resolution stem (3x3 stride-1 first convolution, no max-pool)"
+            if teacher_cfg.student.arch.endswith("_lowres") else "")
     tau_t = load_config(STUDENT).distill.teacher_temperature
     missing = [stage.label for stage in TRAINING if stage.label not in by_label]
     pending = (f"Not measured yet: {'; '.join(missing)}. `{COMMAND}` trains what is missing and adds the rows."
@@ -389,7 +398,7 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
     on_means = "" if n == 1 else f"On the means over the {n} seeds. "
     shipped_seed, kept = ("", "") if n == 1 else (" (seed 0)", ", which also keeps every seed's numbers")
     return "\n".join([
-        "The paper's claim at laptop scale, measured here: a MoCo-v2 ResNet-18 teacher trained on "
+        f"The paper's claim at laptop scale, measured here: a MoCo-v2 ResNet-18 teacher{stem} trained on "
         f"Fashion-MNIST's 60,000 training images without labels ({teacher_epochs} epochs, 32 px), a "
         f"MobileNetV3-Large student distilled from it by SEED ({epochs} epochs), and the same student trained "
         f"by MoCo-v2 alone with the same epochs, batch and augmentation. Test set: the 10,000 test images. "
@@ -434,7 +443,7 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
         "images, 8x8 upsampled to 32 px):",
         "",
         digits,
-        _time_text(saved_by_seed),
+        _time_text(saved_by_seed, _shared_timings(out) if n > 1 else {}),
         "The teacher, the SEED student, the MoCo-v2 student and the supervised reference ship inside the "
         f"package as fp16 safetensors{shipped_seed}, sha256-pinned in the registry{kept}; the students' files hold "
         "the backbone only, the teacher's keeps the head SEED distils through, the reference's its classifier "
@@ -446,15 +455,17 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
     ])
 
 
-def _time_text(saved_by_seed: dict[int, tuple[list[Row], dict[str, Any]]]) -> str:
-    """Each run's wall time by stage (summed over the seeds), and what resumes."""
-    stages: dict[str, float] = {}
+def _time_text(saved_by_seed: dict[int, tuple[list[Row], dict[str, Any]]], shared: dict[str, float]) -> str:
+    """Each run's wall time by stage (summed over the seeds), the stages run once for every seed (`shared`:
+    the teacher, from OUT/timings.json), and what resumes."""
+    stages = {f"{key} (once)": seconds for key, seconds in shared.items()}
     for _, saved in saved_by_seed.values():
         for key, seconds in saved["timings_s"].items():
             stages[key] = stages.get(key, 0.0) + seconds
-    total, n = sum(saved["total_s"] for _, saved in saved_by_seed.values()), len(saved_by_seed)
+    total = sum(saved["total_s"] for _, saved in saved_by_seed.values()) + sum(shared.values())
+    n = len(saved_by_seed)
     command = COMMAND if n == 1 else f"{COMMAND} --seeds {n}"
-    each = "" if n == 1 else ", each summed over the seeds"
+    each = "" if n == 1 else ", the others summed over the seeds" if shared else ", each summed over the seeds"
     return (f"Time on this 2-core CPU, `{command}` end to end: {total / 60:.0f} min "
             f"({', '.join(f'{k} {v / 60:.0f} min' for k, v in stages.items())}{each}). Every stage resumes after "
             f"an interruption; `{command} --readme README.md` wrote this section. The teacher ships, as the "
