@@ -73,7 +73,8 @@ def test_train_with_a_missing_path_is_one_line_naming_it(tmp_path, capsys, overr
 def test_missing_teacher_weights_say_they_are_the_teachers_and_how_to_get_them(tmp_path, capsys):
     missing = tmp_path / "teacher.safetensors"
     code, _, err = _run(capsys, "train", "--preset", "smoke", "device=cpu", f"teacher.pretrained={missing}",
-                        "teacher.entry=mocov2_r18.fmnist", "--out", str(tmp_path / "run"))
+                        "teacher.entry=mocov2_r18.fmnist", "teacher.arch=seed_resnet18_lowres",
+                        "--out", str(tmp_path / "run"))
     line = _one_line_error(err)
     assert code == 2 and f"teacher.pretrained='{missing}'" in line
     assert "seedzoo train mocov2_r18.fmnist" in line and "path of its weights" in line

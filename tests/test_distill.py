@@ -122,8 +122,8 @@ def test_a_config_teacher_whose_head_is_not_its_declared_width_fails_before_writ
     out = tmp_path / "run"
     out.mkdir()
     (out / "notes.txt").write_text("mine")
-    with pytest.raises(ConfigError, match=r"teacher.embed_dim=64, but the teacher \(seed_resnet18, weights zoo\) "
-                                          r"outputs 128-d embeddings: set teacher.embed_dim=128"):
+    with pytest.raises(ConfigError, match=r"teacher.embed_dim=64, but the teacher \(seed_resnet18_lowres, weights "
+                                          r"zoo\) outputs 128-d embeddings: set teacher.embed_dim=128"):
         train(cfg, out)
     assert snapshot(out) == ["notes.txt"]
 
@@ -136,7 +136,7 @@ def test_a_cli_run_refused_before_its_first_step_leaves_the_folder_so_the_fix_ru
     assert main([*base, "teacher.arch=resnet50"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("seedzoo: error: teacher.arch='resnet50' is not the architecture of "
-                                               "teacher.entry='mocov2_r18.fmnist' (seed_resnet18)")
+                                               "teacher.entry='mocov2_r18.fmnist' (seed_resnet18_lowres)")
     assert snapshot(out) is None
     assert main(base) == 0  # the corrected command, into the same --out
     assert (out / "run.json").is_file()

@@ -110,7 +110,7 @@ def test_a_teacher_arch_that_is_not_its_entrys_is_refused_before_work():
     cfg = load_config(FMNIST_SEED)
     problems = config_problems(dataclasses.replace(cfg, teacher=dataclasses.replace(cfg.teacher, arch="resnet50")))
     assert any(p.startswith("teacher.arch='resnet50' is not the architecture of teacher.entry='mocov2_r18.fmnist' "
-                            "(seed_resnet18): set teacher.arch=seed_resnet18") for p in problems)
+                            "(seed_resnet18_lowres): set teacher.arch=seed_resnet18_lowres") for p in problems)
 
 
 def test_hub_ids_stand_where_a_path_may_and_missing_paths_are_named(tmp_path):
