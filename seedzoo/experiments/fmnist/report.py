@@ -324,8 +324,9 @@ def read_results(out: Path) -> tuple[list[Row], dict[str, Any]]:
     return [Row(**r) for r in saved["rows"]], saved
 
 
-def _shared_timings(out: Path) -> dict[str, float]:
-    """The wall time of the stages that a run over seeds trains once, in OUT (`run.StageTimer`)."""
+def read_timings(out: Path) -> dict[str, float]:
+    """Each stage's wall time in seconds, as `run.StageTimer` keeps it in OUT/timings.json (empty without it);
+    in the folder above the seeds, the stages trained once for every seed (the teacher)."""
     path = out / "timings.json"
     return {key: float(seconds) for key, seconds in json.loads(path.read_text()).items()} if path.is_file() else {}
 
@@ -443,7 +444,7 @@ def readme_section(out: Path, plot: str = "docs/fmnist_curves.png") -> str:
         "images, 8x8 upsampled to 32 px):",
         "",
         digits,
-        _time_text(saved_by_seed, _shared_timings(out) if n > 1 else {}),
+        _time_text(saved_by_seed, read_timings(out) if n > 1 else {}),
         "The teacher, the SEED student, the MoCo-v2 student and the supervised reference ship inside the "
         f"package as fp16 safetensors{shipped_seed}, sha256-pinned in the registry{kept}; the students' files hold "
         "the backbone only, the teacher's keeps the head SEED distils through, the reference's its classifier "

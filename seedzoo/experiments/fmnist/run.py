@@ -19,7 +19,7 @@ from ...files import write_atomic
 from . import curves, strategies
 from .evaluation import Row, evaluate, teacher_crowding
 from .release import SHIPPED, ReleaseTarget, pack, release
-from .report import write_results, write_seed_results
+from .report import read_timings, write_results, write_seed_results
 from .stages import (
     TRAINING,
     is_done,
@@ -91,7 +91,7 @@ class StageTimer:
 
     def __init__(self, out: Path) -> None:
         self.path = out / "timings.json"
-        self.times: dict[str, float] = json.loads(self.path.read_text()) if self.path.is_file() else {}
+        self.times = read_timings(out)
 
     @contextmanager
     def __call__(self, key: str) -> Iterator[None]:
