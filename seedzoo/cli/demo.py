@@ -49,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "cohort per seed) run only when named")
     r.add_argument("--quick", action="store_true",
                    help="the short path: a subset of the training images for the students and the reference, "
-                        "every network measured on fewer images (fmnist.run.QUICK; about 6 minutes on 2 cores; "
+                        "every network measured on fewer images (fmnist.run.QUICK; about 13 minutes on 2 cores; "
                         "its numbers are not the recorded ones)")
     r.add_argument("--seeds", type=int, metavar="N",
                    help="run it for seed=0..N-1, one sub-folder each (OUT/seed_<i>), and report each number's "
