@@ -186,11 +186,7 @@ def _details(entry: ZooEntry) -> str:
                  + f", {entry.trained_by.epochs} epochs")
     r = entry.recipe
     if r is not None:
-        # MoCo-v2 has one temperature (its InfoNCE's); SEED has the student's and the teacher's.
-        temperatures = (f"temperature {r.student_temperature}" if r.method == "moco" else
-                        f"tau_S {r.student_temperature}, tau_T {r.teacher_temperature:g}")
-        lines.append(f"- Recipe: `{r.config}`: {r.epochs} epochs, global batch {r.global_batch}, queue {r.queue_size}, "
-                     f"{temperatures}" + (", small patches (6 x 96 px)" if r.small_patches else ""))
+        lines.append(f"- Recipe: `{r.config}`: {r.settings()}")
     lines.append("")
     return "\n".join(lines)
 

@@ -48,9 +48,7 @@ def _describe(entry: ZooEntry) -> str:
     if entry.weights.hf_repo:
         add("hub", f"{entry.weights.hf_repo}@{entry.weights.revision} sha256 {entry.weights.sha256}")
     if entry.recipe is not None:
-        r = entry.recipe
-        add("recipe", f"{r.config}: {r.epochs} epochs, batch {r.global_batch}, tau_S {r.student_temperature}, "
-            f"tau_T {r.teacher_temperature}, queue {r.queue_size}" + (", small patches" if r.small_patches else ""))
+        add("recipe", f"{entry.recipe.config}: {entry.recipe.settings()}")
     add("license", entry.license)
     for m in entry.metrics:
         lines.append(f"{'metric:':<14}{m.value:.1f} {m.metric} on {m.dataset} ({m.protocol}, {m.kind}; {m.source})"

@@ -155,10 +155,18 @@ class Recipe:
     method: Literal["seed", "moco"] = "seed"
     global_batch: int = 256
     student_temperature: float = 0.2
-    teacher_temperature: float = 1e-4
+    teacher_temperature: float | None = 1e-4  # None for a method without a teacher (MoCo-v2)
     queue_size: int = 65536
     small_patches: bool = False
     note: str = ""
+
+    def settings(self) -> str:
+        """Its training settings in one line, as the model cards and `seedzoo zoo` print them."""
+        # MoCo-v2 has one temperature (its InfoNCE's); SEED has the student's and the teacher's.
+        temperatures = (f"temperature {self.student_temperature:g}" if self.teacher_temperature is None else
+                        f"tau_S {self.student_temperature:g}, tau_T {self.teacher_temperature:g}")
+        return (f"{self.epochs} epochs, global batch {self.global_batch}, queue {self.queue_size}, {temperatures}"
+                + (", small patches (6 x 96 px)" if self.small_patches else ""))
 
 
 @dataclass(frozen=True)
