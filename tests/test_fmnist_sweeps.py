@@ -153,10 +153,14 @@ def test_the_strategies_table_and_verdict_read_every_seed(strategies_run, tmp_pa
         folder.mkdir(parents=True)
         rows = [_with_knn(r, 60.0 + seed + (2.0 if r["label"].startswith("L2") else 0.0)) for r in saved["rows"]]
         (folder / "results.json").write_text(json.dumps({**saved, "seed": seed, "rows": rows}))
+        (folder / "timings.json").write_text(json.dumps({"train": 600.0 + 60 * seed}))
+    begun = tmp_path / "seed_3" / "strategies"  # a fourth seed stopped in its training: not in the table
+    begun.mkdir(parents=True)
+    (begun / "timings.json").write_text(json.dumps({"train": 30.0}))
     strategies.write_report(tmp_path)
     text = (tmp_path / "strategies.md").read_text()
     assert "| L2 (method=l2) | 63.00 ± 1.00 |" in text and "| objective (3 seeds: mean ± std) |" in text
-    assert "L2 is above on kNN-20 (+2.00)" in text
+    assert "L2 is above on kNN-20 (+2.00)" in text and "trained in 10-12 min" in text
     assert json.loads((tmp_path / "strategies.json").read_text())["numbers"]["L2 (method=l2)"]["kNN-20"] == [62, 63, 64]
     record = tmp_path / "seed_2" / "strategies" / "results.json"
     changed = json.loads(record.read_text())

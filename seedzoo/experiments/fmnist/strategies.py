@@ -151,8 +151,10 @@ def section(out: Path) -> str:
     numbers = collect(out)
     if not numbers:
         return f"Not measured yet: `{COMMAND} --stage strategies --seeds 3` trains and measures them.\n"
-    minutes = [json.loads(t.read_text()).get("train", 0.0) / 60 for t in
-               (f / KEY / "timings.json" for f in {*run_folders(out), out}) if t.is_file()]
+    # the measured seeds' training times only: a seed begun and stopped has timings but no results yet
+    measured = [f / KEY for f in {*run_folders(out), out} if (f / KEY / "results.json").is_file()]
+    minutes = [json.loads((d / "timings.json").read_text()).get("train", 0.0) / 60 for d in measured
+               if (d / "timings.json").is_file()]
     time = ""
     if minutes:
         span = f"{min(minutes):.0f}" + (f"-{max(minutes):.0f}" if round(max(minutes)) > round(min(minutes)) else "")
