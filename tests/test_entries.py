@@ -60,7 +60,7 @@ def test_entry_has_a_card_and_a_hub_entrypoint(entry, hubconf):
 
 @pytest.mark.parametrize("entry", [e for e in ENTRIES if e.recipe is not None], ids=lambda e: e.name)
 def test_entry_recipe_loads_and_trains_the_entry(entry):
-    """The registry's recipe record (what the card and `seedzoo zoo` print) states what its YAML trains."""
+    """The registry's recipe record (what the card and `seedzoo info` print) states what its YAML trains."""
     cfg, r = load_config(entry.name), entry.recipe
     assert cfg.name == entry.name and cfg.student.arch == entry.architecture
     distils = get_method(cfg.method).needs_teacher

@@ -161,7 +161,7 @@ class Recipe:
     note: str = ""
 
     def settings(self) -> str:
-        """Its training settings in one line, as the model cards and `seedzoo zoo` print them."""
+        """Its training settings in one line, as the model cards and `seedzoo info` print them."""
         # MoCo-v2 has one temperature (its InfoNCE's); SEED has the student's and the teacher's.
         temperatures = (f"temperature {self.student_temperature:g}" if self.teacher_temperature is None else
                         f"tau_S {self.student_temperature:g}, tau_T {self.teacher_temperature:g}")
