@@ -157,6 +157,11 @@ def test_the_strategies_table_and_verdict_read_every_seed(strategies_run, tmp_pa
     begun = tmp_path / "seed_3" / "strategies"  # a fourth seed stopped in its training: not in the table
     begun.mkdir(parents=True)
     (begun / "timings.json").write_text(json.dumps({"train": 30.0}))
+    again = tmp_path / "strategies"  # seed 0 also run in OUT itself: it counts once, from its seed folder
+    again.mkdir()
+    rows = [_with_knn(r, 0.0) for r in saved["rows"]]
+    (again / "results.json").write_text(json.dumps({**saved, "seed": 0, "rows": rows}))
+    (again / "timings.json").write_text(json.dumps({"train": 6000.0}))
     strategies.write_report(tmp_path)
     text = (tmp_path / "strategies.md").read_text()
     assert "| L2 (method=l2) | 63.00 ± 1.00 |" in text and "| objective (3 seeds: mean ± std) |" in text

@@ -99,17 +99,21 @@ def run_sweep(out: Path, key: str, students: Sequence[Student], datasets: tuple[
     return rows
 
 
-def sweep_records(out: Path, key: str) -> list[dict[str, Any]]:
-    """Every `results.json` of sweep `key` under OUT, one per seed, in seed order: from the seed folders
-    (`--seeds`) and from OUT itself (a sweep run once beside seeded main runs); a seed measured in both
-    counts once, from its seed folder."""
-    by_seed: dict[int, dict[str, Any]] = {}
+def sweep_runs(out: Path, key: str) -> list[Path]:
+    """The folder (`.../KEY`) of every measured run of sweep `key` under OUT, one per seed, in seed order:
+    from the seed folders (`--seeds`) and from OUT itself (a sweep run once beside seeded main runs); a
+    seed measured in both counts once, from its seed folder. A run begun and stopped (no results) is left out."""
+    by_seed: dict[int, Path] = {}
     for folder in [*run_folders(out), out]:
         path = folder / key / "results.json"
         if path.is_file():
-            saved = json.loads(path.read_text())
-            by_seed.setdefault(saved["seed"], saved)
+            by_seed.setdefault(json.loads(path.read_text())["seed"], folder / key)
     return [by_seed[seed] for seed in sorted(by_seed)]
+
+
+def sweep_records(out: Path, key: str) -> list[dict[str, Any]]:
+    """The `results.json` of each of `sweep_runs`, in seed order."""
+    return [json.loads((folder / "results.json").read_text()) for folder in sweep_runs(out, key)]
 
 
 def run_folders(out: Path) -> list[Path]:

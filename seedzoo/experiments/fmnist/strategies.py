@@ -22,9 +22,9 @@ from .cohorts import (
     holds,
     mean_std,
     mean_std_text,
-    run_folders,
     run_sweep,
     sweep_records,
+    sweep_runs,
     update_section,
     value,
 )
@@ -151,10 +151,9 @@ def section(out: Path) -> str:
     numbers = collect(out)
     if not numbers:
         return f"Not measured yet: `{COMMAND} --stage strategies --seeds 3` trains and measures them.\n"
-    # the measured seeds' training times only: a seed begun and stopped has timings but no results yet
-    measured = [f / KEY for f in {*run_folders(out), out} if (f / KEY / "results.json").is_file()]
-    minutes = [json.loads((d / "timings.json").read_text()).get("train", 0.0) / 60 for d in measured
-               if (d / "timings.json").is_file()]
+    # the training times of the runs in the table: one per seed, none for a seed begun and stopped
+    minutes = [json.loads((run / "timings.json").read_text()).get("train", 0.0) / 60 for run in sweep_runs(out, KEY)
+               if (run / "timings.json").is_file()]
     time = ""
     if minutes:
         span = f"{min(minutes):.0f}" + (f"-{max(minutes):.0f}" if round(max(minutes)) > round(min(minutes)) else "")
