@@ -6,6 +6,7 @@ them skip, naming the variable; under CI (`CI=true`) a missing fixture fails the
 """
 from __future__ import annotations
 
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -32,6 +33,15 @@ def golden_dir() -> Path:
             pytest.fail(why)
         pytest.skip(why)
     return path
+
+
+@pytest.fixture(scope="module")
+def hubconf():
+    """hubconf.py imported from its file, as torch.hub does for source="local"."""
+    spec = importlib.util.spec_from_file_location("hubconf", REPO / "hubconf.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def rel_max_err(a, b) -> float:

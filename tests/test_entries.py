@@ -2,7 +2,6 @@
 builds and fits the backbone, it has a model card and a torch.hub entrypoint, and its recipe loads."""
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -21,14 +20,6 @@ META_ARCHS = {"seed_resnet50", "seed_resnet101", "seed_resnet152", "seed_resnet5
               "seed_resnet50w5"}
 
 pytestmark = pytest.mark.usefixtures("single_thread")
-
-
-@pytest.fixture(scope="module")
-def hubconf():
-    spec = importlib.util.spec_from_file_location("hubconf", REPO / "hubconf.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _device(entry: ZooEntry) -> torch.device:

@@ -1,12 +1,10 @@
 """torch.hub entrypoints generated from the registry, loaded from this checkout with source="local"."""
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -18,15 +16,6 @@ REPO = Path(__file__).resolve().parents[1]
 # Entries whose file holds the head trained with the backbone: `_lc` for a classifier, `_head` otherwise.
 HEADS = {e.hub_name + ("_lc" if e.ships_classifier else "_head"): e
          for e in list_entries(pretrained=True) if e.weights.with_head}
-
-
-@pytest.fixture(scope="module")
-def hubconf():
-    """hubconf.py imported from its file, as torch.hub does for source="local"."""
-    spec = importlib.util.spec_from_file_location("hubconf", REPO / "hubconf.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_one_entrypoint_per_alias_and_entry(hubconf):
