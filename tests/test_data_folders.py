@@ -160,6 +160,30 @@ def test_the_feature_cache_is_keyed_on_the_files_not_the_folder(tmp_path):
     assert len(list((tmp_path / "cache").iterdir())) == 3  # train once, test before and after
 
 
+def test_an_evaluation_lists_each_split_of_an_image_folder_once(tmp_path, monkeypatch):
+    from seedzoo.data import folders
+
+    root = tmp_path / "data"
+    _tree(root / "train", per_class=3)
+    _tree(root / "test")
+    walked: list[Path] = []
+    walk = folders._Walk.folder
+
+    def counted(self, folder):
+        walked.append(folder)
+        return walk(self, folder)
+
+    monkeypatch.setattr(folders._Walk, "folder", counted)
+    run_evaluation(MODEL, "knn", dataset="image_folder", data_root=root, pretrained=False, input_size=32,
+                   device="cpu", progress=False, ks=(1,), cache_dir=tmp_path / "cache")
+    # the feature cache's key comes from the listing that built each split
+    assert sorted(walked) == sorted(root / split / c for split in ("train", "test") for c in ("a", "b"))
+    # and is the key that listing the split on its own gives
+    built = build_dataset("image_folder", "test", root, limit=1)
+    assert dataset_identity("image_folder", "test", root, 1, "prep", built) == dataset_identity(
+        "image_folder", "test", root, 1, "prep")
+
+
 @pytest.mark.parametrize("option, value, problem", [
     ("temperature", 0.0, "temperature must be a positive number, got 0.0"),
     ("temperature", -1.0, "temperature must be a positive number, got -1.0"),

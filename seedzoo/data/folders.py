@@ -13,6 +13,7 @@ bits (`convert("RGB")` would clip every value above 255 to white).
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from dataclasses import dataclass, field
@@ -34,13 +35,14 @@ class UnreadableFolderError(SeedzooError, PermissionError):
 @dataclass
 class ImageScan:
     """The images of a folder: `files` (sorted) with their `labels` (the index into `classes`, or -1),
-    and what was `left_out` with the reason (`(path, why)`: a folder already walked, a file already
-    listed)."""
+    what was `left_out` with the reason (`(path, why)`: a folder already walked, a file already listed),
+    and the `fingerprint` of the files listed (`_Walk.fingerprint`)."""
 
     files: list[Path] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     classes: list[str] = field(default_factory=list)
     left_out: list[tuple[Path, str]] = field(default_factory=list)
+    fingerprint: str = ""
 
     def summary(self) -> str | None:
         """One line on what was left out, or None."""
@@ -53,13 +55,26 @@ class ImageScan:
 
 class _Walk:
     """A depth-first walk in sorted order that remembers the folders and files it has seen (by device and
-    inode), shared by the class folders of one tree."""
+    inode), shared by the class folders of one tree. It fingerprints what it lists from the stat it makes
+    of each file anyway, so that a cache keyed on the files needs no second listing."""
 
     def __init__(self, root: Path, extensions: tuple[str, ...] | None) -> None:
         self.root, self.extensions = root, extensions
         self.folders: set[tuple[int, int]] = set()
         self.files: set[tuple[int, int]] = set()
         self.left_out: list[tuple[Path, str]] = []
+        self.digest = hashlib.sha256()
+
+    @property
+    def fingerprint(self) -> str:
+        """sha256 over the files listed, in order: each one's path relative to the root, size, inode, and
+        modification and change times (a file replaced by a copy with the same size and modification time
+        still has a new change time)."""
+        return "files-sha256:" + self.digest.hexdigest()
+
+    def _listed(self, path: Path, info: os.stat_result) -> None:
+        self.digest.update(f"{path.relative_to(self.root).as_posix()}|{info.st_size}|{info.st_ino}|"
+                           f"{info.st_mtime_ns}|{info.st_ctime_ns}\n".encode())
 
     def _refuse(self, path: Path, err: OSError | str) -> UnreadableFolderError:
         why = err if isinstance(err, str) else (err.strerror or str(err)).lower()
@@ -106,6 +121,7 @@ class _Walk:
                 if not os.access(path, os.R_OK):
                     raise self._refuse(path, "permission denied")
                 self.files.add(key)
+                self._listed(path, info)
                 found.append(path)
         return found
 
@@ -122,7 +138,7 @@ def scan_images(root: str | Path, extensions: tuple[str, ...] | None = IMAGE_EXT
     root = _checked_root(root)
     walk = _Walk(root, extensions)
     files = walk.folder(root)
-    return ImageScan(files, [-1] * len(files), [], walk.left_out)
+    return ImageScan(files, [-1] * len(files), [], walk.left_out, walk.fingerprint)
 
 
 def class_folders(root: str | Path) -> list[str]:
@@ -146,7 +162,7 @@ def scan_image_folder(root: str | Path, extensions: tuple[str, ...] = IMAGE_EXTE
         found = walk.folder(root / name)
         scan.files += found
         scan.labels += [label] * len(found)
-    scan.left_out = walk.left_out
+    scan.left_out, scan.fingerprint = walk.left_out, walk.fingerprint
     return scan
 
 

@@ -7,7 +7,6 @@ says where the files must be put.
 """
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Sized
 from pathlib import Path
 from typing import cast
@@ -112,6 +111,7 @@ class ImageFolder(Dataset):
         self.targets = scan.labels
         self.left_out = scan.left_out
         self.summary = scan.summary()
+        self.fingerprint = scan.fingerprint
         self.transform = transform
 
     def __len__(self) -> int:
@@ -220,10 +220,16 @@ def check_same_classes(root: str | Path) -> None:
 
 def listing_note(dataset: Dataset, split: str) -> str | None:
     """What the listing of an image folder left out (links reaching a file twice), for the result."""
+    base = _unwrapped(dataset)
+    summary = base.summary if isinstance(base, ImageFolder) else None
+    return f"{split}: {summary}" if summary else None
+
+
+def _unwrapped(dataset: Dataset) -> Dataset:
+    """The dataset under any `Subset` (`limit`, a split's indices)."""
     while isinstance(dataset, Subset):
         dataset = dataset.dataset
-    summary = getattr(dataset, "summary", None) if isinstance(dataset, ImageFolder) else None
-    return f"{split}: {summary}" if summary else None
+    return dataset
 
 
 def num_samples(dataset: Dataset) -> int:
@@ -243,9 +249,7 @@ def dataset_labels(dataset: Dataset) -> torch.Tensor:
 
 
 def num_classes_of(dataset: Dataset) -> int:
-    base = dataset
-    while isinstance(base, Subset):
-        base = base.dataset
+    base = _unwrapped(dataset)
     classes = getattr(base, "classes", None) or getattr(base, "num_classes", None)
     if isinstance(classes, int):
         return classes
@@ -255,35 +259,36 @@ def num_classes_of(dataset: Dataset) -> int:
 
 
 def dataset_identity(name: str, split: str, root: str | Path | None, limit: int | None,
-                     preprocessing: object) -> str:
+                     preprocessing: object, dataset: Dataset | None = None) -> str:
     """A string naming exactly which samples went through which transform (the feature cache's key): the
     content of the files the split is read from (`data_fingerprint`), not the folder's path, so replacing,
-    adding or removing an image gives a new key."""
-    return f"{name}|{split}|{data_fingerprint(name, split, root)}|limit={limit}|{preprocessing!r}"
+    adding or removing an image gives a new key. `dataset`, the split as `build_dataset` returned it,
+    spares an image folder a second listing."""
+    return f"{name}|{split}|{data_fingerprint(name, split, root, dataset)}|limit={limit}|{preprocessing!r}"
 
 
-def data_fingerprint(name: str, split: str, root: str | Path | None) -> str:
-    """sha256 over the files a split is read from: each one's path relative to its folder, size, inode,
-    and modification and change times (a file replaced by a copy with the same size and modification
-    time still has a new change time). Digits: scikit-learn's version, which ships the data."""
+def data_fingerprint(name: str, split: str, root: str | Path | None, dataset: Dataset | None = None) -> str:
+    """The fingerprint of the files a split is read from (`folders.ImageScan.fingerprint`: each file's
+    path, size, inode, modification and change times): an image folder's images, taken from `dataset`'s
+    own listing when it is given; every file of a torchvision dataset's or Fashion-MNIST's folder.
+    Digits: scikit-learn's version, which ships the data."""
     name = name.lower().replace("-", "_")
     if name == "digits":
         from sklearn import __version__ as sklearn_version
 
         return f"scikit-learn {sklearn_version}"
+    if name == "image_folder":
+        built = _unwrapped(dataset) if dataset is not None else None
+        if isinstance(built, ImageFolder):
+            return built.fingerprint
+        split_folder = _split_folder(split, _require_root(name, root))
+        return scan_image_folder(split_folder).fingerprint if split_folder is not None else "no files"
     if name == "fashion_mnist":
         folder: Path | None = Path(root) if root is not None else fashion_mnist_root()
-    elif name == "image_folder":
-        folder = _split_folder(split, _require_root(name, root))
     elif name in _TORCHVISION:  # the dataset's own sub-folder, not everything else kept under ROOT
         folder = _require_root(name, root) / _where(name).split("/")[1]
     else:
         folder = None
     if folder is None or not folder.is_dir():
         return "no files"
-    digest = hashlib.sha256()
-    for path in scan_images(folder, extensions=None).files:
-        info = path.stat()
-        digest.update(f"{path.relative_to(folder).as_posix()}|{info.st_size}|{info.st_ino}|{info.st_mtime_ns}|"
-                      f"{info.st_ctime_ns}\n".encode())
-    return "files-sha256:" + digest.hexdigest()
+    return scan_images(folder, extensions=None).fingerprint

@@ -130,7 +130,7 @@ def run_evaluation(name: str, protocol: str = "knn", dataset: str = "fashion_mni
         feats, sets = {}, {}
         for which in ("train", "test"):
             sets[which] = split(which)
-            ident = D.dataset_identity(dataset, which, data_root, limit, prep)
+            ident = D.dataset_identity(dataset, which, data_root, limit, prep, sets[which])
             model_id = None if model is not None else weights_id(pretrained)
             feats[which] = extract_features(backbone, sets[which], batch_size or 256, num_workers, device,
                                             cache_dir, ident, f"{name}|{model_id}" if model_id else None, progress,
