@@ -120,6 +120,27 @@ def test_fashion_mnist_source_gives_three_channel_images():
     assert torch.equal(image[0], image[2])
 
 
+def _idx_gz(path, array) -> None:
+    """An unsigned-byte IDX file, gzipped, as Fashion-MNIST's."""
+    import gzip
+
+    header = bytes([0, 0, 8, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.numpy().tobytes())
+
+
+def test_fashion_mnist_is_decoded_once_per_process_and_again_when_a_file_changes(tmp_path):
+    images = torch.arange(3 * 28 * 28, dtype=torch.int64).remainder(256).to(torch.uint8).view(3, 28, 28)
+    _idx_gz(tmp_path / "t10k-images-idx3-ubyte.gz", images)
+    _idx_gz(tmp_path / "t10k-labels-idx1-ubyte.gz", torch.tensor([1, 2, 3], dtype=torch.uint8))
+    first, _ = fashion_mnist.load_fashion_mnist("test", tmp_path)
+    again, labels = fashion_mnist.load_fashion_mnist("test", tmp_path)
+    assert torch.equal(first, images) and again.data_ptr() == first.data_ptr()  # one decoding, shared
+    assert labels.tolist() == [1, 2, 3]
+    _idx_gz(tmp_path / "t10k-labels-idx1-ubyte.gz", torch.tensor([4, 5, 6, 7], dtype=torch.uint8))  # replaced
+    assert fashion_mnist.load_fashion_mnist("test", tmp_path)[1].tolist() == [4, 5, 6, 7]
+
+
 def test_blur_sigma_is_configurable_for_low_resolution_views():
     from seedzoo.data.augment import view_augment
     from seedzoo.training.config import load_config

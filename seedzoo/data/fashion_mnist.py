@@ -5,6 +5,7 @@ Nothing is downloaded: the files are read from `root` (default: Debian's install
 """
 from __future__ import annotations
 
+import functools
 import gzip
 import os
 from pathlib import Path
@@ -35,6 +36,14 @@ def _find(root: Path, stem: str) -> Path | None:
 
 
 def _read_idx(path: Path) -> torch.Tensor:
+    """The array of an IDX file, decoded once per process and version of the file: every evaluation and
+    training source reads the same four files, and gunzipping the training images takes about 0.2 s."""
+    info = path.stat()
+    return _decoded(path.resolve(), info.st_size, info.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=8)
+def _decoded(path: Path, size: int, mtime_ns: int) -> torch.Tensor:
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rb") as f:
         data = f.read()
@@ -48,7 +57,8 @@ def _read_idx(path: Path) -> torch.Tensor:
 
 
 def load_fashion_mnist(split: str = "train", root: str | Path | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images uint8 N x 28 x 28, labels int64 N) of the `train` (60,000) or `test` (10,000) split."""
+    """(images uint8 N x 28 x 28, labels int64 N) of the `train` (60,000) or `test` (10,000) split. The
+    images tensor is shared by every caller in the process: read it, never write to it."""
     if split not in _FILES:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     root = Path(root) if root else default_root()

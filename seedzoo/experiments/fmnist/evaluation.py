@@ -34,6 +34,7 @@ RANDOM_INIT_LABELS = {TEACHER: "random init: ResNet-18 (the teacher's architectu
 PIXEL_LABELS = {"pixels": "raw pixels: the networks' input (no network)",
                 "pixels_centred": "raw pixels, centred on the training mean (no network)"}
 WEIGHTS_NONE = {False: "random init", None: "raw pixels"}  # `Row.weights` of the rows measured on no file
+CROWDING_IMAGES = 512  # the training images on which `teacher_crowding` measures the teacher's embeddings
 
 
 @dataclass
@@ -166,7 +167,7 @@ def _pixels(network: Network, dataset: str, limit: int | None) -> nn.Module:
     return RawPixels.centred_on(bank, num_workers=2)
 
 
-def teacher_crowding(weights: str | Path | bool, images: int = 512) -> dict[str, float]:
+def teacher_crowding(weights: str | Path | bool, images: int = CROWDING_IMAGES) -> dict[str, float]:
     """How crowded the teacher's embeddings (head output, L2-normalised) are on the first `images` training
     images: the mean cosine to the nearest other image, and between all pairs. Near 1, SEED's target at
     tau_T 1e-4 is one-hot over near-duplicates; this is why the recipe uses 0.01. Also the effective rank

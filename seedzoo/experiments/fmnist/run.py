@@ -17,7 +17,7 @@ from pathlib import Path
 from ...errors import SeedzooError
 from ...files import write_atomic
 from . import curves, strategies
-from .evaluation import Row, evaluate, teacher_crowding
+from .evaluation import CROWDING_IMAGES, Row, evaluate, teacher_crowding
 from .release import SHIPPED, ReleaseTarget, pack, release
 from .report import read_timings, write_results, write_seed_results
 from .stages import (
@@ -110,8 +110,8 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
     write the results. The teacher is the shipped one unless `stages` asks for `teacher` (or OUT holds a
     teacher run to finish, or one already trained). Only with `release_to` (e.g. `release.PACKAGE`, the
     package source) are the weights and the registry's record written outside OUT. `overrides` apply to
-    every training run and `limit` caps each split of the labelled sets (both for quick checks; recorded
-    numbers should use neither).
+    every training run and `limit` caps each split of the labelled sets and the teacher's crowding images
+    (both for quick checks; recorded numbers should use neither).
     `stages` are checked first (`check_stages`; `say` tells what was added).
     Returns the table's rows; none when `stages` leaves out `evaluate` (then nothing is released)."""
     out, overrides = Path(out), list(overrides)
@@ -142,7 +142,7 @@ def run_all(out: str | Path = "runs/fmnist", stages: Iterable[str] | None = None
     packed = pack(out)
     with timer("evaluate"):
         rows = evaluate(out, packed, ("fashion_mnist", "digits"), limit, progress, seed=_seed(overrides))
-        crowding = teacher_crowding(packed["teacher"])
+        crowding = teacher_crowding(packed["teacher"], min(limit or CROWDING_IMAGES, CROWDING_IMAGES))
     write_results(out, rows, crowding, timer.times)
     if release_to is not None:
         release(out, rows, release_to)
