@@ -15,6 +15,8 @@ from seedzoo.experiments.fmnist.cohorts import ReadmeError, holds, update_sectio
 from seedzoo.experiments.fmnist.run import STAGES, check_stages
 from seedzoo.experiments.fmnist.stages import TRAINING
 
+from conftest import REPO
+
 needs_fmnist = pytest.mark.skipif(not available(), reason="needs Debian's dataset-fashion-mnist")
 TOY = ["max_steps=1", "data.subset=64", "global_batch=32", "data.workers=0", "monitor.knn_every=0",
        "compress.queue_size=64", "bingo.queue_size=64", "moco.queue_size=64"]
@@ -174,6 +176,36 @@ def test_the_strategies_table_and_verdict_read_every_seed(strategies_run, tmp_pa
     text = strategies.section(tmp_path)
     assert "| L2 (method=l2) | 58.33" in text and "L2 is above on kNN-20" not in text
     assert "seeds differ" in text
+
+
+@needs_fmnist
+def test_the_readme_keeps_each_seeds_records_and_its_section_reads_them_all(strategies_run, tmp_path):
+    out, _ = strategies_run
+    readme = tmp_path / "README.md"
+    start, end = strategies.README_MARKERS
+    readme.write_text(f"# top\n{start}\n{end}\n")
+    records = tmp_path / strategies.RECORDS
+    earlier = records / "seed_1" / "strategies"  # a seed kept before, from an OUT since deleted
+    earlier.mkdir(parents=True)
+    saved = json.loads((out / "strategies" / "results.json").read_text())
+    (earlier / "results.json").write_text(json.dumps({**saved, "seed": 1}))
+    strategies.update_readme(readme, out)
+    kept = json.loads((records / "seed_0" / "strategies" / "results.json").read_text())
+    # the same record, each weights path relative to OUT (a record names no path of the machine)
+    assert kept["rows"][0]["weights"] == "strategies/run/export/strategy.fmnist_seed"
+    assert kept == {**saved, "rows": [{**r, "weights": k["weights"]} for r, k in zip(saved["rows"], kept["rows"])]}
+    assert (records / "seed_0" / "strategies" / "timings.json").read_text() == \
+        (out / "strategies" / "timings.json").read_text()
+    text = readme.read_text()
+    assert "| objective (2 seeds: mean ± std) |" in text and text.startswith("# top\n")
+    assert text.split(start)[1].split(end)[0] == "\n" + strategies.section(records)
+
+
+def test_the_readmes_strategies_section_is_recomputed_from_its_kept_records():
+    records = REPO / strategies.RECORDS
+    assert sorted(p.name for p in records.glob("seed_*/strategies/*.json")), f"no records under {records}"
+    start, end = strategies.README_MARKERS
+    assert (REPO / "README.md").read_text().split(start)[1].split(end)[0] == "\n" + strategies.section(records)
 
 
 def test_a_gap_holds_only_when_every_seed_shows_it_in_the_same_direction():

@@ -116,6 +116,35 @@ def sweep_records(out: Path, key: str) -> list[dict[str, Any]]:
     return [json.loads((folder / "results.json").read_text()) for folder in sweep_runs(out, key)]
 
 
+def keep_records(out: Path, key: str, records: Path) -> list[Path]:
+    """Copy each measured run of sweep `key` under OUT (its `results.json` and `timings.json`) into
+    `RECORDS/seed_<seed>/KEY/`, the layout the sections read, each row's weights named relative to OUT.
+    A run folder holds gigabytes and is not kept; these few KB are what a README's numbers are recomputed
+    from, so they can live in the repository beside it. Returns the folders written, in seed order."""
+    kept = []
+    for run in sweep_runs(out, key):
+        saved = json.loads((run / "results.json").read_text())
+        saved["rows"] = [{**row, "weights": _relative_to(row["weights"], out)} for row in saved["rows"]]
+        folder = records / f"seed_{saved['seed']}" / key
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / "results.json", json.dumps(saved, indent=2) + "\n")
+        if (run / "timings.json").is_file():
+            write_atomic(folder / "timings.json", (run / "timings.json").read_text())
+        kept.append(folder)
+    return kept
+
+
+def _relative_to(weights: str, out: Path) -> str:
+    """A row's weights relative to OUT when they lie in it (a record names no path of the machine that
+    measured it); anything else (random init, raw pixels, a file elsewhere) as it is."""
+    for base in (out, out.resolve()):
+        try:
+            return Path(weights).relative_to(base).as_posix()
+        except ValueError:
+            continue
+    return weights
+
+
 def run_folders(out: Path) -> list[Path]:
     """The reproduction's runs under `out`: its seed folders (`OUT/seed_<i>`, `--seeds`) in seed order,
     else OUT itself."""

@@ -7,6 +7,9 @@ its own defaults for its own settings; the MoCo-v2 settings (DisCo's too) are th
 Run once per seed (`--seeds 3`: `OUT/seed_<i>/strategies/`), the table gives each number's mean and
 standard deviation over the seeds, and the verdict reads the seeds: a gap holds when every seed shows
 it in the same direction. Not part of the default path: seven students of four epochs per seed.
+`--readme README.md` keeps each measured seed's records in `docs/records/fmnist/` beside the README
+(`RECORDS`), and the README's section reads them: a few hours per seed, the seeds can be measured one run
+at a time (`seed=N --out OUT/seed_N`) and the table grows from what is kept.
 """
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ from .cohorts import (
     Student,
     Timer,
     holds,
+    keep_records,
     mean_std,
     mean_std_text,
     run_sweep,
@@ -33,6 +37,7 @@ from .stages import BASELINE, COMMAND, STUDENT
 
 KEY = "strategies"
 README_MARKERS = ("<!-- fmnist-strategies:start -->", "<!-- fmnist-strategies:end -->")
+RECORDS = "docs/records/fmnist"  # beside the README: each measured seed's records, which its section reads
 # The table's columns: (dataset, results key, metric) by heading.
 COLUMNS = {"kNN-20": ("fashion_mnist", "knn", "knn20_top1"), "linear": ("fashion_mnist", "linear", "top1"),
            "linear, 1% labels": ("fashion_mnist", "linear_1pct", "top1"),
@@ -185,5 +190,9 @@ def write_report(out: Path) -> None:
 
 
 def update_readme(readme: Path, out: Path) -> None:
-    """Rewrite the README's strategies section."""
-    update_section(readme, README_MARKERS, section(out))
+    """Keep OUT's measured seeds among the README's records (`RECORDS`, beside it), then rewrite its
+    strategies section from all of them: a seed measured in another OUT, or in an OUT since deleted,
+    stays in the table (each seed's cohort takes hours, so the seeds may be measured run by run)."""
+    records = readme.parent / RECORDS
+    keep_records(out, KEY, records)
+    update_section(readme, README_MARKERS, section(records))
