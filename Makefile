@@ -27,8 +27,11 @@ demo: venv data
 	$(BIN)/seedzoo demo
 
 # The suite's budget is 10 minutes on a 2-core CPU: the slowest tests are listed so that one that grows is seen.
+# Two pytest-xdist workers, each file on one worker (its module fixtures are built once); conftest gives each
+# worker its share of the cores. TEST_WORKERS=0 runs the suite in one process.
+TEST_WORKERS ?= 2
 test: venv data
-	$(BIN)/python -m pytest -q --durations=15
+	$(BIN)/python -m pytest -q --durations=15 -n $(TEST_WORKERS) --dist loadfile
 
 # Style and types: ruff and mypy, configured in pyproject.toml.
 lint: venv

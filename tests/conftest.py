@@ -19,6 +19,20 @@ REPO = Path(__file__).resolve().parents[1]
 GOLDEN_ENV = "SEEDZOO_GOLDEN"
 
 
+def _share_the_cores() -> None:
+    """Under pytest-xdist, each worker takes its share of the cores, and so do the commands its tests
+    start (OMP_NUM_THREADS): workers that each used every core would slow one another down."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        threads = max(1, cores // workers)
+        torch.set_num_threads(threads)
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+
+
+_share_the_cores()
+
+
 def _golden_path() -> Path:
     configured = os.environ.get(GOLDEN_ENV)
     return Path(configured).expanduser() if configured else REPO.parent / "shared" / "golden"
