@@ -192,7 +192,8 @@ def test_the_readme_keeps_each_seeds_records_and_its_section_reads_them_all(stra
     strategies.update_readme(readme, out)
     kept = json.loads((records / "seed_0" / "strategies" / "results.json").read_text())
     # the same record, each weights path relative to OUT (a record names no path of the machine)
-    assert kept["rows"][0]["weights"] == "strategies/run/export/strategy.fmnist_seed"
+    assert [r["weights"] for r in kept["rows"]] == [f"strategies/run/export/strategy.fmnist_{m}"
+                                                    for m in ("seed", "l2", "moco")]
     assert kept == {**saved, "rows": [{**r, "weights": k["weights"]} for r, k in zip(saved["rows"], kept["rows"])]}
     assert (records / "seed_0" / "strategies" / "timings.json").read_text() == \
         (out / "strategies" / "timings.json").read_text()

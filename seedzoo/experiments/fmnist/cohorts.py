@@ -116,12 +116,11 @@ def sweep_records(out: Path, key: str) -> list[dict[str, Any]]:
     return [json.loads((folder / "results.json").read_text()) for folder in sweep_runs(out, key)]
 
 
-def keep_records(out: Path, key: str, records: Path) -> list[Path]:
+def keep_records(out: Path, key: str, records: Path) -> None:
     """Copy each measured run of sweep `key` under OUT (its `results.json` and `timings.json`) into
     `RECORDS/seed_<seed>/KEY/`, the layout the sections read, each row's weights named relative to OUT.
     A run folder holds gigabytes and is not kept; these few KB are what a README's numbers are recomputed
-    from, so they can live in the repository beside it. Returns the folders written, in seed order."""
-    kept = []
+    from, so they can live in the repository beside it."""
     for run in sweep_runs(out, key):
         saved = json.loads((run / "results.json").read_text())
         saved["rows"] = [{**row, "weights": _relative_to(row["weights"], out)} for row in saved["rows"]]
@@ -130,8 +129,6 @@ def keep_records(out: Path, key: str, records: Path) -> list[Path]:
         write_atomic(folder / "results.json", json.dumps(saved, indent=2) + "\n")
         if (run / "timings.json").is_file():
             write_atomic(folder / "timings.json", (run / "timings.json").read_text())
-        kept.append(folder)
-    return kept
 
 
 def _relative_to(weights: str, out: Path) -> str:
