@@ -54,7 +54,7 @@ from .config import (
     loader_workers,
     to_dict,
 )
-from .device_plan import DevicePlan, NetworkPlan, resolve_plan
+from .device_plan import DevicePlan, NetworkPlan, machine, resolve_plan
 from .interrupts import Interrupts
 from .memory import fit_problems
 from .methods import Method, get_method
@@ -289,9 +289,9 @@ class Trainer:
             student.to(memory_format=torch.channels_last)
         return get_method(cfg.method).objective(student, cfg)
 
-    def _write_run_config(self, plans: list[DevicePlan]) -> None:
-        """config.yaml (one YAML document per student) and device_plan.json (the teacher's plan, and each
-        student's by name)."""
+    def _write_run_config(self, plans: list[DevicePlan], device: torch.device) -> None:
+        """config.yaml (one YAML document per student) and device_plan.json (the teacher's plan, each
+        student's by name, and the machine)."""
         choices = self.choices or {}
         made = [f"# {c['key']} = {c['value']}: {c['why']}\n" for c in choices.get("choices", [])]
         if made:  # how the recipe was scaled to the data, as comments (choices.json holds them as data)
@@ -304,6 +304,7 @@ class Trainer:
                                    if get_method(c.method).needs_teacher), None),
                   "students": {n: p.student.__dict__ for n, p in zip(self.names, plans)}}
         record["data_workers"] = workers = loader_workers(self.cfg.data.workers)  # what the loader starts
+        record["machine"] = machine(device)
         if workers < self.cfg.data.workers:
             print(f"data.workers={self.cfg.data.workers} is more than the CPUs this process may use: "
                   f"{workers} loader workers (recorded in {PLAN_FILE})", file=sys.stderr)
@@ -380,7 +381,7 @@ class Trainer:
         self._check_built(loop, info)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if info.is_main:
-            self._write_run_config(plans)
+            self._write_run_config(plans, info.device)
         if loop.views.neighbours:  # views of each image's neighbours: the teacher's bags, once per run
             assert loop.teacher is not None
             loop.views.bags = run_neighbours(self.run_dir, loop.teacher.network, loop.dataset.source, self.cfg,

@@ -24,6 +24,7 @@ from .cohorts import (
     Timer,
     holds,
     keep_records,
+    machines,
     mean_std,
     mean_std_text,
     run_sweep,
@@ -162,7 +163,9 @@ def section(out: Path) -> str:
     time = ""
     if minutes:
         span = f"{min(minutes):.0f}" + (f"-{max(minutes):.0f}" if round(max(minutes)) > round(min(minutes)) else "")
-        time = f" Each seed's cohort trained in {span} min on this machine."
+        where = "; ".join(f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))} on {name}"
+                          for name, seeds in machines(out, KEY))
+        time = f" Each seed's cohort trained in {span} min, alone on its machine ({where})."
     return "\n".join([
         "Every distillation objective of the trainer side by side: the SEED recipe's student (MobileNetV3-Large, "
         "the same epochs, batch, data, views and optimiser) distilled from the reproduction's teacher by each "
