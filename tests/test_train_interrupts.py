@@ -64,10 +64,11 @@ def test_signal_mid_step_saves_that_step_and_resumes_to_the_uninterrupted_result
 
 
 def test_a_second_signal_does_not_wait_for_the_step(images, tmp_path, monkeypatch, cli_handlers):
-    signal_during_step(monkeypatch, at_step=2, times=2)
+    signal_during_step(monkeypatch, at_step=3, times=2)  # step 3 completed, not saved (save_every=2)
     with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
         run(tiny_config(images), tmp_path / "cut")
-    assert steps(tmp_path / "cut") == [2]  # the cut step is not saved: its state is half-updated
+    # nothing more is saved: the state is part-way through step 4, neither step 3's nor step 4's
+    assert steps(tmp_path / "cut") == [2]
     assert signal.getsignal(signal.SIGTERM) is _interrupt  # the trainer put the handlers back
 
 

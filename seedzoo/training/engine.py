@@ -490,8 +490,8 @@ class Trainer:
             with interrupts.installed():
                 self._steps(loop, info, logger, interrupts)
         except KeyboardInterrupt:
-            if loop.step and (loop.last_checkpoint is None
-                              or checkpoint_step(loop.last_checkpoint) != loop.step):
+            if interrupts.whole and loop.step and (loop.last_checkpoint is None
+                                                   or checkpoint_step(loop.last_checkpoint) != loop.step):
                 loop.last_checkpoint = self._save(loop, info) or loop.last_checkpoint
                 logger.info(f"interrupted: saved checkpoint {loop.last_checkpoint} (step {loop.step})")
             raise

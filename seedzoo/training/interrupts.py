@@ -6,7 +6,8 @@ student half-updated (some parameters stepped, others not, the queue half-writte
 periodic checkpoint, up to `save_every` steps back, would be all a resume could use. Inside
 `Interrupts.step()` a signal is noted instead and the installed handler runs once the step is complete;
 outside a step (loading a batch, the kNN monitor) it runs at once, since the state between steps is whole.
-A second signal during a step does not wait: whoever sent it insists.
+A second signal during a step does not wait (whoever sent it insists), and the state it cuts part-way is
+not saved (`whole`).
 
 Only signals whose handler raises in Python are deferred: a handler left at the default (SIGTERM ends
 the process) or ignored stays so, and outside the main thread, where Python cannot set handlers, nothing
@@ -31,6 +32,7 @@ class Interrupts:
         self._handlers: dict[int, Callable[[int, FrameType | None], Any]] = {}
         self._in_step = False
         self._pending: tuple[int, FrameType | None] | None = None
+        self.whole = True  # False once an exception left a step part-way: its state must not be saved
 
     def _note(self, signum: int, frame: FrameType | None) -> None:
         if self._in_step and self._pending is None:
@@ -59,6 +61,9 @@ class Interrupts:
         self._in_step, self._pending = True, None
         try:
             yield
+        except BaseException:  # a second signal, or a failure: the pending signal goes with it
+            self.whole = False
+            raise
         finally:
             self._in_step = False
         if self._pending is not None:  # the block completed: now the handler may raise
