@@ -158,8 +158,8 @@ def section(out: Path) -> str:
     if not numbers:
         return f"Not measured yet: `{COMMAND} --stage strategies --seeds 3` trains and measures them.\n"
     # the training times of the runs in the table: one per seed, none for a seed begun and stopped
-    minutes = [json.loads((run / "timings.json").read_text()).get("train", 0.0) / 60 for run in sweep_runs(out, KEY)
-               if (run / "timings.json").is_file()]
+    timings = [run / "timings.json" for run in sweep_runs(out, KEY).values()]
+    minutes = [json.loads(t.read_text()).get("train", 0.0) / 60 for t in timings if t.is_file()]
     time = ""
     if minutes:
         span = f"{min(minutes):.0f}" + (f"-{max(minutes):.0f}" if round(max(minutes)) > round(min(minutes)) else "")
