@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -60,3 +62,20 @@ def test_run_folder_records_the_resolved_plan(images, tmp_path):
     assert record["device"] == "cpu"
     assert record["teacher"] == {"precision": "fp32", "channels_last": True, "compile": False}
     assert record["students"] == {"student": {"precision": "fp32", "channels_last": True, "compile": False}}
+
+
+def test_run_folder_records_the_machine_that_ran_it(images, tmp_path):
+    run(tiny_config(images, "max_steps=1"), tmp_path / "r")
+    record = json.loads((tmp_path / "r" / "device_plan.json").read_text())
+    machine = record["machine"]
+    assert machine["cpu"] and machine["gpu"] is None and machine["torch"] == torch.__version__
+    assert machine["cpus"] == (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count())
+    assert (machine["cpu_bf16"] is not None) == record["native_bf16"]
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():  # the kernel's flags, independent of torch's probe
+        flags = set(cpuinfo.read_text().split())
+        expected = "amx" if "amx_bf16" in flags else "avx512_bf16" if "avx512_bf16" in flags else None
+        assert machine["cpu_bf16"] == expected
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        assert machine["cpu"] == (names[0] if names else machine["cpu"])

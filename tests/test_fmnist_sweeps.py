@@ -11,7 +11,7 @@ import yaml
 
 from seedzoo.data.fashion_mnist import available
 from seedzoo.experiments.fmnist import curves, strategies
-from seedzoo.experiments.fmnist.cohorts import ReadmeError, holds, update_section
+from seedzoo.experiments.fmnist.cohorts import ReadmeError, describe_machine, holds, update_section
 from seedzoo.experiments.fmnist.run import STAGES, check_stages
 from seedzoo.experiments.fmnist.stages import TRAINING
 
@@ -197,7 +197,12 @@ def test_the_readme_keeps_each_seeds_records_and_its_section_reads_them_all(stra
     assert kept == {**saved, "rows": [{**r, "weights": k["weights"]} for r, k in zip(saved["rows"], kept["rows"])]}
     assert (records / "seed_0" / "strategies" / "timings.json").read_text() == \
         (out / "strategies" / "timings.json").read_text()
+    plan = (out / "strategies" / "run" / "device_plan.json").read_text()
+    assert (records / "seed_0" / "strategies" / "run" / "device_plan.json").read_text() == plan
     text = readme.read_text()
+    # each seed with the machine that measured it, as its device plan names it (seed 1's kept none)
+    assert f"seed 0 on {describe_machine(json.loads(plan)['machine'])}" in text
+    assert "seed 1 on a machine its record does not name" in text
     assert "| objective (2 seeds: mean ± std) |" in text and text.startswith("# top\n")
     assert text.split(start)[1].split(end)[0] == "\n" + strategies.section(records)
 

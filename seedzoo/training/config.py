@@ -489,11 +489,15 @@ def config_problems(cfg: TrainConfig, world_size: int = 1) -> list[str]:
     return out
 
 
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity, where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def loader_workers(requested: int) -> int:
     """The loader workers a process starts for `data.workers`: at most the CPUs it may use, shared by the
     processes torchrun starts on its machine (a config written for a large machine runs on a small one)."""
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    per_process = max(1, cpus // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
+    per_process = max(1, usable_cpus() // max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)))
     return min(requested, per_process)
 
 

@@ -16,6 +16,7 @@ written to `RUN_DIR/device_plan.json`. What "auto" picks, and why:
 from __future__ import annotations
 
 import dataclasses
+import platform
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,25 +25,49 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
-from .config import TrainConfig
+from .config import TrainConfig, usable_cpus
 
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def _cpu_model() -> str:
+    try:  # Linux names the model; platform.processor() there is only the architecture
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _cpu_bf16() -> str | None:
+    """The CPU's bf16 units: "amx" (AMX tiles), "avx512_bf16", or None (bf16 emulated through fp32)."""
+    if hasattr(torch.cpu, "_is_avx512_bf16_supported"):
+        flags = {"amx": getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)(),
+                 "avx512_bf16": torch.cpu._is_avx512_bf16_supported()}
+    else:  # older torch: the kernel's own flags
+        try:
+            text = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return None
+        flags = {"amx": " amx_bf16" in text, "avx512_bf16": " avx512_bf16" in text}
+    return next((name for name, present in flags.items() if present), None)
+
+
+def machine(device: torch.device) -> dict[str, Any]:
+    """What ran a run, for its records: one seed of the strategies trained different distilled students on
+    an AVX512-BF16 CPU and on an AMX one, while MoCo-v2 alone (no teacher) trained the same to the last
+    digit; the bf16 teacher is the likely cause, so a number is only comparable with its machine named."""
+    return {"cpu": _cpu_model(), "cpus": usable_cpus(), "cpu_bf16": _cpu_bf16(),
+            "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+            "torch": torch.__version__}
 
 
 def native_bf16(device: torch.device) -> bool:
     """Whether `device` computes bf16 in hardware (not by emulation through fp32)."""
     if device.type == "cuda":
         return torch.cuda.is_bf16_supported(including_emulation=False)
-    if device.type != "cpu":
-        return False
-    probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-    if probe is not None:
-        return bool(probe()) or bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: False)())
-    try:  # older torch: the kernel's own flags
-        flags = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return False
-    return " avx512_bf16" in flags or " amx_bf16" in flags
+    return device.type == "cpu" and _cpu_bf16() is not None
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from . import distributed as D
 from .checkpoint import (
     NonFiniteStateError,
     ResumePoint,
+    checkpoint_step,
     discard_after,
     resolve_resume,
     rng_state,
@@ -53,7 +54,8 @@ from .config import (
     loader_workers,
     to_dict,
 )
-from .device_plan import DevicePlan, NetworkPlan, resolve_plan
+from .device_plan import DevicePlan, NetworkPlan, machine, resolve_plan
+from .interrupts import Interrupts
 from .memory import fit_problems
 from .methods import Method, get_method
 from .metrics import MetricsLogger, last_knn, truncate_metrics
@@ -287,9 +289,9 @@ class Trainer:
             student.to(memory_format=torch.channels_last)
         return get_method(cfg.method).objective(student, cfg)
 
-    def _write_run_config(self, plans: list[DevicePlan]) -> None:
-        """config.yaml (one YAML document per student) and device_plan.json (the teacher's plan, and each
-        student's by name)."""
+    def _write_run_config(self, plans: list[DevicePlan], device: torch.device) -> None:
+        """config.yaml (one YAML document per student) and device_plan.json (the teacher's plan, each
+        student's by name, and the machine)."""
         choices = self.choices or {}
         made = [f"# {c['key']} = {c['value']}: {c['why']}\n" for c in choices.get("choices", [])]
         if made:  # how the recipe was scaled to the data, as comments (choices.json holds them as data)
@@ -302,6 +304,7 @@ class Trainer:
                                    if get_method(c.method).needs_teacher), None),
                   "students": {n: p.student.__dict__ for n, p in zip(self.names, plans)}}
         record["data_workers"] = workers = loader_workers(self.cfg.data.workers)  # what the loader starts
+        record["machine"] = machine(device)
         if workers < self.cfg.data.workers:
             print(f"data.workers={self.cfg.data.workers} is more than the CPUs this process may use: "
                   f"{workers} loader workers (recorded in {PLAN_FILE})", file=sys.stderr)
@@ -378,7 +381,7 @@ class Trainer:
         self._check_built(loop, info)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         if info.is_main:
-            self._write_run_config(plans)
+            self._write_run_config(plans, info.device)
         if loop.views.neighbours:  # views of each image's neighbours: the teacher's bags, once per run
             assert loop.teacher is not None
             loop.views.bags = run_neighbours(self.run_dir, loop.teacher.network, loop.dataset.source, self.cfg,
@@ -480,7 +483,20 @@ class Trainer:
 
     def _run(self, loop: _Loop, info: D.DistInfo, logger: MetricsLogger) -> None:
         """The steps from `loop.step` to `loop.total`: checkpoints as configured, the kNN monitor at
-        epoch ends."""
+        epoch ends. SIGINT and SIGTERM wait for the end of the step they arrive in, which is then saved
+        (`interrupts.py`): an interrupted run resumes where it stopped, not at its last periodic save."""
+        interrupts = Interrupts()
+        try:
+            with interrupts.installed():
+                self._steps(loop, info, logger, interrupts)
+        except KeyboardInterrupt:
+            if interrupts.whole and loop.step and (loop.last_checkpoint is None
+                                                   or checkpoint_step(loop.last_checkpoint) != loop.step):
+                loop.last_checkpoint = self._save(loop, info) or loop.last_checkpoint
+                logger.info(f"interrupted: saved checkpoint {loop.last_checkpoint} (step {loop.step})")
+            raise
+
+    def _steps(self, loop: _Loop, info: D.DistInfo, logger: MetricsLogger, interrupts: Interrupts) -> None:
         cfg, device = self.cfg, info.device
         if loop.step and loop.step % loop.steps_per_epoch == 0:  # a kill between an epoch's checkpoint and its kNN
             for m in loop.students:
@@ -494,26 +510,27 @@ class Trainer:
                                  pin_memory=device.type == "cuda")
             t_prev = time.perf_counter()
             for batch in loader:
-                t_data = time.perf_counter()
-                views = {k: batch[k].to(device, non_blocking=True) for k in loop.views.names}
-                # The teacher's pass, once for every student that distils it.
-                targets = loop.teacher.targets(views, loop.teacher_views) if loop.teacher is not None else {}
-                skipped = int(D.all_reduce_sum(batch["skipped"].sum().to(device)))
-                for m in loop.students:
-                    with m.own_rng(device):
-                        self._step(m, views, targets, loop, info)
-                loop.step += 1
-                t_end = time.perf_counter()
-                logger.step({"step": loop.step, "epoch": epoch,
-                             "images_per_s": cfg.global_batch / max(t_end - t_prev, 1e-9),
-                             "data_wait": (t_data - t_prev) / max(t_end - t_prev, 1e-9), "skipped": skipped,
-                             "students": {m.name: {"loss": m.loss, "lr": m.optimizer.param_groups[0]["lr"]}
-                                          for m in loop.students}})
-                t_prev = t_end
-                if loop.step % cfg.save_every == 0 or loop.step % loop.steps_per_epoch == 0 \
-                        or loop.step == loop.total:
-                    loop.last_checkpoint = self._save(loop, info) or loop.last_checkpoint
-                    logger.info(f"saved checkpoint {loop.last_checkpoint} (step {loop.step})")
+                with interrupts.step():
+                    t_data = time.perf_counter()
+                    views = {k: batch[k].to(device, non_blocking=True) for k in loop.views.names}
+                    # The teacher's pass, once for every student that distils it.
+                    targets = loop.teacher.targets(views, loop.teacher_views) if loop.teacher is not None else {}
+                    skipped = int(D.all_reduce_sum(batch["skipped"].sum().to(device)))
+                    for m in loop.students:
+                        with m.own_rng(device):
+                            self._step(m, views, targets, loop, info)
+                    loop.step += 1
+                    t_end = time.perf_counter()
+                    logger.step({"step": loop.step, "epoch": epoch,
+                                 "images_per_s": cfg.global_batch / max(t_end - t_prev, 1e-9),
+                                 "data_wait": (t_data - t_prev) / max(t_end - t_prev, 1e-9), "skipped": skipped,
+                                 "students": {m.name: {"loss": m.loss, "lr": m.optimizer.param_groups[0]["lr"]}
+                                              for m in loop.students}})
+                    t_prev = t_end
+                    if loop.step % cfg.save_every == 0 or loop.step % loop.steps_per_epoch == 0 \
+                            or loop.step == loop.total:
+                        loop.last_checkpoint = self._save(loop, info) or loop.last_checkpoint
+                        logger.info(f"saved checkpoint {loop.last_checkpoint} (step {loop.step})")
                 if loop.step >= loop.total:
                     break
             if loop.step % loop.steps_per_epoch == 0:

@@ -19,7 +19,7 @@ from typing import Any
 
 from ...errors import SeedzooError
 from ...files import write_atomic
-from ...training.run_folder import export_dir
+from ...training.run_folder import PLAN_FILE, export_dir
 from ...zoo import get_entry
 from .evaluation import Network, Row, measure
 from .stages import COMMAND, STUDENT, is_done, teacher_source
@@ -99,8 +99,8 @@ def run_sweep(out: Path, key: str, students: Sequence[Student], datasets: tuple[
     return rows
 
 
-def sweep_runs(out: Path, key: str) -> list[Path]:
-    """The folder (`.../KEY`) of every measured run of sweep `key` under OUT, one per seed, in seed order:
+def sweep_runs(out: Path, key: str) -> dict[int, Path]:
+    """The folder (`.../KEY`) of every measured run of sweep `key` under OUT by its seed, in seed order:
     from the seed folders (`--seeds`) and from OUT itself (a sweep run once beside seeded main runs); a
     seed measured in both counts once, from its seed folder. A run begun and stopped (no results) is left out."""
     by_seed: dict[int, Path] = {}
@@ -108,27 +108,49 @@ def sweep_runs(out: Path, key: str) -> list[Path]:
         path = folder / key / "results.json"
         if path.is_file():
             by_seed.setdefault(json.loads(path.read_text())["seed"], folder / key)
-    return [by_seed[seed] for seed in sorted(by_seed)]
+    return dict(sorted(by_seed.items()))
 
 
 def sweep_records(out: Path, key: str) -> list[dict[str, Any]]:
     """The `results.json` of each of `sweep_runs`, in seed order."""
-    return [json.loads((folder / "results.json").read_text()) for folder in sweep_runs(out, key)]
+    return [json.loads((folder / "results.json").read_text()) for folder in sweep_runs(out, key).values()]
 
 
 def keep_records(out: Path, key: str, records: Path) -> None:
-    """Copy each measured run of sweep `key` under OUT (its `results.json` and `timings.json`) into
-    `RECORDS/seed_<seed>/KEY/`, the layout the sections read, each row's weights named relative to OUT.
-    A run folder holds gigabytes and is not kept; these few KB are what a README's numbers are recomputed
-    from, so they can live in the repository beside it."""
-    for run in sweep_runs(out, key):
+    """Copy each measured run of sweep `key` under OUT (its `results.json`, `timings.json` and the cohort's
+    `run/device_plan.json`, which names the machine) into `RECORDS/seed_<seed>/KEY/`, the layout the
+    sections read, each row's weights named relative to OUT. A run folder holds gigabytes and is not kept;
+    these few KB are what a README's numbers are recomputed from, so they can live in the repository."""
+    for seed, run in sweep_runs(out, key).items():
         saved = json.loads((run / "results.json").read_text())
         saved["rows"] = [{**row, "weights": _relative_to(row["weights"], out)} for row in saved["rows"]]
-        folder = records / f"seed_{saved['seed']}" / key
+        folder = records / f"seed_{seed}" / key
         folder.mkdir(parents=True, exist_ok=True)
         write_atomic(folder / "results.json", json.dumps(saved, indent=2) + "\n")
-        if (run / "timings.json").is_file():
-            write_atomic(folder / "timings.json", (run / "timings.json").read_text())
+        for name in ("timings.json", f"run/{PLAN_FILE}"):
+            if (run / name).is_file():
+                (folder / name).parent.mkdir(exist_ok=True)
+                write_atomic(folder / name, (run / name).read_text())
+
+
+def machines(out: Path, key: str) -> list[tuple[str, list[int]]]:
+    """Which machine measured each seed of sweep `key` under OUT (or its records), as its device plan
+    names it, with the seeds it measured: the same seed trains differently on CPUs with other bf16 units."""
+    by_machine: dict[str, list[int]] = {}
+    for seed, run in sweep_runs(out, key).items():
+        plan = run / "run" / PLAN_FILE
+        machine = json.loads(plan.read_text()).get("machine") if plan.is_file() else None
+        by_machine.setdefault(describe_machine(machine), []).append(seed)
+    return list(by_machine.items())
+
+
+def describe_machine(machine: dict[str, Any] | None) -> str:
+    if machine is None:
+        return "a machine its record does not name"
+    if machine.get("gpu"):
+        return f"{machine['gpu']} (torch {machine['torch']})"
+    units = f"{machine['cpu_bf16']} bf16" if machine["cpu_bf16"] else "no bf16 units"
+    return f"{machine['cpu']} ({machine['cpus']} CPUs, {units}, torch {machine['torch']})"
 
 
 def _relative_to(weights: str, out: Path) -> str:

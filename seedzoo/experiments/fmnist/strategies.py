@@ -24,6 +24,7 @@ from .cohorts import (
     Timer,
     holds,
     keep_records,
+    machines,
     mean_std,
     mean_std_text,
     run_sweep,
@@ -157,12 +158,14 @@ def section(out: Path) -> str:
     if not numbers:
         return f"Not measured yet: `{COMMAND} --stage strategies --seeds 3` trains and measures them.\n"
     # the training times of the runs in the table: one per seed, none for a seed begun and stopped
-    minutes = [json.loads((run / "timings.json").read_text()).get("train", 0.0) / 60 for run in sweep_runs(out, KEY)
-               if (run / "timings.json").is_file()]
+    timings = [run / "timings.json" for run in sweep_runs(out, KEY).values()]
+    minutes = [json.loads(t.read_text()).get("train", 0.0) / 60 for t in timings if t.is_file()]
     time = ""
     if minutes:
         span = f"{min(minutes):.0f}" + (f"-{max(minutes):.0f}" if round(max(minutes)) > round(min(minutes)) else "")
-        time = f" Each seed's cohort trained in {span} min on this machine."
+        where = "; ".join(f"{'seed' if len(seeds) == 1 else 'seeds'} {', '.join(map(str, seeds))} on {name}"
+                          for name, seeds in machines(out, KEY))
+        time = f" Each seed's cohort trained in {span} min, alone on its machine ({where})."
     return "\n".join([
         "Every distillation objective of the trainer side by side: the SEED recipe's student (MobileNetV3-Large, "
         "the same epochs, batch, data, views and optimiser) distilled from the reproduction's teacher by each "
