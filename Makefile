@@ -47,6 +47,7 @@ bench: venv data
 	$(BIN)/python benchmarks/multi_student.py --students 3 $(BENCH_ARGS)
 	$(BIN)/python benchmarks/train_end_to_end.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/teacher_precision.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/bf16_kernels.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/objectives_cohort.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/cli_startup.py $(BENCH_ARGS)
 
