@@ -167,7 +167,9 @@ def test_the_strategies_table_and_verdict_read_every_seed(strategies_run, tmp_pa
     strategies.write_report(tmp_path)
     text = (tmp_path / "strategies.md").read_text()
     assert "| L2 (method=l2) | 63.00 ± 1.00 |" in text and "| objective (3 seeds: mean ± std) |" in text
-    assert "L2 is above on kNN-20 (+2.00)" in text and "trained in 10-12 min" in text
+    assert "L2 is above on kNN-20, +2.00 (+2.00, +2.00, +2.00)" in text and "trained in 10-12 min" in text
+    assert "| L2 (method=l2) | +2.00 ± 0.00 (holds) |" in text  # the gap read seed by seed
+    assert "a gap of zero would do so 1 time in 4" in text  # 3 seeds: all of one sign with probability 2/8
     assert json.loads((tmp_path / "strategies.json").read_text())["numbers"]["L2 (method=l2)"]["kNN-20"] == [62, 63, 64]
     record = tmp_path / "seed_2" / "strategies" / "results.json"
     changed = json.loads(record.read_text())
@@ -175,6 +177,7 @@ def test_the_strategies_table_and_verdict_read_every_seed(strategies_run, tmp_pa
     record.write_text(json.dumps(changed))
     text = strategies.section(tmp_path)
     assert "| L2 (method=l2) | 58.33" in text and "L2 is above on kNN-20" not in text
+    assert "| L2 (method=l2) | -2.67 ± 8.08 (seeds differ) |" in text  # gaps +2, +2, -12
     assert "seeds differ" in text
 
 

@@ -185,6 +185,12 @@ def mean_std_text(values: Sequence[float]) -> str:
     return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
 
 
+def gap_text(gaps: Sequence[float]) -> str:
+    """A gap over the seeds: its mean, then each seed's (one seed: the gap alone)."""
+    mean = f"{statistics.fmean(gaps):+.2f}"
+    return mean if len(gaps) == 1 else f"{mean} ({', '.join(f'{g:+.2f}' for g in gaps)})"
+
+
 def holds(gaps: Sequence[float]) -> bool:
     """Whether a gap holds: every seed shows it in the same direction (none is zero)."""
     return bool(gaps) and (all(g > 0 for g in gaps) or all(g < 0 for g in gaps))

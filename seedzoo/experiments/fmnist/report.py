@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ...files import write_atomic
-from .cohorts import mean_std
+from .cohorts import gap_text, mean_std
 from .evaluation import PIXEL_LABELS, RANDOM_INIT_LABELS, Row
 from .stages import BASELINE, COMMAND, STUDENT, TEACHER, TRAINING, packed_dir, seed_folder, student_epochs
 
@@ -123,12 +123,6 @@ def _student_targets(by_seed: BySeed) -> tuple[Target, Target]:
 
 def _pick(gaps: dict[str, float]) -> dict[str, float]:
     return {"kNN-20": gaps["knn20"], "linear": gaps["linear"]}
-
-
-def gap_text(gaps: tuple[float, ...]) -> str:
-    """A gap over the seeds: its mean, then each seed's (one seed: the gap alone)."""
-    mean = f"{statistics.fmean(gaps):+.2f}"
-    return mean if len(gaps) == 1 else f"{mean} ({', '.join(f'{g:+.2f}' for g in gaps)})"
 
 
 def targets_table(by_seed: BySeed) -> str:

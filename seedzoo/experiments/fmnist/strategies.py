@@ -22,6 +22,7 @@ from ...files import write_atomic
 from .cohorts import (
     Student,
     Timer,
+    gap_text,
     holds,
     keep_records,
     machines,
@@ -117,13 +118,16 @@ def gaps(numbers: dict[str, dict[str, list[float]]], against: str) -> dict[str, 
 
 
 def _cell(per_seed: list[float]) -> str:
+    """A gap's mean and the standard deviation of its per-seed values: the students of one seed share a
+    cohort (data stream, views, teacher pass), so a gap is taken seed by seed, then summarised."""
     word = "holds" if holds(per_seed) and len(per_seed) > 1 else ("one seed" if len(per_seed) == 1 else "seeds differ")
-    return f"{mean_std(per_seed)[0]:+.2f} ({word})"
+    mean, std = mean_std(per_seed)
+    return f"{mean:+.2f}" + (f" ± {std:.2f}" if std is not None else "") + f" ({word})"
 
 
 def verdict_table(numbers: dict[str, dict[str, list[float]]]) -> str:
-    """Each objective minus SEED and minus MoCo-v2 alone (points, mean over seeds), each gap marked
-    whether it holds (every seed shows it in the same direction)."""
+    """Each objective minus SEED and minus MoCo-v2 alone (points: the per-seed gaps' mean ± standard
+    deviation), each gap marked whether it holds (every seed shows it in the same direction)."""
     seed, moco = _label_of(numbers, REFERENCE), _label_of(numbers, MOCO)
     against = [(name, label) for name, label in (("SEED", seed), ("MoCo-v2 alone", moco)) if label is not None]
     heads = [f"minus {name}: {c}" for name, _ in against for c in GAPS]
@@ -145,11 +149,15 @@ def verdict(numbers: dict[str, dict[str, list[float]]]) -> str:
         return ("One seed: no gap can be said to hold yet (`--seeds 3` trains the cohort once per seed).")
     said = []
     for label, by_column in gaps(numbers, seed).items():
-        held = [f"{'above' if mean_std(g)[0] > 0 else 'below'} on {c} ({mean_std(g)[0]:+.2f})"
+        held = [f"{'above' if mean_std(g)[0] > 0 else 'below'} on {c}, {gap_text(g)}"
                 for c, g in by_column.items() if holds(g)]
-        said.append(f"{label.split(' (')[0]} is {' and '.join(held)}" if held else
+        said.append(f"{label.split(' (')[0]} is {', and '.join(held)}" if held else
                     f"{label.split(' (')[0]} is not separated from it (the seeds differ)")
-    return (f"Against SEED, over {n} seeds (a gap holds when every seed shows it): " + "; ".join(said) + ".")
+    # Sign agreement alone is weak evidence over few seeds: a gap of zero, its sign a coin flip per
+    # seed, agrees in all n of them with probability 2 / 2**n.
+    return (f"Against SEED, over {n} seeds (a gap holds when every seed shows it in the same direction; a gap "
+            f"of zero would do so 1 time in {2 ** (n - 1)}, so read each gap beside its spread; the mean gap, then "
+            f"each seed's): " + "; ".join(said) + ".")
 
 
 def section(out: Path) -> str:
