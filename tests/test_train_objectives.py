@@ -67,6 +67,14 @@ def test_smoke_preset_trains_every_method_into_an_export_create_model_loads(meth
     assert has_head == get_method(method).export_head  # SimReg's prediction head is dropped
 
 
+def test_a_bingo_run_that_never_leaves_its_warm_up_says_so(images, tmp_path, capsys):
+    bingo = get_method("bingo")
+    assert bingo.config_warnings(config(images, "bingo")) == []  # warm-up 1 of 2 epochs: the bags count
+    train(config(images, "bingo", "bingo.warmup_epochs=2", "max_steps=1"), tmp_path / "run")
+    assert "bingo.warmup_epochs=2 is not below epochs=2" in capsys.readouterr().err
+    assert bingo.config_warnings(config(images, "bingo", "bingo.warmup_epochs=5", "bingo.weights=[1.0,0.0]")) == []
+
+
 def test_all_distillers_train_together_each_bitwise_as_alone(images, tmp_path):
     cfgs = [config(images, m, "export=true") for m in DISTILLERS]
     alone = {c.name: train(c, tmp_path / c.name, student=student(), teacher=tiny_teacher()) for c in cfgs}

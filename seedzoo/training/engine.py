@@ -375,6 +375,9 @@ class Trainer:
         if any(c.precision == "fp16" for c in self.cfgs) and info.device.type != "cuda" and info.is_main:
             print("precision=fp16 applies on GPU only: this CPU run trains in fp32 (bf16 is available)",
                   file=sys.stderr)
+        for c in self.cfgs if info.is_main else ():
+            for warning in get_method(c.method).config_warnings(c):
+                print(f"{c.name}: {warning}", file=sys.stderr)
         # Everything that can fail before the first step runs before the first file is written: a run that
         # stops here leaves its folder as it found it.
         loop = self._build_loop(info, plans)

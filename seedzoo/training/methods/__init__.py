@@ -25,6 +25,8 @@ The contract a method keeps
   modify `views` or `targets` in place (the other students of the step read the same tensors).
 - `config_problems(cfg, world_size)`: one line per value of the method's own settings that cannot run
   (`config.config_problems` adds them to the general checks).
+- `config_warnings(cfg)`: one line per setting that runs but gives up what the method is for (BINGO: a
+  warm-up as long as the run, so its bags never count); the run prints them when it starts.
 - `memory(cfg)`: what the memory floor counts for the method (`MemoryNeeds`: which views the trained
   network forwards with gradients, how many copies of its weights live, the bytes of its queues).
 - `trained_by` names the method in an export's lineage (`seedzoo.trained_by.method`); `lineage(cfg)`
@@ -92,6 +94,10 @@ def _no_lineage(cfg: TrainConfig) -> dict[str, Any]:
     return {}
 
 
+def _no_warnings(cfg: TrainConfig) -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class Method:
     """One training method: how to build its objective and what the run around it must provide."""
@@ -103,6 +109,8 @@ class Method:
     needs_teacher: bool = False
     teacher_views: Callable[[TrainConfig], tuple[str, ...]] = _no_views
     config_problems: Callable[[TrainConfig, int], list[str]] = _no_problems
+    # What a valid config gives up without saying so (e.g. a warm-up longer than the run): said when it starts.
+    config_warnings: Callable[[TrainConfig], list[str]] = _no_warnings
     memory: Callable[[TrainConfig], MemoryNeeds] = _main_view_only
     lineage: Callable[[TrainConfig], dict[str, Any]] = _no_lineage
     cohort: bool = True  # may train beside other students, sharing one data stream and teacher pass

@@ -148,6 +148,15 @@ def config_problems(cfg: TrainConfig, world_size: int) -> list[str]:
     return out + same_width_problems(cfg, world_size)
 
 
+def config_warnings(cfg: TrainConfig) -> list[str]:
+    c = cfg.bingo
+    if c.warmup_epochs >= cfg.epochs and c.weights[1] > 0:
+        return [f"bingo.warmup_epochs={c.warmup_epochs} is not below epochs={cfg.epochs}: the neighbour's weight "
+                f"stays 0 for the whole run, so the bag's positives never count (only the CutMix query sees the "
+                f"neighbour's key); lower bingo.warmup_epochs for a short run"]
+    return []
+
+
 def memory(cfg: TrainConfig) -> MemoryNeeds:
     # three batches through the student with gradients: the image's query, the neighbour's, their mix
     return MemoryNeeds(student_views=(MAIN, NEIGHBOUR, MAIN),
@@ -160,6 +169,6 @@ def lineage(cfg: TrainConfig) -> dict[str, Any]:
 
 BINGO = register_method(Method(
     name="bingo", trained_by="BINGO", objective=BingoObjective, views=views, needs_teacher=True,
-    teacher_views=teacher_views, config_problems=config_problems, memory=memory,
+    teacher_views=teacher_views, config_problems=config_problems, config_warnings=config_warnings, memory=memory,
     lineage=lineage,
     summary="BINGO: InfoNCE towards the teacher's keys of the image and of a neighbour from its teacher-kNN bag"))
