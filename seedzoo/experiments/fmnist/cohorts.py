@@ -180,9 +180,10 @@ def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
     return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else None)
 
 
-def mean_std_text(values: Sequence[float]) -> str:
+def mean_std_text(values: Sequence[float], signed: bool = False) -> str:
+    """"mean ± std" to 2 decimals (the mean alone for one value); `signed` gives the mean its sign (a gap)."""
     mean, std = mean_std(values)
-    return f"{mean:.2f}" + (f" ± {std:.2f}" if std is not None else "")
+    return f"{mean:{'+' if signed else ''}.2f}" + (f" ± {std:.2f}" if std is not None else "")
 
 
 def gap_text(gaps: Sequence[float]) -> str:

@@ -121,8 +121,7 @@ def _cell(per_seed: list[float]) -> str:
     """A gap's mean and the standard deviation of its per-seed values: the students of one seed share a
     cohort (data stream, views, teacher pass), so a gap is taken seed by seed, then summarised."""
     word = "holds" if holds(per_seed) and len(per_seed) > 1 else ("one seed" if len(per_seed) == 1 else "seeds differ")
-    mean, std = mean_std(per_seed)
-    return f"{mean:+.2f}" + (f" ± {std:.2f}" if std is not None else "") + f" ({word})"
+    return f"{mean_std_text(per_seed, signed=True)} ({word})"
 
 
 def verdict_table(numbers: dict[str, dict[str, list[float]]]) -> str:
